@@ -1,0 +1,165 @@
+//! `guardian`, the owner's command-line tool: derives the owner's archive key from the
+//! passphrase, seals and opens objects in the age format, prints CIDs and verifies signed
+//! event manifests. Every output file is written to a temporary file beside it and renamed
+//! into place only when the whole operation succeeded.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use guardian_client::{Secret, commands};
+use protocols::KdfParams;
+
+#[derive(Parser)]
+#[command(
+    name = "guardian",
+    version,
+    about = "The owner's tool for Private AI Guardian"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The owner's archive key, derived from the secret and the tenant id.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Seal FILE for one or more recipients; prints the CID of the sealed file.
+    Seal {
+        /// An age X25519 recipient (`age1...`); repeat for several.
+        #[arg(short, long = "recipient", required = true)]
+        recipients: Vec<String>,
+        /// The plaintext file.
+        input: PathBuf,
+        /// Where to write the sealed file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Open (decrypt) a sealed file with the owner's key.
+    Open {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// The sealed file.
+        input: PathBuf,
+        /// Where to write the plaintext.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Print the CID of a file (CIDv1, raw, sha2-256, base32).
+    Cid {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Verify a signed event manifest, and the sealed objects it names.
+    Verify {
+        /// The manifest (`manifest.json`).
+        manifest: PathBuf,
+        /// The edge's public key: its peer id (`12D3KooW...`), 64 hex digits, or a file
+        /// holding either.
+        #[arg(long)]
+        edge_key: String,
+        /// Sealed objects to check: `clip.mp4.age` and `snapshot.jpg.age` by name, or
+        /// `clip=PATH` / `snapshot=PATH`.
+        objects: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print the recipient (`age1...`) and key id for the secret and tenant.
+    Init {
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Print the age identity (`AGE-SECRET-KEY-1...`), usable with `age -d -i`. Keep it safe.
+    Identity {
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+}
+
+#[derive(Args)]
+struct KeyArgs {
+    /// The tenant id.
+    #[arg(long)]
+    tenant: String,
+    /// A file holding the owner's secret (one trailing newline is ignored). Without it, the
+    /// secret is asked for on the terminal.
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// Argon2id memory in KiB, as stored with the tenant.
+    #[arg(long, default_value_t = KdfParams::default().memory_kib)]
+    kdf_memory_kib: u32,
+    /// Argon2id passes, as stored with the tenant.
+    #[arg(long, default_value_t = KdfParams::default().iterations)]
+    kdf_iterations: u32,
+}
+
+impl KeyArgs {
+    fn derive(&self) -> Result<protocols::OwnerKey> {
+        let secret = match &self.secret_file {
+            Some(path) => Secret::from_file(path)?,
+            None => Secret::prompt()?,
+        };
+        let params = KdfParams {
+            memory_kib: self.kdf_memory_kib,
+            iterations: self.kdf_iterations,
+            ..KdfParams::default()
+        };
+        commands::derive_key(&secret, &self.tenant, &params)
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keys(KeysCommand::Init { key }) => {
+            let k = key.derive()?;
+            println!("recipient: {}", k.recipient());
+            println!("key id: {}", k.key_id());
+        }
+        Command::Keys(KeysCommand::Identity { key }) => {
+            let k = key.derive()?;
+            println!("{}", k.identity_string().as_str());
+        }
+        Command::Seal {
+            recipients,
+            input,
+            output,
+        } => {
+            let summary = commands::seal_file(&input, &output, &recipients)?;
+            println!("{}", summary.cid);
+        }
+        Command::Open { key, input, output } => {
+            let k = key.derive()?;
+            commands::open_file(&input, &output, k.identity())?;
+        }
+        Command::Cid { file } => {
+            println!("{}", commands::cid_of_file(&file)?);
+        }
+        Command::Verify {
+            manifest,
+            edge_key,
+            objects,
+        } => {
+            let report = commands::verify_manifest(&manifest, &edge_key, &objects)?;
+            println!("{report}");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes, outermost first.
+            eprintln!("guardian: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! `/guardian/clips/1`: the owner plays a clip stored on the edge.
+//!
+//! ```text
+//! client → edge  ClipRequest    a playback token signed by the tenant key, and an offset
+//! edge → client  ClipResponse   Streaming { total, offset } then the bytes to the end | Refused
+//! ```
+//!
+//! A playback token names one event and one nonce; the edge accepts each nonce once, before
+//! its expiry, so a dropped stream resumes with a fresh token at the offset it reached.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::WireMessage;
+use crate::signed::{Signed, SignedPayload};
+
+/// Permission to play one event's clip, issued by the vm and signed by the tenant key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaybackToken {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The event whose clip may be played.
+    pub event_id: String,
+    /// Who asked (the owner account or API token id).
+    pub owner: String,
+    /// The edge that holds the clip.
+    pub edge_peer_id: String,
+    /// Random, single use.
+    pub nonce: String,
+    /// Issued at, Unix ms.
+    pub issued_at_ms: u64,
+    /// Not accepted after, Unix ms.
+    pub expires_at_ms: u64,
+}
+
+impl SignedPayload for PlaybackToken {
+    const CONTEXT: &'static str = "playback-token/1";
+}
+
+/// The client's request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClipRequest {
+    /// The playback token.
+    pub token: Signed<PlaybackToken>,
+    /// Byte offset to start from (0 for the beginning).
+    pub offset: u64,
+}
+
+impl WireMessage for ClipRequest {
+    const NAME: &'static str = "ClipRequest";
+    const MAX_SIZE: usize = 8 * 1024;
+}
+
+/// The edge's answer; on `Streaming`, the clip's bytes from `offset` to the end follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClipResponse {
+    /// The bytes follow.
+    Streaming {
+        /// The clip's total size.
+        total_size: u64,
+        /// Where the following bytes start.
+        offset: u64,
+        /// MIME type, `video/mp4`.
+        content_type: String,
+    },
+    /// Refused; the stream is closed after this message.
+    Refused(ClipRefusal),
+}
+
+impl WireMessage for ClipResponse {
+    const NAME: &'static str = "ClipResponse";
+    const MAX_SIZE: usize = 4 * 1024;
+}
+
+/// Why the edge refused to play a clip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ClipRefusal {
+    /// Not signed by this edge's tenant.
+    #[error("the playback token is not signed by this tenant")]
+    BadSignature,
+    /// Past its expiry.
+    #[error("the playback token expired")]
+    Expired,
+    /// The nonce was already used.
+    #[error("the playback token was already used")]
+    Replayed,
+    /// Issued for another edge.
+    #[error("the playback token is for another edge")]
+    WrongEdge,
+    /// No such event or its clip is gone (retention).
+    #[error("no clip for event {0}")]
+    NoSuchClip(String),
+    /// The offset is past the end of the clip.
+    #[error("offset {offset} is past the end of the clip ({total_size} bytes)")]
+    BadOffset {
+        /// Requested.
+        offset: u64,
+        /// The clip's size.
+        total_size: u64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::conformance;
+
+    fn token() -> Signed<PlaybackToken> {
+        Signed::sign(
+            &PlaybackToken {
+                tenant_id: "tenant-a".into(),
+                event_id: "ev-1".into(),
+                owner: "owner".into(),
+                edge_peer_id: "12D3KooWexample".into(),
+                nonce: "n0nce".into(),
+                issued_at_ms: 1,
+                expires_at_ms: 60_001,
+            },
+            &ed25519_dalek::SigningKey::from_bytes(&[2; 32]),
+        )
+    }
+
+    #[test]
+    fn clip_request() {
+        conformance::check(&ClipRequest {
+            token: token(),
+            offset: 1 << 20,
+        });
+    }
+
+    #[test]
+    fn clip_response() {
+        conformance::check(&ClipResponse::Streaming {
+            total_size: 8 << 20,
+            offset: 0,
+            content_type: "video/mp4".into(),
+        });
+        conformance::check(&ClipResponse::Refused(ClipRefusal::BadOffset {
+            offset: 9,
+            total_size: 8,
+        }));
+        conformance::check(&ClipResponse::Refused(ClipRefusal::Replayed));
+    }
+}

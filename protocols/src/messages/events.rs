@@ -1,0 +1,124 @@
+//! `/guardian/events/1`: event records from the edge, acknowledged by the vm once stored.
+//!
+//! The vm stores each record idempotently by `event_id` and then acks the ids it holds, so a
+//! batch resent after a lost ack is stored once.
+
+use serde::{Deserialize, Serialize};
+
+use super::Category;
+use crate::codec::WireMessage;
+
+/// One detection event, as metadata: no frames, no video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Unique per tenant; the idempotency key.
+    pub event_id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The edge's peer id.
+    pub edge_id: String,
+    /// The camera.
+    pub camera_id: String,
+    /// Start, Unix ms.
+    pub started_at_ms: u64,
+    /// End, Unix ms (equal to start while the event is open).
+    pub ended_at_ms: u64,
+    /// What was seen.
+    pub category: Category,
+    /// Best score in thousandths.
+    pub score_milli: u16,
+    /// The edge-local id of the clip, if one was recorded.
+    pub clip_id: Option<String>,
+    /// The edge-local id of the snapshot, if one was taken.
+    pub snapshot_id: Option<String>,
+}
+
+/// A batch of event records (at most [`EventBatch::MAX_EVENTS`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventBatch {
+    /// The records.
+    pub events: Vec<EventRecord>,
+}
+
+impl EventBatch {
+    /// Most records in one batch.
+    pub const MAX_EVENTS: usize = 256;
+}
+
+impl WireMessage for EventBatch {
+    const NAME: &'static str = "EventBatch";
+    const MAX_SIZE: usize = 256 * 1024;
+}
+
+/// The vm's answer to a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventAck {
+    /// These ids are stored durably (new or already held).
+    Stored {
+        /// The ids.
+        event_ids: Vec<String>,
+    },
+    /// The batch was refused as a whole; the edge keeps it and logs the reason.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl WireMessage for EventAck {
+    const NAME: &'static str = "EventAck";
+    const MAX_SIZE: usize = 64 * 1024;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::conformance;
+
+    pub(crate) fn record(i: u32) -> EventRecord {
+        EventRecord {
+            event_id: format!("ev-{i}"),
+            tenant_id: "tenant-a".into(),
+            edge_id: "12D3KooWexample".into(),
+            camera_id: "front-door".into(),
+            started_at_ms: 1_790_000_000_000,
+            ended_at_ms: 1_790_000_012_000,
+            category: if i % 2 == 0 {
+                Category::Person
+            } else {
+                Category::Other("dog".into())
+            },
+            score_milli: 870,
+            clip_id: Some("clip-1".into()),
+            snapshot_id: None,
+        }
+    }
+
+    #[test]
+    fn event_batch() {
+        conformance::check(&EventBatch {
+            events: (0..3).map(record).collect(),
+        });
+        conformance::check_encoder_limit(&EventBatch {
+            events: (0..5000).map(record).collect(),
+        });
+    }
+
+    #[test]
+    fn a_full_batch_fits() {
+        let full = EventBatch {
+            events: (0..EventBatch::MAX_EVENTS as u32).map(record).collect(),
+        };
+        crate::codec::encode(&full).expect("MAX_EVENTS ordinary records fit in MAX_SIZE");
+    }
+
+    #[test]
+    fn event_ack() {
+        conformance::check(&EventAck::Stored {
+            event_ids: vec!["ev-1".into(), "ev-2".into()],
+        });
+        conformance::check(&EventAck::Refused {
+            reason: "unknown camera".into(),
+        });
+    }
+}

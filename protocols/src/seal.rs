@@ -5,10 +5,12 @@
 //! back to plaintext with an identity. Both use the `age` crate: the format is age v1
 //! (<https://age-encryption.org/v1>), so stock `age -d -i` opens what we seal and we open what
 //! `age -r` seals. Memory stays bounded whatever the object's size: age works in 64 KiB
-//! chunks, and copies here go through a fixed buffer.
+//! chunks, copies here go through a fixed buffer, and the queue between encryption and
+//! hashing holds at most a few MiB.
 
 use std::io::{self, Read, Write};
 use std::str::FromStr;
+use std::sync::mpsc;
 
 use crate::content_id::{CidWriter, ContentId};
 
@@ -81,7 +83,12 @@ pub fn parse_recipients<S: AsRef<str>>(
 
 /// Seals everything `plaintext` yields into `ciphertext` for `recipients`, returning the
 /// ciphertext's CID and size. The writer is flushed; durability (fsync) is the caller's.
-pub fn seal<R: Read, W: Write>(
+///
+/// Two stages run at once: this thread reads and encrypts, a scoped helper thread hashes and
+/// writes the ciphertext, joined by a bounded queue of [`PIPE_DEPTH`] buffers of
+/// [`PIPE_CHUNK`] bytes (memory stays bounded). On two cores that hides hashing and output
+/// I/O behind encryption.
+pub fn seal<R: Read, W: Write + Send>(
     mut plaintext: R,
     ciphertext: W,
     recipients: &[age::x25519::Recipient],
@@ -92,8 +99,52 @@ pub fn seal<R: Read, W: Write>(
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|_| SealError::NoRecipients)?;
-    let hashing = CidWriter::new(ciphertext);
-    let mut sealed = encryptor.wrap_output(hashing).map_err(SealError::Write)?;
+    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(PIPE_DEPTH);
+    let (pool_tx, pool_rx) = mpsc::sync_channel::<Vec<u8>>(PIPE_DEPTH + 2);
+    std::thread::scope(|scope| {
+        let sink = scope.spawn(move || -> io::Result<(ContentId, u64)> {
+            let mut hashing = CidWriter::new(ciphertext);
+            for mut buf in rx {
+                hashing.write_all(&buf)?;
+                buf.clear();
+                let _ = pool_tx.try_send(buf);
+            }
+            hashing.flush()?;
+            let (_, cid, size) = hashing.finish();
+            Ok((cid, size))
+        });
+        let pipe = PipeWriter {
+            buf: Vec::with_capacity(PIPE_CHUNK),
+            tx,
+            pool: pool_rx,
+        };
+        let encrypted = encrypt_into(&mut plaintext, encryptor, pipe);
+        // The pipe is dropped by now (finished or failed), so the sink sees the end.
+        let sunk = sink.join().expect("the ciphertext sink does not panic");
+        match (encrypted, sunk) {
+            (Ok(plaintext_size), Ok((cid, size))) => Ok(SealSummary {
+                cid,
+                size,
+                plaintext_size,
+            }),
+            // A sink failure shows up on this side as a broken pipe: report the real cause.
+            (_, Err(e)) => Err(SealError::Write(e)),
+            (Err(e), Ok(_)) => Err(e),
+        }
+    })
+}
+
+/// Bytes per buffer handed from the encrypting thread to the hashing and writing thread.
+pub const PIPE_CHUNK: usize = 1024 * 1024;
+/// Buffers in flight between the two threads.
+pub const PIPE_DEPTH: usize = 4;
+
+fn encrypt_into<R: Read>(
+    plaintext: &mut R,
+    encryptor: age::Encryptor,
+    pipe: PipeWriter,
+) -> Result<u64, SealError> {
+    let mut sealed = encryptor.wrap_output(pipe).map_err(SealError::Write)?;
     let mut buf = vec![0u8; COPY_BUF];
     let mut plaintext_size = 0u64;
     loop {
@@ -106,14 +157,51 @@ pub fn seal<R: Read, W: Write>(
         sealed.write_all(&buf[..n]).map_err(SealError::Write)?;
         plaintext_size += n as u64;
     }
-    let mut hashing = sealed.finish().map_err(SealError::Write)?;
-    hashing.flush().map_err(SealError::Write)?;
-    let (_, cid, size) = hashing.finish();
-    Ok(SealSummary {
-        cid,
-        size,
-        plaintext_size,
-    })
+    let mut pipe = sealed.finish().map_err(SealError::Write)?;
+    pipe.flush().map_err(SealError::Write)?;
+    Ok(plaintext_size)
+}
+
+/// The encrypting side of the pipe: gathers ciphertext into [`PIPE_CHUNK`] buffers.
+struct PipeWriter {
+    buf: Vec<u8>,
+    tx: mpsc::SyncSender<Vec<u8>>,
+    pool: mpsc::Receiver<Vec<u8>>,
+}
+
+impl PipeWriter {
+    fn send(&mut self) -> io::Result<()> {
+        let next = self
+            .pool
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(PIPE_CHUNK));
+        let full = std::mem::replace(&mut self.buf, next);
+        self.tx
+            .send(full)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the ciphertext sink stopped"))
+    }
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let take = rest.len().min(PIPE_CHUNK - self.buf.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buf.len() == PIPE_CHUNK {
+                self.send()?;
+            }
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        Ok(())
+    }
 }
 
 /// Opens the age file `ciphertext` with `identity`, writing the plaintext to `plaintext`, and
@@ -241,6 +329,35 @@ mod tests {
         assert!(matches!(err, OpenError::BadHeader(_)), "{err}");
         let err = open(&b"not an age file at all"[..], io::sink(), &id).unwrap_err();
         assert!(matches!(err, OpenError::BadHeader(_)), "{err}");
+    }
+
+    struct FailingWriter(usize);
+    impl Write for FailingWriter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.0 < buf.len() {
+                return Err(io::Error::other("disk full"));
+            }
+            self.0 -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_output_is_reported_not_hung() {
+        let data = vec![1u8; 5 * PIPE_CHUNK];
+        let err = seal(
+            &data[..],
+            FailingWriter(PIPE_CHUNK + 10),
+            &[identity().to_public()],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, SealError::Write(ref e) if e.to_string() == "disk full"),
+            "{err}"
+        );
     }
 
     #[test]

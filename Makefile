@@ -1,0 +1,55 @@
+# Private AI Guardian: the two commands are `make demo` and `make test`.
+#
+# Builds go to a cargo target dir outside the clone ($(GUARDIAN_CACHE)/target) so that fresh
+# clones on the same machine (CI) reuse compiled dependencies. Everything runs the release
+# profile: one build serves tests, benchmarks and the demo.
+
+GUARDIAN_CACHE ?= /var/cache/private-ai-guardian
+export GUARDIAN_CACHE
+export CARGO_TARGET_DIR ?= $(GUARDIAN_CACHE)/target
+CARGO ?= cargo
+CARGO_FLAGS ?= --release --locked
+
+.PHONY: demo test setup build lint unit fuzz-check fuzz-build fuzz bench bench-seal clean-cache
+
+## demo: the product end to end (see README).
+demo: setup build
+	@scripts/demo.sh
+
+## test: every check CI runs: formatting, clippy, all tests, and the fuzz targets compile.
+test: setup lint unit fuzz-check
+
+setup:
+	@scripts/setup.sh
+
+build:
+	@echo "[build] cargo build (first time on a fresh machine: a few minutes)"
+	$(CARGO) build $(CARGO_FLAGS) --workspace --bins
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
+
+# The fuzz targets build with the stable toolchain for a type check; running them needs
+# cargo-fuzz and nightly (make fuzz).
+fuzz-check:
+	CARGO_TARGET_DIR=$(GUARDIAN_CACHE)/fuzz-target $(CARGO) check --manifest-path fuzz/Cargo.toml --bins
+
+fuzz-build:
+	@scripts/fuzz.sh build
+
+## fuzz: a short run of every fuzz target (FUZZ_SECONDS each, default 30).
+fuzz:
+	@scripts/fuzz.sh run
+
+bench: bench-seal
+
+## bench-seal: guardian seal + CID of a 256 MiB file against `age -r`, as a ratio.
+bench-seal: setup
+	$(CARGO) bench $(CARGO_FLAGS) -p guardian-client --bench seal
+
+clean-cache:
+	rm -rf $(GUARDIAN_CACHE)

@@ -18,9 +18,9 @@ pub const RAW_CODEC: u64 = 0x55;
 /// Multihash code of sha2-256.
 pub const SHA2_256: u64 = 0x12;
 
-/// The CID of a sealed object (always CIDv1, raw, sha2-256).
+/// The CID of a sealed object (always CIDv1, raw, sha2-256), held as its 32-byte digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ContentId(Cid);
+pub struct ContentId([u8; 32]);
 
 /// Why a string is not the CID of a sealed object.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +36,7 @@ pub enum CidError {
 impl ContentId {
     /// The CID of a sha2-256 digest of a whole object.
     pub fn from_sha256(digest: [u8; 32]) -> Self {
-        let mh = Multihash::<64>::wrap(SHA2_256, &digest).expect("32 bytes fit in 64");
-        ContentId(Cid::new_v1(RAW_CODEC, mh))
+        ContentId(digest)
     }
 
     /// The CID of `bytes`.
@@ -56,28 +55,25 @@ impl ContentId {
     /// The sha2-256 digest inside the CID.
     pub fn sha256(&self) -> [u8; 32] {
         self.0
-            .hash()
-            .digest()
-            .try_into()
-            .expect("constructed with 32 bytes")
     }
 
-    /// The underlying `cid` crate value.
-    pub fn as_cid(&self) -> &Cid {
-        &self.0
+    /// The `cid` crate's value of this CID.
+    pub fn to_cid(&self) -> Cid {
+        let mh = Multihash::<64>::wrap(SHA2_256, &self.0).expect("32 bytes fit in 64");
+        Cid::new_v1(RAW_CODEC, mh)
     }
 }
 
 impl fmt::Display for ContentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // CIDv1's default string form is multibase base32 lower case, prefix `b`.
-        fmt::Display::fmt(&self.0, f)
+        fmt::Display::fmt(&self.to_cid(), f)
     }
 }
 
 impl fmt::Debug for ContentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ContentId({})", self.0)
+        write!(f, "ContentId({self})")
     }
 }
 
@@ -92,7 +88,9 @@ impl FromStr for ContentId {
         {
             return Err(CidError::WrongKind(s.to_owned()));
         }
-        Ok(ContentId(cid))
+        Ok(ContentId(
+            cid.hash().digest().try_into().expect("size checked above"),
+        ))
     }
 }
 

@@ -25,8 +25,7 @@ pub fn tool(name: &str) -> Command {
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.stdin(Stdio::null()).output().expect("spawn");
-    out
+    cmd.stdin(Stdio::null()).output().expect("spawn")
 }
 
 /// Runs and asserts success, returning stdout.

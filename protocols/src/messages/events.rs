@@ -83,7 +83,7 @@ mod tests {
             camera_id: "front-door".into(),
             started_at_ms: 1_790_000_000_000,
             ended_at_ms: 1_790_000_012_000,
-            category: if i % 2 == 0 {
+            category: if i.is_multiple_of(2) {
                 Category::Person
             } else {
                 Category::Other("dog".into())

@@ -1,4 +1,27 @@
 //! The shared libp2p node of Private AI Guardian: one builder for the edge, the vm and the
-//! owner's client (transports, behaviours, relay, hole punching, gating, reconnects).
+//! owner's client.
 //!
-//! Not built yet: the p2p issue (#3) fills this crate. It holds no networking code today.
+//! - [`config`]: what a node listens on, announces and allows; relay limits sized for clips.
+//! - [`identity`]: the ed25519 key files a node is started from.
+//! - [`codec`]: request-response over the length-prefixed CBOR frames of `protocols`.
+//! - [`gate`]: connection gating by an allow-list, before any protocol runs.
+//! - [`backoff`]: exponential backoff with full jitter for redials.
+//! - [`node`]: the swarm task, its handle (requests, dials, shutdown), inbound requests and
+//!   events.
+//!
+//! Transports: QUIC (quinn) and TCP + Noise + Yamux, both listening, plus DNS for `/dns4`
+//! addresses. Behaviours: identify, ping, request-response for enroll, events and telemetry,
+//! `libp2p-stream` for bulk transfers, the relay server (vm) or relay client + DCUtR + AutoNAT
+//! v2 (edge, client).
+
+pub mod backoff;
+pub mod codec;
+pub mod config;
+pub mod gate;
+pub mod identity;
+pub mod node;
+
+pub use config::{NodeConfig, RelayLimits, Role};
+pub use gate::AllowList;
+pub use libp2p::{Multiaddr, PeerId};
+pub use node::{Inbound, Node, NodeError, NodeEvent, NodeHandle, RequestError};

@@ -11,12 +11,14 @@
 //!   ciphertext in the same pass.
 //! - [`owner_key`]: the owner's passphrase and tenant id → Argon2id → age X25519 identity.
 //! - [`manifest`]: the signed JSON event manifest, its canonical encoding and verification.
+//! - [`package`]: the edge's install package, signed by the tenant key.
 
 pub mod codec;
 pub mod content_id;
 pub mod manifest;
 pub mod messages;
 pub mod owner_key;
+pub mod package;
 pub mod seal;
 pub mod signed;
 

@@ -1,4 +1,39 @@
-//! The tenant's private cloud node (`guardian-vm`): enrollment, relay, events, telemetry,
-//! quotas and the S3 archive indexed by CID.
+//! The tenant's private cloud node (`guardian-vm`): it makes install packages, enrolls edges,
+//! relays for them, stores their events, keeps their telemetry and health, and serves the
+//! owner's HTTP API.
 //!
-//! Not built yet: the p2p (#3) and archive (#4) issues fill this crate.
+//! - [`config`]: `vm.toml`.
+//! - [`db`]: the SQLite database.
+//! - [`provision`]: `init` (the tenant) and `package edge` (an edge's install package).
+//! - [`enroll`]: the enrollment decision.
+//! - [`health`]: edge health from telemetry.
+//! - [`service`]: `run`: the libp2p node, the request handlers and the HTTP API together.
+//! - [`http`]: the HTTP API (warp) and `/metrics`.
+
+pub mod config;
+pub mod db;
+pub mod enroll;
+pub mod health;
+pub mod http;
+pub mod provision;
+pub mod service;
+
+/// Now, Unix milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// File names inside a vm's data directory.
+pub mod paths {
+    /// The configuration.
+    pub const CONFIG: &str = "vm.toml";
+    /// The tenant's signing key (tokens, packages).
+    pub const TENANT_KEY: &str = "tenant.key";
+    /// The vm's libp2p identity.
+    pub const NODE_KEY: &str = "node.key";
+    /// The database.
+    pub const DB: &str = "vm.sqlite";
+}

@@ -1,0 +1,170 @@
+//! `vm.toml`: the vm's configuration. Every key but `tenant_id` and `fqdn` is optional; the
+//! defaults are written out by `guardian-vm init` and documented in the README.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use guardian_node::RelayLimits;
+use serde::{Deserialize, Serialize};
+
+/// The whole file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmConfig {
+    /// The tenant this vm serves.
+    pub tenant_id: String,
+    /// The public name (or IP literal) edges dial.
+    pub fqdn: String,
+    /// libp2p settings.
+    #[serde(default)]
+    pub p2p: P2pConfig,
+    /// HTTP API settings.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Relay limits (sized for clip streams).
+    #[serde(default)]
+    pub relay: RelayLimits,
+    /// Enrollment settings.
+    #[serde(default)]
+    pub enrollment: EnrollmentConfig,
+    /// Telemetry and health settings.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// libp2p settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct P2pConfig {
+    /// Listen addresses (QUIC and TCP).
+    pub listen: Vec<String>,
+    /// Addresses announced to edges; empty means derived from `fqdn` and the listen ports.
+    pub external: Vec<String>,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        P2pConfig {
+            listen: vec![
+                "/ip4/0.0.0.0/udp/4001/quic-v1".into(),
+                "/ip4/0.0.0.0/tcp/4001".into(),
+            ],
+            external: Vec::new(),
+        }
+    }
+}
+
+/// HTTP API settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Where the API listens. Loopback by default: put a TLS proxy in front to publish it.
+    pub listen: String,
+    /// The URL owners use (written into install packages); empty means `http://<listen>`.
+    pub public_url: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+        }
+    }
+}
+
+/// Enrollment settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnrollmentConfig {
+    /// How long an install package's enrollment token is valid, hours (default 168 = 7 days).
+    pub token_valid_hours: u64,
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        EnrollmentConfig {
+            token_valid_hours: 168,
+        }
+    }
+}
+
+/// Telemetry and health settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Seconds between an edge's reports (sent to edges at enrollment and in each ack).
+    pub interval_secs: u32,
+    /// Reports kept per edge; older ones are deleted.
+    pub history_per_edge: u32,
+    /// An edge not heard from for this long is offline.
+    pub offline_after_secs: u64,
+    /// Disk use (percent of the data volume) at which an edge's disk is nearly full.
+    pub disk_full_percent: u8,
+    /// Sealed objects waiting in an edge's archive outbox at which the backlog is high.
+    pub backlog_high_objects: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            interval_secs: 30,
+            history_per_edge: 1000,
+            offline_after_secs: 120,
+            disk_full_percent: 90,
+            backlog_high_objects: 100,
+        }
+    }
+}
+
+impl VmConfig {
+    /// Reads `vm.toml`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("invalid configuration in {}", path.display()))
+    }
+
+    /// The file's text, with a header that says where the keys are documented.
+    pub fn to_toml(&self) -> String {
+        format!(
+            "# guardian-vm configuration; every key is documented in README.md (\"vm.toml\").\n{}",
+            toml::to_string_pretty(self).expect("serializable")
+        )
+    }
+
+    /// The API URL written into packages.
+    pub fn public_url(&self) -> String {
+        if self.http.public_url.is_empty() {
+            format!("http://{}", self.http.listen)
+        } else {
+            self.http.public_url.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_and_unknown_keys_are_refused() {
+        let c = VmConfig {
+            tenant_id: "t".into(),
+            fqdn: "vm.example.org".into(),
+            p2p: Default::default(),
+            http: Default::default(),
+            relay: Default::default(),
+            enrollment: Default::default(),
+            telemetry: Default::default(),
+        };
+        let text = c.to_toml();
+        let back: VmConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back.telemetry.interval_secs, 30);
+        assert_eq!(back.relay.max_circuit_bytes, 1 << 30);
+        let minimal: VmConfig = toml::from_str("tenant_id = \"t\"\nfqdn = \"x\"\n").unwrap();
+        assert_eq!(minimal.enrollment.token_valid_hours, 168);
+        assert!(toml::from_str::<VmConfig>("tenant_id = \"t\"\nfqdn = \"x\"\ntypo = 1\n").is_err());
+    }
+}

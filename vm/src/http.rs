@@ -1,0 +1,249 @@
+//! The owner's HTTP API (warp), described by `vm/openapi.yaml`.
+//!
+//! Everything under `/api/v1` needs `Authorization: Bearer <owner token>`; `/metrics`
+//! (Prometheus text format) does not. Every error is a 4xx or 5xx with a JSON body
+//! `{"error": "<code>", "message": "<what went wrong>"}`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use crate::db;
+use crate::health::EdgeHealth;
+use crate::service::VmState;
+
+/// The most events one request returns.
+pub const MAX_LIMIT: u32 = 1000;
+const DEFAULT_LIMIT: u32 = 100;
+
+#[derive(Debug)]
+enum ApiError {
+    Unauthorized,
+    BadRequest(String),
+    Internal(String),
+}
+
+impl warp::reject::Reject for ApiError {}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: &'static str,
+    message: String,
+}
+
+fn json_error(status: StatusCode, error: &'static str, message: String) -> warp::reply::Response {
+    warp::reply::with_status(warp::reply::json(&ErrorBody { error, message }), status)
+        .into_response()
+}
+
+fn internal(e: impl std::fmt::Display) -> Rejection {
+    warp::reject::custom(ApiError::Internal(e.to_string()))
+}
+
+/// Every route, with errors turned into JSON bodies.
+pub fn routes(
+    state: Arc<VmState>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
+    let with_state = {
+        let state = state.clone();
+        warp::any().map(move || state.clone())
+    };
+    let auth = with_state
+        .clone()
+        .and(warp::header::optional::<String>("authorization"))
+        .and_then(|state: Arc<VmState>, header: Option<String>| async move {
+            let token = header
+                .as_deref()
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .map(str::trim);
+            match token {
+                Some(t) if state.owner_token_matches(t) => Ok(state),
+                _ => Err(warp::reject::custom(ApiError::Unauthorized)),
+            }
+        });
+
+    let devices = warp::path!("api" / "v1" / "devices")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(list_devices);
+    let events = warp::path!("api" / "v1" / "events")
+        .and(warp::get())
+        .and(auth.clone())
+        .and(warp::query::<EventsQuery>())
+        .and_then(list_events);
+    let health = warp::path!("api" / "v1" / "health")
+        .and(warp::get())
+        .and(auth)
+        .and_then(get_health);
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state)
+        .and_then(get_metrics);
+
+    devices
+        .or(events)
+        .unify()
+        .or(health)
+        .unify()
+        .or(metrics)
+        .unify()
+        .recover(recover)
+        .unify()
+}
+
+async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
+    let resp = if let Some(e) = r.find::<ApiError>() {
+        match e {
+            ApiError::Unauthorized => json_error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong owner token (Authorization: Bearer <token>)".into(),
+            ),
+            ApiError::BadRequest(m) => {
+                json_error(StatusCode::BAD_REQUEST, "bad_request", m.clone())
+            }
+            ApiError::Internal(m) => {
+                tracing::error!(error = %m, "API request failed");
+                json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the request failed on the server; see its log".into(),
+                )
+            }
+        }
+    } else if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
+        json_error(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+    } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this path does not take that method".into(),
+        )
+    } else if r.is_not_found() {
+        json_error(StatusCode::NOT_FOUND, "not_found", "no such path".into())
+    } else {
+        json_error(StatusCode::BAD_REQUEST, "bad_request", format!("{r:?}"))
+    };
+    Ok(resp)
+}
+
+#[derive(Serialize)]
+struct DeviceView {
+    #[serde(flatten)]
+    device: db::DeviceRow,
+    online: bool,
+}
+
+#[derive(Serialize)]
+struct DevicesBody {
+    devices: Vec<DeviceView>,
+}
+
+async fn list_devices(state: Arc<VmState>) -> Result<warp::reply::Response, Rejection> {
+    let devices = state.db.call(|c| db::devices(c)).await.map_err(internal)?;
+    let devices = devices
+        .into_iter()
+        .map(|d| DeviceView {
+            online: state.is_connected(&d.peer_id),
+            device: d,
+        })
+        .collect();
+    Ok(warp::reply::json(&DevicesBody { devices }).into_response())
+}
+
+/// Query of `GET /api/v1/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    camera: Option<String>,
+    since: Option<u64>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct EventsBody {
+    events: Vec<db::EventRow>,
+    next_since: Option<u64>,
+}
+
+async fn list_events(
+    state: Arc<VmState>,
+    q: EventsQuery,
+) -> Result<warp::reply::Response, Rejection> {
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(warp::reject::custom(ApiError::BadRequest(format!(
+            "limit must be 1 to {MAX_LIMIT}"
+        ))));
+    }
+    if let Some(c) = &q.camera
+        && !protocols::messages::valid_id(c)
+    {
+        return Err(warp::reject::custom(ApiError::BadRequest(format!(
+            "camera {c:?} is not a camera id (a-z, 0-9, -)"
+        ))));
+    }
+    let since = q.since.unwrap_or(0);
+    let camera = q.camera.clone();
+    let events = state
+        .db
+        .call(move |c| db::events(c, camera.as_deref(), since, limit))
+        .await
+        .map_err(internal)?;
+    let next_since = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.started_at_ms))
+        .flatten();
+    Ok(warp::reply::json(&EventsBody { events, next_since }).into_response())
+}
+
+#[derive(Serialize)]
+struct EdgeHealthView {
+    peer_id: String,
+    name: String,
+    #[serde(flatten)]
+    health: EdgeHealth,
+}
+
+#[derive(Serialize)]
+struct HealthBody {
+    status: &'static str,
+    tenant_id: String,
+    uptime_secs: u64,
+    edges: Vec<EdgeHealthView>,
+}
+
+async fn get_health(state: Arc<VmState>) -> Result<warp::reply::Response, Rejection> {
+    let edges = state.edge_health().await.map_err(internal)?;
+    let status = if edges.iter().all(|e| e.1.issues.is_empty()) {
+        "ok"
+    } else {
+        "degraded"
+    };
+    let body = HealthBody {
+        status,
+        tenant_id: state.config.tenant_id.clone(),
+        uptime_secs: state.started.elapsed().as_secs(),
+        edges: edges
+            .into_iter()
+            .map(|(d, health)| EdgeHealthView {
+                peer_id: d.peer_id,
+                name: d.name,
+                health,
+            })
+            .collect(),
+    };
+    Ok(warp::reply::json(&body).into_response())
+}
+
+async fn get_metrics(state: Arc<VmState>) -> Result<warp::reply::Response, Rejection> {
+    let text = state.metrics_text().await.map_err(internal)?;
+    Ok(warp::reply::with_header(
+        text,
+        "content-type",
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+    )
+    .into_response())
+}

@@ -1,0 +1,155 @@
+//! `guardian-vm`: the tenant's private cloud node. `init` creates the tenant, `package edge`
+//! writes an edge's install package, `run` serves libp2p and the HTTP API until SIGTERM or
+//! SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use guardian_vm::{provision, service};
+
+#[derive(Parser)]
+#[command(
+    name = "guardian-vm",
+    version,
+    about = "The tenant's private cloud node"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the tenant in a new data directory and print the owner's API token (once).
+    Init {
+        /// The data directory (created).
+        #[arg(long)]
+        data: PathBuf,
+        /// The public host name (or IP) edges dial.
+        #[arg(long)]
+        fqdn: String,
+        /// libp2p listen addresses (repeat); default QUIC and TCP on port 4001.
+        #[arg(long)]
+        listen: Vec<String>,
+        /// HTTP API listen address; default 127.0.0.1:8080.
+        #[arg(long)]
+        http_listen: Option<String>,
+    },
+    /// Install packages.
+    #[command(subcommand)]
+    Package(PackageCommand),
+    /// Serve libp2p and the HTTP API until SIGTERM or SIGINT.
+    Run {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PackageCommand {
+    /// Write an edge's install package (its key pair, the vm's addresses, a single-use
+    /// enrollment token, the owner's recipient), signed by the tenant key.
+    Edge {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The edge's name.
+        #[arg(long)]
+        name: String,
+        /// The owner's archive recipient (`age1...`, from `guardian keys init`).
+        #[arg(long)]
+        recipient: String,
+        /// Where to write the package.
+        #[arg(long)]
+        out: PathBuf,
+        /// How long the enrollment token is valid, seconds (default from vm.toml: 7 days).
+        #[arg(long)]
+        valid_secs: Option<u64>,
+        /// Package format.
+        #[arg(long, value_enum, default_value_t = Format::Tar)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// A signed tar archive (`guardian-edge init --package FILE`).
+    Tar,
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init {
+            data,
+            fqdn,
+            listen,
+            http_listen,
+        } => {
+            let done = provision::init(&data, &fqdn, &listen, http_listen.as_deref())?;
+            println!("tenant id: {}", done.tenant_id);
+            println!("vm peer id: {}", done.vm_peer_id);
+            for a in &done.addresses {
+                println!("edges dial: {a}");
+            }
+            println!("owner API token: {}", done.owner_token);
+            println!("(shown once; keep it: it opens the HTTP API)");
+            println!(
+                "configuration: {}",
+                data.join(guardian_vm::paths::CONFIG).display()
+            );
+        }
+        Command::Package(PackageCommand::Edge {
+            data,
+            name,
+            recipient,
+            out,
+            valid_secs,
+            format: Format::Tar,
+        }) => {
+            let p = provision::package_edge(&data, &name, &recipient, &out, valid_secs)?;
+            println!("package: {}", p.path.display());
+            println!("edge peer id: {}", p.edge_peer_id);
+            println!(
+                "enrollment token valid until (Unix ms): {}",
+                p.expires_at_ms
+            );
+        }
+        Command::Run { data } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(service::run(&data, shutdown_signal()))?;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GUARDIAN_LOG")
+                .unwrap_or_else(|_| "info,libp2p=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("guardian-vm: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

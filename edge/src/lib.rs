@@ -1,4 +1,38 @@
-//! The edge appliance (`guardian-edge`): camera ingest, local detection, event clips, sealing
-//! and the outbox towards the vm.
+//! The edge appliance (`guardian-edge`): installs from its package, finds and enrolls with
+//! its vm over libp2p, keeps the connection and a relay reservation, and delivers event
+//! records (from a durable outbox) and telemetry.
 //!
-//! Not built yet: the p2p (#3), archive (#4) and video (#5) issues fill this crate.
+//! - [`config`]: `edge.toml`.
+//! - [`store`]: the SQLite database: device state and the event outbox.
+//! - [`install`]: `init --package`.
+//! - [`agent`]: `run`.
+//! - [`telemetry`]: CPU, memory and disk sampling.
+//!
+//! Cameras, detection and clips come with the video issue; sealed archives with the archive
+//! issue.
+
+pub mod agent;
+pub mod config;
+pub mod install;
+pub mod store;
+pub mod telemetry;
+
+/// Now, Unix milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// File names inside an edge's data directory.
+pub mod paths {
+    /// The configuration.
+    pub const CONFIG: &str = "edge.toml";
+    /// What the install package said (tenant, vm, recipient, token).
+    pub const PACKAGE: &str = "package.json";
+    /// The edge's key (libp2p identity, manifest signatures).
+    pub const KEY: &str = "edge.key";
+    /// The database.
+    pub const DB: &str = "edge.sqlite";
+}

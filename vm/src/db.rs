@@ -221,14 +221,21 @@ pub fn package(c: &Connection, token_id: &str) -> Result<Option<PackageRow>, DbE
         .optional()?)
 }
 
-/// Peers that may connect: registered devices, and edges whose package is unspent and unexpired.
+/// How long after its expiry an unspent package's edge may still connect, to be told by the
+/// enrollment protocol that its token expired (rather than being dropped without a reason).
+pub const EXPIRED_GRACE_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// Peers that may connect: registered devices, and edges whose package is unspent (and
+/// expired less than [`EXPIRED_GRACE_MS`] ago).
 pub fn allowed_peers(c: &Connection, now_ms: u64) -> Result<Vec<String>, DbError> {
     let mut stmt = c.prepare(
         "SELECT peer_id FROM devices
          UNION
          SELECT edge_peer_id FROM packages WHERE used_at_ms IS NULL AND expires_at_ms > ?1",
     )?;
-    let rows = stmt.query_map([now_ms as i64], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map([now_ms.saturating_sub(EXPIRED_GRACE_MS) as i64], |r| {
+        r.get::<_, String>(0)
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -410,9 +410,6 @@ async fn enroll(
         Err(refusal) => {
             tracing::warn!(peer = %peer_s, token = %token_id, reason = %refusal, "enrollment refused; closing the connection");
             state.count_enrollment("refused");
-            if device.is_none() {
-                allow.disallow(&peer);
-            }
             reply.send_and_close(EnrollResponse::Refused(refusal));
             return;
         }

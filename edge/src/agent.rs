@@ -1,0 +1,332 @@
+//! `guardian-edge run`: the edge's connection to its vm.
+//!
+//! The node redials the vm with backoff whenever the connection is gone (QUIC first, then
+//! TCP). Each time the vm is reachable the agent enrolls if it has not yet (a refusal is
+//! fatal: the agent stops and says why), keeps a relay reservation on the vm, empties the
+//! event outbox in batches (a record leaves only on the vm's ack), and sends telemetry at the
+//! interval the vm asks for. Everything it must not lose is in SQLite first, so a restart of
+//! either side loses nothing and duplicates nothing (the vm stores events by id).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use guardian_node::{
+    AllowList, Inbound, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId, Role,
+};
+use protocols::messages::enroll::{DeviceConfig, EnrollRefusal, EnrollRequest, EnrollResponse};
+use protocols::messages::events::{EventAck, EventBatch};
+use protocols::messages::telemetry::{TelemetryAck, TelemetryReport};
+use protocols::package::PackageInfo;
+
+use crate::config::EdgeConfig;
+use crate::store::{Store, StoreError};
+use crate::telemetry::Sampler;
+use crate::{now_ms, paths};
+
+const RETRY: Duration = Duration::from_secs(5);
+/// Batches sent per outbox pass before other work gets a turn.
+const BATCHES_PER_PASS: usize = 16;
+
+/// An installed edge, loaded from its data directory.
+pub struct Installed {
+    /// The data directory.
+    pub data: PathBuf,
+    /// `edge.toml`.
+    pub config: EdgeConfig,
+    /// What the package said.
+    pub info: PackageInfo,
+    /// The edge's key.
+    pub key: ed25519_dalek::SigningKey,
+}
+
+impl Installed {
+    /// Loads `data`, which `guardian-edge init` made.
+    pub fn load(data: &Path) -> Result<Self> {
+        let package = data.join(paths::PACKAGE);
+        if !package.exists() {
+            anyhow::bail!(
+                "{} holds no edge: run `guardian-edge init --package FILE --data {}` first",
+                data.display(),
+                data.display()
+            );
+        }
+        let info: PackageInfo = serde_json::from_slice(&std::fs::read(&package)?)
+            .with_context(|| format!("cannot read {}", package.display()))?;
+        Ok(Installed {
+            data: data.to_path_buf(),
+            config: EdgeConfig::load(&data.join(paths::CONFIG))?,
+            info,
+            key: guardian_node::identity::read_key(&data.join(paths::KEY))?,
+        })
+    }
+
+    /// The edge's peer id.
+    pub fn peer_id(&self) -> String {
+        protocols::signed::peer_id_of(&self.key.verifying_key())
+    }
+
+    /// Opens the database.
+    pub fn store(&self) -> Result<Store, StoreError> {
+        Store::open(&self.data.join(paths::DB))
+    }
+}
+
+/// The store, shared with blocking-pool closures.
+#[derive(Clone)]
+struct Db(Arc<Mutex<Store>>);
+
+impl Db {
+    async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let s = self.0.clone();
+        tokio::task::spawn_blocking(move || f(&mut s.lock().expect("not poisoned")))
+            .await
+            .expect("store closures do not panic")
+    }
+}
+
+struct Agent {
+    installed: Installed,
+    handle: NodeHandle,
+    db: Db,
+    vm: PeerId,
+    vm_addresses: Vec<Multiaddr>,
+    device: Option<DeviceConfig>,
+    retry_enroll_at: Instant,
+    telemetry_interval: Duration,
+    next_telemetry: Instant,
+    sampler: Sampler,
+    outbox_blocked_until: Instant,
+}
+
+/// Runs the edge from `data` until `shutdown` resolves, or until the vm refuses enrollment
+/// (an error saying why).
+pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let installed = Installed::load(data)?;
+    let vm = PeerId::from_str(&installed.info.vm_peer_id)
+        .context("the package's vm peer id does not parse")?;
+    let vm_addresses = installed
+        .info
+        .vm_addresses
+        .iter()
+        .map(|a| Multiaddr::from_str(a).with_context(|| format!("bad vm address {a}")))
+        .collect::<Result<Vec<_>>>()?;
+    anyhow::ensure!(!vm_addresses.is_empty(), "the package names no vm address");
+    let store = installed.store()?;
+    let device = store.device_config()?;
+
+    let allow = AllowList::closed();
+    allow.allow(vm);
+    let mut config = NodeConfig::new(Role::Edge, installed.key.clone());
+    config.listen = installed
+        .config
+        .p2p
+        .listen
+        .iter()
+        .map(|a| Multiaddr::from_str(a).with_context(|| format!("bad listen address {a}")))
+        .collect::<Result<_>>()?;
+    config.allow = allow;
+    let Node {
+        handle,
+        mut inbound,
+        task,
+    } = Node::start(config).await?;
+    tracing::info!(peer_id = %handle.peer_id(), vm = %vm, "edge started");
+    handle.keep_connected(vm, vm_addresses.clone()).await?;
+
+    let telemetry_interval = Duration::from_secs(u64::from(
+        device
+            .as_ref()
+            .map(|d| d.telemetry_interval_secs)
+            .unwrap_or(installed.config.telemetry.interval_secs)
+            .max(1),
+    ));
+    let poll = Duration::from_millis(installed.config.outbox.poll_millis.max(50));
+    let mut agent = Agent {
+        sampler: Sampler::new(&installed.data),
+        installed,
+        handle: handle.clone(),
+        db: Db(Arc::new(Mutex::new(store))),
+        vm,
+        vm_addresses,
+        device,
+        retry_enroll_at: Instant::now(),
+        telemetry_interval,
+        next_telemetry: Instant::now(),
+        outbox_blocked_until: Instant::now(),
+    };
+    if agent.device.is_some() {
+        agent.reserve_relay().await?;
+    }
+
+    let mut events = handle.subscribe();
+    let mut tick = tokio::time::interval(poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    let result = loop {
+        let wake = tokio::select! {
+            _ = &mut shutdown => break Ok(()),
+            e = events.recv() => matches!(e, Ok(NodeEvent::Connected { peer, .. }) if peer == vm),
+            _ = tick.tick() => true,
+            Some(request) = inbound.recv() => {
+                refuse_inbound(request);
+                false
+            }
+        };
+        if wake && let Err(e) = agent.work().await {
+            break Err(e);
+        }
+    };
+    handle.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    tracing::info!("stopped");
+    result
+}
+
+/// An edge serves no requests on these protocols: answer rather than leave the peer waiting.
+fn refuse_inbound(request: Inbound) {
+    match request {
+        Inbound::Enroll { reply, .. } => reply.send_and_close(EnrollResponse::Refused(
+            EnrollRefusal::Other("an edge does not enroll others".into()),
+        )),
+        Inbound::Events { reply, .. } => reply.send(EventAck::Refused {
+            reason: "an edge does not take events".into(),
+        }),
+        Inbound::Telemetry { reply, .. } => reply.send(TelemetryAck {
+            next_interval_secs: 0,
+        }),
+    }
+}
+
+impl Agent {
+    async fn reserve_relay(&self) -> Result<()> {
+        self.handle
+            .keep_relay_reservation(self.vm, self.vm_addresses[0].clone())
+            .await?;
+        Ok(())
+    }
+
+    /// One pass: enroll if needed, then outbox and telemetry, while the vm is connected.
+    async fn work(&mut self) -> Result<()> {
+        if self.handle.connection(self.vm).await?.is_none() {
+            return Ok(());
+        }
+        if self.device.is_none() {
+            if Instant::now() < self.retry_enroll_at {
+                return Ok(());
+            }
+            self.enroll().await?;
+            if self.device.is_none() {
+                return Ok(());
+            }
+        }
+        self.flush_outbox().await?;
+        if Instant::now() >= self.next_telemetry {
+            self.send_telemetry().await?;
+        }
+        Ok(())
+    }
+
+    async fn enroll(&mut self) -> Result<()> {
+        let token = self.installed.info.token()?;
+        let request = EnrollRequest {
+            token,
+            agent_version: format!("guardian-edge/{}", env!("CARGO_PKG_VERSION")),
+        };
+        match self.handle.enroll(self.vm, request).await {
+            Ok(EnrollResponse::Accepted(config)) => {
+                let c = config.clone();
+                self.db.call(move |s| s.set_device_config(&c)).await?;
+                tracing::info!(device = %config.device_id, tenant = %config.tenant_id, "enrolled with the vm");
+                self.telemetry_interval =
+                    Duration::from_secs(u64::from(config.telemetry_interval_secs.max(1)));
+                self.next_telemetry = Instant::now();
+                self.device = Some(config);
+                self.reserve_relay().await?;
+                Ok(())
+            }
+            Ok(EnrollResponse::Refused(reason)) => {
+                tracing::error!(%reason, "the vm refused enrollment");
+                Err(anyhow!("enrollment refused by the vm: {reason}"))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "enrollment request failed; will retry");
+                self.retry_enroll_at = Instant::now() + RETRY;
+                Ok(())
+            }
+        }
+    }
+
+    async fn flush_outbox(&mut self) -> Result<()> {
+        if Instant::now() < self.outbox_blocked_until {
+            return Ok(());
+        }
+        let batch_size = self.installed.config.outbox.batch_size;
+        for _ in 0..BATCHES_PER_PASS {
+            let events = self.db.call(move |s| s.pending_events(batch_size)).await?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+            match self
+                .handle
+                .send_events(self.vm, EventBatch { events })
+                .await
+            {
+                Ok(EventAck::Stored { event_ids }) => {
+                    let n = self.db.call(move |s| s.remove_events(&event_ids)).await?;
+                    tracing::info!(delivered = n, "events acknowledged by the vm");
+                }
+                Ok(EventAck::Refused { reason }) => {
+                    tracing::error!(%reason, events = ids.len(), "the vm refused events; they stay on the edge, parked");
+                    self.db.call(move |s| s.mark_refused(&ids, &reason)).await?;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "sending events failed; will retry");
+                    self.db.call(move |s| s.note_attempt(&ids)).await?;
+                    self.outbox_blocked_until = Instant::now() + RETRY;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_telemetry(&mut self) -> Result<()> {
+        let sample = self.sampler.sample();
+        let event_backlog = self.db.call(|s| s.event_backlog()).await?;
+        let report = TelemetryReport {
+            edge_id: self.installed.peer_id(),
+            at_ms: now_ms(),
+            cpu_milli: sample.cpu_milli,
+            mem_used_bytes: sample.mem_used_bytes,
+            mem_total_bytes: sample.mem_total_bytes,
+            disk_used_bytes: sample.disk_used_bytes,
+            disk_free_bytes: sample.disk_free_bytes,
+            cameras: Vec::new(),
+            archive_backlog_objects: 0,
+            archive_backlog_bytes: 0,
+            event_backlog,
+        };
+        match self.handle.send_telemetry(self.vm, report).await {
+            Ok(ack) => {
+                if ack.next_interval_secs > 0 {
+                    self.telemetry_interval =
+                        Duration::from_secs(u64::from(ack.next_interval_secs));
+                }
+                self.next_telemetry = Instant::now() + self.telemetry_interval;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sending telemetry failed; will retry");
+                self.next_telemetry = Instant::now() + RETRY;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! `guardian-edge`: the edge appliance agent. `init` installs an install package, `run`
+//! connects to the vm and delivers events and telemetry until SIGTERM or SIGINT,
+//! `emit-test-event` puts an event in the outbox (until cameras land).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, ensure};
+use clap::{Parser, Subcommand};
+use rand::Rng;
+
+use guardian_edge::{agent, install, now_ms};
+use protocols::messages::Category;
+use protocols::messages::events::EventRecord;
+
+#[derive(Parser)]
+#[command(name = "guardian-edge", version, about = "The edge appliance agent")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check an install package's signature and install it into a new data directory.
+    Init {
+        /// The package from `guardian-vm package edge`.
+        #[arg(long)]
+        package: PathBuf,
+        /// The data directory (created).
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Connect to the vm, enroll on first contact, deliver events and telemetry.
+    Run {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Put a test event into the outbox; a running edge delivers it. Prints its id.
+    EmitTestEvent {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The camera id.
+        #[arg(long)]
+        camera: String,
+        /// The category (person, car, ...).
+        #[arg(long, default_value = "person")]
+        category: String,
+        /// The score, 0 to 1.
+        #[arg(long, default_value_t = 0.9)]
+        score: f32,
+    },
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init { package, data } => {
+            let p = install::install(&package, &data)?;
+            println!(
+                "installed edge {} ({})",
+                p.info.edge_name, p.info.edge_peer_id
+            );
+            println!("tenant {}, vm {}", p.info.tenant_id, p.info.vm_peer_id);
+            for a in &p.info.vm_addresses {
+                println!("vm address: {a}");
+            }
+            println!("next: guardian-edge run --data {}", data.display());
+        }
+        Command::Run { data } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(agent::run(&data, shutdown_signal()))?;
+        }
+        Command::EmitTestEvent {
+            data,
+            camera,
+            category,
+            score,
+        } => {
+            ensure!(
+                protocols::messages::valid_id(&camera),
+                "--camera must be 1 to 48 characters of a-z, 0-9 and -"
+            );
+            ensure!((0.0..=1.0).contains(&score), "--score must be 0 to 1");
+            let installed = agent::Installed::load(&data)?;
+            let now = now_ms();
+            let event_id = format!("ev-{now:x}-{:08x}", rand::thread_rng().r#gen::<u32>());
+            let category: Category =
+                serde_json::from_value(serde_json::Value::String(category.to_lowercase()))?;
+            let record = EventRecord {
+                event_id: event_id.clone(),
+                tenant_id: installed.info.tenant_id.clone(),
+                edge_id: installed.peer_id(),
+                camera_id: camera,
+                started_at_ms: now.saturating_sub(5_000),
+                ended_at_ms: now,
+                category,
+                score_milli: (score * 1000.0).round() as u16,
+                clip_id: None,
+                snapshot_id: None,
+            };
+            installed.store()?.enqueue_event(&record, now)?;
+            println!("{event_id}");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GUARDIAN_LOG")
+                .unwrap_or_else(|_| "info,libp2p=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("guardian-edge: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

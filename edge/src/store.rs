@@ -1,0 +1,200 @@
+//! The edge's SQLite database: the device configuration from enrollment, and the outbox of
+//! event records waiting for the vm's ack.
+//!
+//! WAL mode, so `guardian-edge emit-test-event` (another process) can add to the outbox while
+//! the agent runs; a record leaves the outbox only when the vm has acked it, so nothing is
+//! lost across restarts of either side. Migrations in `edge/migrations/` are tracked in
+//! `PRAGMA user_version`.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use protocols::messages::enroll::DeviceConfig;
+use protocols::messages::events::EventRecord;
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value did not parse.
+    #[error("corrupt value in the database: {0}")]
+    Corrupt(String),
+    /// Made by a newer version.
+    #[error("the database is at version {0}, newer than this build")]
+    TooNew(usize),
+}
+
+/// The edge's database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating and migrating) the database.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::TooNew(version));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(Store { conn })
+    }
+
+    /// The configuration from enrollment, if enrolled.
+    pub fn device_config(&self) -> Result<Option<DeviceConfig>, StoreError> {
+        let v: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM state WHERE key = 'device_config'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        v.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    /// Records the configuration from enrollment.
+    pub fn set_device_config(&self, c: &DeviceConfig) -> Result<(), StoreError> {
+        let json = serde_json::to_string(c).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.conn.execute(
+            "INSERT INTO state (key, value) VALUES ('device_config', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [json],
+        )?;
+        Ok(())
+    }
+
+    /// Adds an event to the outbox (idempotent by event id).
+    pub fn enqueue_event(&self, e: &EventRecord, now_ms: u64) -> Result<(), StoreError> {
+        let json = serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO event_outbox (event_id, record_json, created_at_ms) VALUES (?1, ?2, ?3)",
+            params![e.event_id, json, now_ms as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The oldest `limit` events not refused by the vm.
+    pub fn pending_events(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT record_json FROM event_outbox WHERE refused_reason IS NULL ORDER BY seq LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| r.get::<_, String>(0))?;
+        rows.map(|r| {
+            let j = r?;
+            serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .collect()
+    }
+
+    /// Removes acked events.
+    pub fn remove_events(&mut self, ids: &[String]) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        {
+            let mut stmt = tx.prepare("DELETE FROM event_outbox WHERE event_id = ?1")?;
+            for id in ids {
+                n += stmt.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Counts a failed attempt for events.
+    pub fn note_attempt(&mut self, ids: &[String]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt =
+                tx.prepare("UPDATE event_outbox SET attempts = attempts + 1 WHERE event_id = ?1")?;
+            for id in ids {
+                stmt.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Parks events the vm refused (kept for inspection, no longer sent).
+    pub fn mark_refused(&mut self, ids: &[String], reason: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt =
+                tx.prepare("UPDATE event_outbox SET refused_reason = ?2 WHERE event_id = ?1")?;
+            for id in ids {
+                stmt.execute(params![id, reason])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Events waiting for an ack (not counting refused ones).
+    pub fn event_backlog(&self) -> Result<u64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM event_outbox WHERE refused_reason IS NULL",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocols::messages::Category;
+
+    fn record(id: &str) -> EventRecord {
+        EventRecord {
+            event_id: id.into(),
+            tenant_id: "t".into(),
+            edge_id: "e".into(),
+            camera_id: "c".into(),
+            started_at_ms: 1,
+            ended_at_ms: 2,
+            category: Category::Person,
+            score_milli: 900,
+            clip_id: None,
+            snapshot_id: None,
+        }
+    }
+
+    #[test]
+    fn outbox_survives_reopen_and_keeps_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("edge.sqlite");
+        {
+            let s = Store::open(&p).unwrap();
+            for id in ["a", "b", "c", "a"] {
+                s.enqueue_event(&record(id), 1).unwrap();
+            }
+        }
+        let mut s = Store::open(&p).unwrap();
+        let ids: Vec<_> = s
+            .pending_events(10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(s.remove_events(&["a".into()]).unwrap(), 1);
+        s.mark_refused(&["b".into()], "bad").unwrap();
+        assert_eq!(s.event_backlog().unwrap(), 1);
+        assert_eq!(s.pending_events(10).unwrap()[0].event_id, "c");
+    }
+}

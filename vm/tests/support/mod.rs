@@ -1,0 +1,363 @@
+//! Real processes for system tests: a vm and edges started from the release binaries on
+//! loopback, each in its own data directory with its log in a file, stopped (SIGTERM, then
+//! SIGKILL) when dropped.
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A recipient for packages (the key behind it is not needed by these tests).
+pub const RECIPIENT: &str = "age1ydtd594d737rjz4ezm8ckwzrkv7n8qge5xuh4zj8taxdvhl4sssq2upmtd";
+
+/// A binary of the workspace, next to this test's own target directory.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let p = dir.join(name);
+    assert!(
+        p.is_file(),
+        "{} is not built (run `cargo build --release --workspace`)",
+        p.display()
+    );
+    p
+}
+
+/// A port free for both TCP and UDP on 127.0.0.1.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// Polls `f` every 100 ms until it holds, or panics after `timeout` with `what` and `logs`.
+pub fn wait_for(what: &str, timeout: Duration, logs: &[&Path], mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut text = String::new();
+    for l in logs {
+        let log = std::fs::read_to_string(l).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        text.push_str(&format!("\n--- {} (last lines)\n", l.display()));
+        for line in tail.into_iter().rev() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    panic!("timed out after {timeout:?} waiting for {what}{text}");
+}
+
+/// A running process with its log file.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(cmd: &mut Command, log: &Path) -> Proc {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = cmd
+            .env("GUARDIAN_LOG", "info,libp2p=warn")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("spawn");
+        Proc {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// SIGTERM, then waits up to 10 s (SIGKILL after); returns the exit code if it exited.
+    pub fn stop(&mut self) -> Option<i32> {
+        unsafe_kill(self.child.id(), 15);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+
+    /// SIGKILL, as a power cut would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The exit code, if it has exited.
+    pub fn exited(&mut self) -> Option<i32> {
+        self.child
+            .try_wait()
+            .ok()
+            .flatten()
+            .map(|s| s.code().unwrap_or(-1))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            self.stop();
+        }
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: i32) {
+    let _ = Command::new("kill")
+        .stderr(Stdio::null())
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.stdin(Stdio::null()).output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A vm in a data directory.
+pub struct Vm {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub http: String,
+    pub token: String,
+    pub peer_id: String,
+    pub proc: Option<Proc>,
+}
+
+impl Vm {
+    /// `guardian-vm init` on free loopback ports.
+    pub fn init(root: &Path, name: &str) -> Vm {
+        let dir = root.join(name);
+        let port = free_port();
+        let http_port = free_port();
+        let out = run_ok(
+            Command::new(bin("guardian-vm"))
+                .args(["init", "--fqdn", "127.0.0.1", "--data"])
+                .arg(&dir)
+                .args(["--listen", &format!("/ip4/127.0.0.1/udp/{port}/quic-v1")])
+                .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{port}")])
+                .args(["--http-listen", &format!("127.0.0.1:{http_port}")]),
+        );
+        let field = |label: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(label))
+                .unwrap_or_else(|| panic!("no {label} in {out}"))
+                .trim()
+                .to_owned()
+        };
+        Vm {
+            token: field("owner API token:"),
+            peer_id: field("vm peer id:"),
+            http: format!("http://127.0.0.1:{http_port}"),
+            dir,
+            port,
+            proc: None,
+        }
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.dir.with_extension("log")
+    }
+
+    /// Starts `guardian-vm run` and waits for its API.
+    pub fn start(&mut self) {
+        let p = Proc::spawn(
+            Command::new(bin("guardian-vm"))
+                .arg("run")
+                .arg("--data")
+                .arg(&self.dir),
+            &self.log(),
+        );
+        self.proc = Some(p);
+        let url = format!("{}/metrics", self.http);
+        let log = self.log();
+        wait_for(
+            "the vm's HTTP API",
+            Duration::from_secs(20),
+            &[&log],
+            || ureq::get(&url).call().is_ok(),
+        );
+    }
+
+    pub fn stop(&mut self) -> Option<i32> {
+        self.proc.take().and_then(|mut p| p.stop())
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill9();
+        }
+    }
+
+    /// `guardian-vm package edge`.
+    pub fn package(&self, name: &str, valid_secs: Option<u64>) -> PathBuf {
+        let out = self.dir.with_file_name(format!("{name}.tar"));
+        let mut cmd = Command::new(bin("guardian-vm"));
+        cmd.args(["package", "edge", "--data"])
+            .arg(&self.dir)
+            .args(["--name", name, "--recipient", RECIPIENT, "--out"])
+            .arg(&out);
+        if let Some(s) = valid_secs {
+            cmd.args(["--valid-secs", &s.to_string()]);
+        }
+        run_ok(&mut cmd);
+        out
+    }
+
+    /// GET with the owner token: (status, JSON body).
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.get_with(path, Some(&self.token))
+    }
+
+    pub fn get_with(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = ureq::get(&format!("{}{path}", self.http));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        match req.call() {
+            Ok(r) => (r.status(), r.into_json().unwrap_or(serde_json::Value::Null)),
+            Err(ureq::Error::Status(code, r)) => {
+                (code, r.into_json().unwrap_or(serde_json::Value::Null))
+            }
+            Err(e) => panic!("GET {path}: {e}"),
+        }
+    }
+
+    /// Event ids the vm holds, in order.
+    pub fn event_ids(&self) -> Vec<String> {
+        let (status, body) = self.get("/api/v1/events?limit=1000");
+        assert_eq!(status, 200, "{body}");
+        body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub fn devices(&self) -> Vec<serde_json::Value> {
+        let (status, body) = self.get("/api/v1/devices");
+        assert_eq!(status, 200, "{body}");
+        body["devices"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An edge in a data directory.
+pub struct Edge {
+    pub dir: PathBuf,
+    pub proc: Option<Proc>,
+}
+
+impl Edge {
+    /// `guardian-edge init --package`.
+    pub fn install(package: &Path, dir: &Path) -> Edge {
+        run_ok(
+            Command::new(bin("guardian-edge"))
+                .arg("init")
+                .arg("--package")
+                .arg(package)
+                .arg("--data")
+                .arg(dir),
+        );
+        Edge {
+            dir: dir.to_path_buf(),
+            proc: None,
+        }
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.dir.with_extension("log")
+    }
+
+    pub fn start(&mut self) {
+        self.proc = Some(Proc::spawn(
+            Command::new(bin("guardian-edge"))
+                .arg("run")
+                .arg("--data")
+                .arg(&self.dir),
+            &self.log(),
+        ));
+    }
+
+    pub fn stop(&mut self) -> Option<i32> {
+        self.proc.take().and_then(|mut p| p.stop())
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill9();
+        }
+    }
+
+    /// `guardian-edge emit-test-event`: the event id.
+    pub fn emit(&self, camera: &str) -> String {
+        run_ok(
+            Command::new(bin("guardian-edge"))
+                .args(["emit-test-event", "--camera", camera, "--data"])
+                .arg(&self.dir),
+        )
+        .trim()
+        .to_owned()
+    }
+
+    /// The package as installed (JSON), to edit for tests that forge things.
+    pub fn package_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.dir.join("package.json")).unwrap()).unwrap()
+    }
+
+    pub fn set_package_json(&self, v: &serde_json::Value) {
+        std::fs::write(
+            self.dir.join("package.json"),
+            serde_json::to_vec_pretty(v).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

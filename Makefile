@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(GUARDIAN_CACHE)/target
 CARGO ?= cargo
 CARGO_FLAGS ?= --release --locked
 
-.PHONY: demo test setup build lint unit fuzz-check fuzz-build fuzz bench bench-seal clean-cache
+.PHONY: demo test setup build lint unit fuzz-check fuzz-build fuzz bench bench-seal bench-events clean-cache
 
 ## demo: the product end to end (see README).
 demo: setup build
@@ -45,11 +45,15 @@ fuzz-build:
 fuzz:
 	@scripts/fuzz.sh run
 
-bench: bench-seal
+bench: bench-seal bench-events
 
 ## bench-seal: guardian seal + CID of a 256 MiB file against `age -r`, as a ratio.
 bench-seal: setup
 	$(CARGO) bench $(CARGO_FLAGS) -p guardian-client --bench seal
+
+## bench-events: edge -> vm event requests on loopback against a raw quinn request/response.
+bench-events: setup
+	$(CARGO) bench $(CARGO_FLAGS) -p guardian-vm --bench events
 
 clean-cache:
 	rm -rf $(GUARDIAN_CACHE)

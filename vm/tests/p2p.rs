@@ -231,3 +231,33 @@ fn malformed_frames_leave_the_vm_serving() {
         vm.event_ids() == [id.clone()]
     });
 }
+
+#[test]
+fn health_reports_an_edge_that_went_silent() {
+    let root = tempfile::tempdir().unwrap();
+    let mut vm = Vm::init(root.path(), "vm");
+    // Declare an edge offline after 1 s of silence (the default is 120 s).
+    let config = vm.dir.join("vm.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("offline_after_secs = 120", "offline_after_secs = 1");
+    std::fs::write(&config, text).unwrap();
+    vm.start();
+    let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
+    edge.start();
+    let (vm_log, edge_log) = (vm.log(), edge.log());
+    wait_for("a healthy edge", WAIT, &[&vm_log, &edge_log], || {
+        let (_, h) = vm.get("/api/v1/health");
+        h["status"] == "ok" && h["edges"][0]["online"] == true
+    });
+    edge.stop();
+    wait_for(
+        "the edge reported offline",
+        WAIT,
+        &[&vm_log, &edge_log],
+        || {
+            let (_, h) = vm.get("/api/v1/health");
+            h["status"] == "degraded" && h["edges"][0]["issues"] == serde_json::json!(["offline"])
+        },
+    );
+}

@@ -2,10 +2,10 @@
 //! its vm over libp2p, keeps the connection and a relay reservation, and delivers event
 //! records (from a durable outbox) and telemetry.
 //!
-//! - [`config`]: `edge.toml`.
+//! - [`config`]: the `edge.toml` file.
 //! - [`store`]: the SQLite database: device state and the event outbox.
 //! - [`install`]: `init --package`.
-//! - [`agent`]: `run`.
+//! - [`agent`]: the `run` command.
 //! - [`telemetry`]: CPU, memory and disk sampling.
 //!
 //! Cameras, detection and clips come with the video issue; sealed archives with the archive

@@ -626,15 +626,11 @@ struct EventLoop {
 }
 
 /// Awaits the application's answer (bounded by [`REPLY_TIMEOUT`]).
-fn await_reply<T: Send + 'static>(
-    rx: oneshot::Receiver<(T, bool)>,
-) -> impl std::future::Future<Output = Option<(T, bool)>> + Send + 'static {
-    async move {
-        tokio::time::timeout(REPLY_TIMEOUT, rx)
-            .await
-            .ok()
-            .and_then(|r| r.ok())
-    }
+async fn await_reply<T: Send + 'static>(rx: oneshot::Receiver<(T, bool)>) -> Option<(T, bool)> {
+    tokio::time::timeout(REPLY_TIMEOUT, rx)
+        .await
+        .ok()
+        .and_then(|r| r.ok())
 }
 
 impl EventLoop {

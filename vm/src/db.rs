@@ -449,7 +449,7 @@ mod tests {
             event_id: id.into(),
             tenant_id: "t".into(),
             edge_id: "e".into(),
-            camera_id: if start % 2 == 0 {
+            camera_id: if start.is_multiple_of(2) {
                 "front".into()
             } else {
                 "back".into()

@@ -101,6 +101,16 @@ mod tests {
         }
     }
 
+    /// Token, connecting peer, now, package row, device row, expected refusal.
+    type Case = (
+        Signed<EnrollmentToken>,
+        &'static str,
+        u64,
+        Option<PackageRow>,
+        Option<DeviceRow>,
+        EnrollRefusal,
+    );
+
     #[test]
     fn each_refusal() {
         let k = SigningKey::from_bytes(&[1; 32]);
@@ -113,14 +123,7 @@ mod tests {
             decide(&ok, PEER, "t", &vk, 50, Some(&p), None),
             Ok(Decision::Register(_))
         ));
-        let cases: Vec<(
-            Signed<EnrollmentToken>,
-            &str,
-            u64,
-            Option<PackageRow>,
-            Option<DeviceRow>,
-            EnrollRefusal,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 token(&other, "t", PEER, 100),
                 PEER,

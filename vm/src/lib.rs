@@ -2,7 +2,7 @@
 //! relays for them, stores their events, keeps their telemetry and health, and serves the
 //! owner's HTTP API.
 //!
-//! - [`config`]: `vm.toml`.
+//! - [`config`]: the `vm.toml` file.
 //! - [`db`]: the SQLite database.
 //! - [`provision`]: `init` (the tenant) and `package edge` (an edge's install package).
 //! - [`enroll`]: the enrollment decision.

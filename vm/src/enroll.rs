@@ -178,7 +178,10 @@ mod tests {
                 "12D3KooWOther",
                 50,
                 Some(package(Some(10))),
-                Some(device("12D3KooWOther")),
+                Some(DeviceRow {
+                    token_id: "its-own-token".into(),
+                    ..device("12D3KooWOther")
+                }),
                 EnrollRefusal::AlreadyUsed,
             ),
         ];

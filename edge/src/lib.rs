@@ -12,6 +12,7 @@
 //! issue.
 
 pub mod agent;
+pub mod archive;
 pub mod config;
 pub mod install;
 pub mod store;

@@ -13,7 +13,25 @@ use rusqlite::{Connection, OptionalExtension, params};
 use protocols::messages::enroll::DeviceConfig;
 use protocols::messages::events::EventRecord;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_archive.sql"),
+];
+
+/// A sealed event waiting in the archive outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveItem {
+    /// The event.
+    pub event_id: String,
+    /// The camera.
+    pub camera_id: String,
+    /// The signed manifest.
+    pub manifest_json: Vec<u8>,
+    /// Sealed bytes.
+    pub total_bytes: u64,
+    /// Failed attempts so far.
+    pub attempts: u32,
+}
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +160,98 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Queues a sealed event and its event record, in one transaction.
+    pub fn enqueue_archive(
+        &mut self,
+        record: &EventRecord,
+        manifest_json: &[u8],
+        total_bytes: u64,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO archive_outbox (event_id, camera_id, manifest_json, total_bytes, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![record.event_id, record.camera_id, manifest_json, total_bytes as i64, now_ms as i64],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO event_outbox (event_id, record_json, created_at_ms) VALUES (?1, ?2, ?3)",
+            params![record.event_id, json, now_ms as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The oldest sealed event due for a (re)try.
+    pub fn next_archive(&self, now_ms: u64) -> Result<Option<ArchiveItem>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT event_id, camera_id, manifest_json, total_bytes, attempts FROM archive_outbox
+                 WHERE refused_reason IS NULL AND next_attempt_ms <= ?1
+                 ORDER BY created_at_ms, event_id LIMIT 1",
+                [now_ms as i64],
+                |r| {
+                    Ok(ArchiveItem {
+                        event_id: r.get(0)?,
+                        camera_id: r.get(1)?,
+                        manifest_json: r.get(2)?,
+                        total_bytes: r.get::<_, i64>(3)? as u64,
+                        attempts: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Removes an archived event's row (its folder is removed after).
+    pub fn remove_archive(&self, event_id: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM archive_outbox WHERE event_id = ?1", [event_id])?;
+        Ok(())
+    }
+
+    /// Records a failed or refused-for-now attempt and when to try again.
+    pub fn retry_archive_at(
+        &self,
+        event_id: &str,
+        next_attempt_ms: u64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE archive_outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3
+             WHERE event_id = ?1",
+            params![event_id, next_attempt_ms as i64, error],
+        )?;
+        Ok(())
+    }
+
+    /// Parks an event the vm refused for good; its sealed objects stay on the edge.
+    pub fn park_archive(&self, event_id: &str, reason: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE archive_outbox SET refused_reason = ?2 WHERE event_id = ?1",
+            params![event_id, reason],
+        )?;
+        Ok(())
+    }
+
+    /// Event ids with a row in the archive outbox (parked ones included).
+    pub fn archive_event_ids(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT event_id FROM archive_outbox")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sealed events waiting (not parked): count and bytes.
+    pub fn archive_backlog(&self) -> Result<(u64, u64), StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(total_bytes), 0) FROM archive_outbox WHERE refused_reason IS NULL",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
     }
 
     /// Events waiting for an ack (not counting refused ones).

@@ -23,5 +23,5 @@ pub mod node;
 
 pub use config::{NodeConfig, RelayLimits, Role};
 pub use gate::AllowList;
-pub use libp2p::{Multiaddr, PeerId};
+pub use libp2p::{Multiaddr, PeerId, StreamProtocol};
 pub use node::{Inbound, Node, NodeError, NodeEvent, NodeHandle, RequestError};

@@ -17,6 +17,7 @@ pub mod health;
 pub mod http;
 pub mod provision;
 pub mod service;
+pub mod storage;
 
 /// Now, Unix milliseconds.
 pub fn now_ms() -> u64 {

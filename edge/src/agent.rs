@@ -120,6 +120,10 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
     anyhow::ensure!(!vm_addresses.is_empty(), "the package names no vm address");
     let store = installed.store()?;
     let device = store.device_config()?;
+    let swept = crate::archive::sweep_orphans(&installed.data, &store)?;
+    if swept > 0 {
+        tracing::warn!(swept, "removed sealed folders left by an interrupted run");
+    }
 
     let allow = AllowList::closed();
     allow.allow(vm);
@@ -189,6 +193,17 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
     result
 }
 
+/// The wait before retrying an archive send: 1 s doubling to 5 min, with full jitter.
+fn archive_backoff(attempts: u32) -> Duration {
+    let mut b =
+        guardian_node::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
+    for _ in 0..attempts.min(20) {
+        b.next_delay(&mut rand::thread_rng());
+    }
+    b.next_delay(&mut rand::thread_rng())
+        .max(Duration::from_millis(200))
+}
+
 /// An edge serves no requests on these protocols: answer rather than leave the peer waiting.
 fn refuse_inbound(request: Inbound) {
     match request {
@@ -227,6 +242,7 @@ impl Agent {
             }
         }
         self.flush_outbox().await?;
+        self.flush_archive().await?;
         if Instant::now() >= self.next_telemetry {
             self.send_telemetry().await?;
         }
@@ -298,9 +314,61 @@ impl Agent {
         Ok(())
     }
 
+    /// Sends due sealed events, oldest first, one at a time, until none is due or one fails.
+    async fn flush_archive(&mut self) -> Result<()> {
+        for _ in 0..BATCHES_PER_PASS {
+            let now = now_ms();
+            let Some(item) = self.db.call(move |s| s.next_archive(now)).await? else {
+                return Ok(());
+            };
+            let outcome =
+                crate::archive::send(&self.handle, self.vm, &self.installed.data, &item).await;
+            let id = item.event_id.clone();
+            match outcome {
+                Ok(crate::archive::SendOutcome::Stored) => {
+                    self.db.call(move |s| s.remove_archive(&id)).await?;
+                    let dir = self
+                        .installed
+                        .data
+                        .join(crate::archive::ARCHIVE_DIR)
+                        .join(&item.event_id);
+                    if let Err(e) = std::fs::remove_dir_all(&dir) {
+                        tracing::warn!(error = %e, dir = %dir.display(), "cannot remove archived objects; the next start sweeps them");
+                    }
+                    tracing::info!(event = %item.event_id, bytes = item.total_bytes, "event archived by the vm");
+                }
+                Ok(crate::archive::SendOutcome::Refused(r)) if r.is_retryable() => {
+                    let wait = archive_backoff(item.attempts);
+                    tracing::warn!(event = %item.event_id, reason = %r, ?wait, "archive refused for now; will retry");
+                    let (reason, at) = (r.to_string(), now_ms() + wait.as_millis() as u64);
+                    self.db
+                        .call(move |s| s.retry_archive_at(&id, at, &reason))
+                        .await?;
+                    return Ok(());
+                }
+                Ok(crate::archive::SendOutcome::Refused(r)) => {
+                    tracing::error!(event = %item.event_id, reason = %r, "archive refused; the sealed clip stays on the edge");
+                    let reason = r.to_string();
+                    self.db.call(move |s| s.park_archive(&id, &reason)).await?;
+                }
+                Err(e) => {
+                    let wait = archive_backoff(item.attempts);
+                    tracing::warn!(event = %item.event_id, error = %e, ?wait, "archive send failed; will retry");
+                    let (reason, at) = (format!("{e:#}"), now_ms() + wait.as_millis() as u64);
+                    self.db
+                        .call(move |s| s.retry_archive_at(&id, at, &reason))
+                        .await?;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn send_telemetry(&mut self) -> Result<()> {
         let sample = self.sampler.sample();
         let event_backlog = self.db.call(|s| s.event_backlog()).await?;
+        let (archive_objects, archive_bytes) = self.db.call(|s| s.archive_backlog()).await?;
         let report = TelemetryReport {
             edge_id: self.installed.peer_id(),
             at_ms: now_ms(),
@@ -310,8 +378,8 @@ impl Agent {
             disk_used_bytes: sample.disk_used_bytes,
             disk_free_bytes: sample.disk_free_bytes,
             cameras: Vec::new(),
-            archive_backlog_objects: 0,
-            archive_backlog_bytes: 0,
+            archive_backlog_objects: archive_objects,
+            archive_backlog_bytes: archive_bytes,
             event_backlog,
         };
         match self.handle.send_telemetry(self.vm, report).await {

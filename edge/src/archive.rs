@@ -59,8 +59,8 @@ fn seal_object(
     kind: ObjectKind,
     recipients: &[age::x25519::Recipient],
 ) -> Result<ObjectRef> {
-    let input = std::fs::File::open(plain)
-        .with_context(|| format!("cannot open {}", plain.display()))?;
+    let input =
+        std::fs::File::open(plain).with_context(|| format!("cannot open {}", plain.display()))?;
     let dest = dir.join(kind.file_name());
     let part = dest.with_extension("age.part");
     let mut out = std::io::BufWriter::with_capacity(COPY_BUF, std::fs::File::create(&part)?);
@@ -96,7 +96,12 @@ pub fn seal_event(
         bail!("event {} is already sealed", record.event_id);
     }
     std::fs::create_dir(&dir)?;
-    let mut objects = vec![seal_object(event.clip, &dir, ObjectKind::Clip, &recipients)?];
+    let mut objects = vec![seal_object(
+        event.clip,
+        &dir,
+        ObjectKind::Clip,
+        &recipients,
+    )?];
     if let Some(s) = event.snapshot {
         objects.push(seal_object(s, &dir, ObjectKind::Snapshot, &recipients)?);
     }
@@ -215,7 +220,11 @@ pub async fn send(
             sent += n as u64;
         }
         if sent != object.size {
-            bail!("{} is {sent} bytes, the manifest says {}", path.display(), object.size);
+            bail!(
+                "{} is {sent} bytes, the manifest says {}",
+                path.display(),
+                object.size
+            );
         }
     }
     stream.flush().await?;

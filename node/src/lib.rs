@@ -23,5 +23,6 @@ pub mod node;
 
 pub use config::{NodeConfig, RelayLimits, Role};
 pub use gate::AllowList;
-pub use libp2p::{Multiaddr, PeerId, StreamProtocol};
+pub use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
+pub use libp2p_stream::IncomingStreams;
 pub use node::{Inbound, Node, NodeError, NodeEvent, NodeHandle, RequestError};

@@ -30,6 +30,12 @@ pub struct VmConfig {
     /// Telemetry and health settings.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// S3 storage; empty endpoint = the embedded server.
+    #[serde(default)]
+    pub s3: crate::storage::S3Config,
+    /// Archive policy, quota and retention.
+    #[serde(default)]
+    pub archive: crate::archive::ArchiveConfig,
 }
 
 /// libp2p settings.
@@ -158,6 +164,8 @@ mod tests {
             relay: Default::default(),
             enrollment: Default::default(),
             telemetry: Default::default(),
+            s3: Default::default(),
+            archive: Default::default(),
         };
         let text = c.to_toml();
         let back: VmConfig = toml::from_str(&text).unwrap();

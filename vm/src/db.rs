@@ -482,7 +482,10 @@ fn archive_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ArchiveRow> {
 }
 
 /// The archived objects of an event.
-pub fn archived_objects_of_event(c: &Connection, event_id: &str) -> Result<Vec<ArchiveRow>, DbError> {
+pub fn archived_objects_of_event(
+    c: &Connection,
+    event_id: &str,
+) -> Result<Vec<ArchiveRow>, DbError> {
     let mut stmt = c.prepare(&format!(
         "SELECT {ARCHIVE_COLUMNS} FROM archive_objects WHERE event_id = ?1"
     ))?;
@@ -492,13 +495,12 @@ pub fn archived_objects_of_event(c: &Connection, event_id: &str) -> Result<Vec<A
 
 /// An archived object by CID.
 pub fn archived_object(c: &Connection, cid: &str) -> Result<Option<ArchiveRow>, DbError> {
-    Ok(c
-        .query_row(
-            &format!("SELECT {ARCHIVE_COLUMNS} FROM archive_objects WHERE cid = ?1"),
-            [cid],
-            archive_from_row,
-        )
-        .optional()?)
+    Ok(c.query_row(
+        &format!("SELECT {ARCHIVE_COLUMNS} FROM archive_objects WHERE cid = ?1"),
+        [cid],
+        archive_from_row,
+    )
+    .optional()?)
 }
 
 /// Archived objects from `since_ms` on, optionally of one camera, oldest first.
@@ -584,17 +586,19 @@ pub fn insert_archive(
 
 /// The stored manifest of an event.
 pub fn archived_manifest(c: &Connection, event_id: &str) -> Result<Option<Vec<u8>>, DbError> {
-    Ok(c
-        .query_row(
-            "SELECT manifest_json FROM archive_manifests WHERE event_id = ?1",
-            [event_id],
-            |r| r.get(0),
-        )
-        .optional()?)
+    Ok(c.query_row(
+        "SELECT manifest_json FROM archive_manifests WHERE event_id = ?1",
+        [event_id],
+        |r| r.get(0),
+    )
+    .optional()?)
 }
 
 /// Events whose retention ended by `now_ms`: (event id, bucket, keys to delete).
-pub fn expired_archives(c: &Connection, now_ms: u64) -> Result<Vec<(String, String, Vec<String>)>, DbError> {
+pub fn expired_archives(
+    c: &Connection,
+    now_ms: u64,
+) -> Result<Vec<(String, String, Vec<String>)>, DbError> {
     let mut stmt = c.prepare(
         "SELECT event_id, bucket, key FROM archive_manifests WHERE retain_until_ms <= ?1",
     )?;
@@ -616,8 +620,14 @@ pub fn expired_archives(c: &Connection, now_ms: u64) -> Result<Vec<(String, Stri
 /// Forgets an archived event (after its objects were deleted from S3).
 pub fn delete_archive(c: &mut Connection, event_id: &str) -> Result<(), DbError> {
     let tx = c.transaction()?;
-    tx.execute("DELETE FROM archive_objects WHERE event_id = ?1", [event_id])?;
-    tx.execute("DELETE FROM archive_manifests WHERE event_id = ?1", [event_id])?;
+    tx.execute(
+        "DELETE FROM archive_objects WHERE event_id = ?1",
+        [event_id],
+    )?;
+    tx.execute(
+        "DELETE FROM archive_manifests WHERE event_id = ?1",
+        [event_id],
+    )?;
     tx.commit()?;
     Ok(())
 }

@@ -23,6 +23,8 @@ const DEFAULT_LIMIT: u32 = 100;
 enum ApiError {
     Unauthorized,
     BadRequest(String),
+    NotFound(String),
+    Unavailable(String),
     Internal(String),
 }
 
@@ -76,8 +78,22 @@ pub fn routes(
         .and_then(list_events);
     let health = warp::path!("api" / "v1" / "health")
         .and(warp::get())
-        .and(auth)
+        .and(auth.clone())
         .and_then(get_health);
+    let archive_list = warp::path!("api" / "v1" / "archive")
+        .and(warp::get())
+        .and(auth.clone())
+        .and(warp::query::<EventsQuery>())
+        .and_then(list_archive);
+    let archive_manifest = warp::path!("api" / "v1" / "archive" / String / "manifest")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(get_manifest);
+    let archive_object = warp::path!("api" / "v1" / "archive" / String)
+        .and(warp::get())
+        .and(auth.clone())
+        .and(warp::header::optional::<String>("range"))
+        .and_then(get_object);
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_state)
@@ -87,6 +103,12 @@ pub fn routes(
         .or(events)
         .unify()
         .or(health)
+        .unify()
+        .or(archive_list)
+        .unify()
+        .or(archive_manifest)
+        .unify()
+        .or(archive_object)
         .unify()
         .or(metrics)
         .unify()
@@ -104,6 +126,15 @@ async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
             ),
             ApiError::BadRequest(m) => {
                 json_error(StatusCode::BAD_REQUEST, "bad_request", m.clone())
+            }
+            ApiError::NotFound(m) => json_error(StatusCode::NOT_FOUND, "not_found", m.clone()),
+            ApiError::Unavailable(m) => {
+                tracing::warn!(error = %m, "archive storage unavailable");
+                json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the archive storage is unavailable; try again later".into(),
+                )
             }
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "API request failed");
@@ -169,10 +200,7 @@ struct EventsBody {
     next_since: Option<u64>,
 }
 
-async fn list_events(
-    state: Arc<VmState>,
-    q: EventsQuery,
-) -> Result<warp::reply::Response, Rejection> {
+fn check_query(q: &EventsQuery) -> Result<u32, Rejection> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(warp::reject::custom(ApiError::BadRequest(format!(
@@ -186,6 +214,132 @@ async fn list_events(
             "camera {c:?} is not a camera id (a-z, 0-9, -)"
         ))));
     }
+    Ok(limit)
+}
+
+#[derive(Serialize)]
+struct ArchiveBody {
+    objects: Vec<db::ArchiveRow>,
+    next_since: Option<u64>,
+}
+
+async fn list_archive(
+    state: Arc<VmState>,
+    q: EventsQuery,
+) -> Result<warp::reply::Response, Rejection> {
+    let limit = check_query(&q)?;
+    let (camera, since) = (q.camera.clone(), q.since.unwrap_or(0));
+    let objects = state
+        .db
+        .call(move |c| db::archived_objects(c, camera.as_deref(), since, limit))
+        .await
+        .map_err(internal)?;
+    let next_since = (objects.len() == limit as usize)
+        .then(|| objects.last().map(|o| o.archived_at_ms))
+        .flatten();
+    Ok(warp::reply::json(&ArchiveBody {
+        objects,
+        next_since,
+    })
+    .into_response())
+}
+
+async fn archived(state: &VmState, cid: String) -> Result<db::ArchiveRow, Rejection> {
+    if cid.parse::<protocols::ContentId>().is_err() {
+        return Err(warp::reject::custom(ApiError::BadRequest(format!(
+            "{cid:?} is not the CID of a sealed object"
+        ))));
+    }
+    let c = cid.clone();
+    state
+        .db
+        .call(move |conn| db::archived_object(conn, &c))
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            warp::reject::custom(ApiError::NotFound(format!("no archived object {cid}")))
+        })
+}
+
+async fn get_manifest(
+    cid: String,
+    state: Arc<VmState>,
+) -> Result<warp::reply::Response, Rejection> {
+    let row = archived(&state, cid).await?;
+    let event = row.event_id.clone();
+    let json = state
+        .db
+        .call(move |c| db::archived_manifest(c, &event))
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| warp::reject::custom(ApiError::NotFound("the manifest is gone".into())))?;
+    Ok(warp::reply::with_header(json, "content-type", "application/json").into_response())
+}
+
+async fn get_object(
+    cid: String,
+    state: Arc<VmState>,
+    range: Option<String>,
+) -> Result<warp::reply::Response, Rejection> {
+    let row = archived(&state, cid).await?;
+    if let Some(r) = &range
+        && !(r.starts_with("bytes=") && !r.contains(','))
+    {
+        return Err(warp::reject::custom(ApiError::BadRequest(
+            "only a single `bytes=` range is supported".into(),
+        )));
+    }
+    let out = state
+        .storage
+        .get(&row.bucket, &row.key, range.as_deref())
+        .await
+        .map_err(|e| {
+            let m = e.to_string();
+            if m.contains("InvalidRange") {
+                warp::reject::custom(ApiError::BadRequest(format!("range not satisfiable: {m}")))
+            } else {
+                warp::reject::custom(ApiError::Unavailable(m))
+            }
+        })?;
+    let length = out.content_length();
+    let content_range = out.content_range().map(str::to_owned);
+    let mut body = out.body;
+    // A bounded channel between S3 and the client: memory stays a few chunks whatever the size.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        while let Some(chunk) = body.next().await {
+            let item = chunk.map_err(std::io::Error::other);
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut resp = warp::reply::stream(stream).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        "content-type",
+        "application/octet-stream".parse().expect("valid"),
+    );
+    headers.insert("accept-ranges", "bytes".parse().expect("valid"));
+    if let Some(len) = length {
+        headers.insert("content-length", len.to_string().parse().expect("valid"));
+    }
+    if let Some(cr) = content_range {
+        if let Ok(v) = cr.parse() {
+            headers.insert("content-range", v);
+        }
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    Ok(resp)
+}
+
+async fn list_events(
+    state: Arc<VmState>,
+    q: EventsQuery,
+) -> Result<warp::reply::Response, Rejection> {
+    let limit = check_query(&q)?;
     let since = q.since.unwrap_or(0);
     let camera = q.camera.clone();
     let events = state

@@ -9,7 +9,10 @@
 //! - [`health`]: edge health from telemetry.
 //! - [`service`]: `run`: the libp2p node, the request handlers and the HTTP API together.
 //! - [`http`]: the HTTP API (warp) and `/metrics`.
+//! - [`storage`]: S3 through aws-sdk-s3; the embedded s3s-fs server by default.
+//! - [`archive`]: `/guardian/archive/1`, retention and the start-up reconciliation.
 
+pub mod archive;
 pub mod config;
 pub mod db;
 pub mod enroll;

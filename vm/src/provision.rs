@@ -115,6 +115,8 @@ pub fn init(
         relay: Default::default(),
         enrollment: Default::default(),
         telemetry: Default::default(),
+        s3: Default::default(),
+        archive: Default::default(),
     };
     if !listen.is_empty() {
         config.p2p.listen = listen.to_vec();

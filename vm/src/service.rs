@@ -60,6 +60,8 @@ pub struct VmState {
     registry: Registry,
     /// When the vm started.
     pub started: Instant,
+    /// The archive's S3 storage.
+    pub storage: Arc<crate::storage::Storage>,
 }
 
 impl VmState {
@@ -174,6 +176,13 @@ fn registry(m: &Metrics) -> Registry {
 pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> {
     let dir = DataDir::open(data)?;
     let owner_token_sha256 = dir.db.with(|c| db::owner_token_hash(c))?;
+    let s3 = dir.config.s3.clone().with_env();
+    let storage = Arc::new(
+        crate::storage::Storage::start(&s3, data)
+            .await
+            .context("cannot start the archive storage")?,
+    );
+    tracing::info!(endpoint = %storage.endpoint(), "archive storage ready");
     let metrics = Metrics::default();
     let state = Arc::new(VmState {
         registry: registry(&metrics),
@@ -184,7 +193,14 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
         db: dir.db.clone(),
         config: dir.config.clone(),
         started: Instant::now(),
+        storage: storage.clone(),
     });
+    match crate::archive::reconcile(&state, &storage).await {
+        Ok((missing, unindexed)) => {
+            tracing::info!(missing, unindexed, "archive index reconciled with S3")
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot reconcile the archive index with S3 now"),
+    }
 
     let allow = AllowList::closed();
     refresh_allow_list(&state, &allow).await?;
@@ -213,6 +229,41 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let archive = {
+        let incoming = handle
+            .streams()
+            .accept(guardian_node::StreamProtocol::new(
+                protocols::messages::ARCHIVE,
+            ))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (state, storage) = (state.clone(), storage.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stopped(&mut stop) => {}
+                _ = crate::archive::serve(state, storage, incoming) => {}
+            }
+        })
+    };
+    let retention = {
+        let (state, storage) = (state.clone(), storage.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(
+                state.config.archive.retention_sweep_secs.max(1),
+            ));
+            loop {
+                tokio::select! {
+                    _ = stopped(&mut stop) => break,
+                    _ = tick.tick() => {
+                        if let Err(e) = crate::archive::sweep_retention(&state, &storage).await {
+                            tracing::warn!(error = %e, "retention sweep failed; will retry");
+                        }
+                    }
+                }
+            }
+        })
+    };
     let http_listener = tokio::net::TcpListener::bind(&dir.config.http.listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", dir.config.http.listen))?;
@@ -297,7 +348,7 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     handle.shutdown().await;
-    for t in [handler, refresher, watcher] {
+    for t in [handler, refresher, watcher, archive, retention] {
         let _ = t.await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), http).await;

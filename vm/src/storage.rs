@@ -194,7 +194,14 @@ impl Storage {
 
     /// Creates `bucket` if it does not exist.
     pub async fn ensure_bucket(&self, bucket: &str) -> Result<(), StorageError> {
-        if self.client.head_bucket().bucket(bucket).send().await.is_ok() {
+        if self
+            .client
+            .head_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         match self.client.create_bucket().bucket(bucket).send().await {
@@ -214,7 +221,14 @@ impl Storage {
 
     /// Size of an object, if it exists.
     pub async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, StorageError> {
-        match self.client.head_object().bucket(bucket).key(key).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(o) => Ok(Some(o.content_length().unwrap_or(0).max(0) as u64)),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(sdk_err("HeadObject")(e)),
@@ -222,7 +236,12 @@ impl Storage {
     }
 
     /// Stores small bytes (a manifest) with a SHA-256 checksum.
-    pub async fn put_bytes(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
+    pub async fn put_bytes(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), StorageError> {
         let sum = b64(&Sha256::digest(&bytes));
         self.client
             .put_object()
@@ -328,7 +347,11 @@ impl Storage {
             .bucket(bucket)
             .key(key)
             .upload_id(&upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .send()
             .await
             .map_err(sdk_err("CompleteMultipartUpload"))?;
@@ -443,7 +466,10 @@ async fn start_embedded(
     let secret = data_encoding::BASE32_NOPAD.encode(&key);
     let service = {
         let mut b = s3s::service::S3ServiceBuilder::new(fs);
-        b.set_auth(s3s::auth::SimpleAuth::from_single(access.clone(), secret.clone()));
+        b.set_auth(s3s::auth::SimpleAuth::from_single(
+            access.clone(),
+            secret.clone(),
+        ));
         b.build()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -1,8 +1,9 @@
 //! The owner's client library behind the `guardian` command: reading the owner's secret,
-//! and the file operations of each subcommand (seal, open, CID, manifest verification), each
-//! writing its output atomically.
+//! the file operations of each subcommand (seal, open, CID, manifest verification), and
+//! fetching archived objects from the vm; every output is written atomically.
 
 pub mod commands;
+pub mod fetch;
 pub mod output;
 
 use std::path::Path;

@@ -49,6 +49,23 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Fetch an archived object by CID from the vm: check its CID and the edge's signed
+    /// manifest, decrypt it with the owner's key, and write the plaintext.
+    Fetch {
+        /// The vm's API URL, such as `http://127.0.0.1:8080`.
+        #[arg(long, env = "GUARDIAN_VM")]
+        vm: String,
+        /// The owner's API token.
+        #[arg(long, env = "GUARDIAN_TOKEN", hide_env_values = true)]
+        token: String,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// The CID of the sealed object.
+        cid: String,
+        /// Where to write the plaintext.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Print the CID of a file (CIDv1, raw, sha2-256, base32).
     Cid {
         /// The file.
@@ -136,6 +153,18 @@ fn run(cli: Cli) -> Result<()> {
         Command::Open { key, input, output } => {
             let k = key.derive()?;
             commands::open_file(&input, &output, k.identity())?;
+        }
+        Command::Fetch {
+            vm,
+            token,
+            key,
+            cid,
+            output,
+        } => {
+            let cid: protocols::ContentId = cid.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let k = key.derive()?;
+            let fetched = guardian_client::fetch::fetch(&vm, &token, &cid, k.identity(), &output)?;
+            println!("{fetched}");
         }
         Command::Cid { file } => {
             println!("{}", commands::cid_of_file(&file)?);

@@ -69,7 +69,7 @@ fn seal_object(
     out.flush()?;
     out.get_ref().sync_all()?;
     drop(out);
-    std::fs::rename(&part, &dest)?;
+    std::fs::rename(&part, &dest).with_context(|| format!("cannot rename {}", part.display()))?;
     Ok(ObjectRef {
         cid: summary.cid,
         kind,
@@ -90,12 +90,12 @@ pub fn seal_event(
     let record = &event.record;
     let recipients = protocols::seal::parse_recipients(&[info.archive_recipient.as_str()])?;
     let root = data.join(ARCHIVE_DIR);
-    std::fs::create_dir_all(&root)?;
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
     let dir = root.join(&record.event_id);
     if dir.exists() {
         bail!("event {} is already sealed", record.event_id);
     }
-    std::fs::create_dir(&dir)?;
+    std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut objects = vec![seal_object(
         event.clip,
         &dir,
@@ -138,8 +138,12 @@ pub fn seal_event(
     Ok(manifest)
 }
 
-/// Removes sealed folders that have no outbox row (a crash between sealing and queueing, or
-/// between deleting a row and its folder).
+/// How old a folder without an outbox row must be before [`sweep_orphans`] removes it: an
+/// `archive-file` command may be sealing one right now.
+pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes sealed folders that have no outbox row and are older than [`ORPHAN_GRACE`] (left
+/// by a crash between sealing and queueing, or between deleting a row and its folder).
 pub fn sweep_orphans(data: &Path, store: &Store) -> Result<usize> {
     let root = data.join(ARCHIVE_DIR);
     let Ok(entries) = std::fs::read_dir(&root) else {
@@ -149,7 +153,13 @@ pub fn sweep_orphans(data: &Path, store: &Store) -> Result<usize> {
     let mut removed = 0;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if !queued.contains(&name) {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > ORPHAN_GRACE);
+        if old && !queued.contains(&name) {
             tracing::warn!(event = %name, "removing sealed objects with no outbox row");
             std::fs::remove_dir_all(e.path())?;
             removed += 1;

@@ -152,6 +152,7 @@ fn run_ok(cmd: &mut Command) -> String {
 
 /// A vm in a data directory.
 pub struct Vm {
+    pub tenant_id: String,
     pub dir: PathBuf,
     pub port: u16,
     pub http: String,
@@ -182,6 +183,7 @@ impl Vm {
                 .to_owned()
         };
         Vm {
+            tenant_id: field("tenant id:"),
             token: field("owner API token:"),
             peer_id: field("vm peer id:"),
             http: format!("http://127.0.0.1:{http_port}"),
@@ -225,13 +227,18 @@ impl Vm {
         }
     }
 
-    /// `guardian-vm package edge`.
+    /// `guardian-vm package edge` for the placeholder recipient.
     pub fn package(&self, name: &str, valid_secs: Option<u64>) -> PathBuf {
+        self.package_for(name, RECIPIENT, valid_secs)
+    }
+
+    /// `guardian-vm package edge` sealing to `recipient`.
+    pub fn package_for(&self, name: &str, recipient: &str, valid_secs: Option<u64>) -> PathBuf {
         let out = self.dir.with_file_name(format!("{name}.tar"));
         let mut cmd = Command::new(bin("guardian-vm"));
         cmd.args(["package", "edge", "--data"])
             .arg(&self.dir)
-            .args(["--name", name, "--recipient", RECIPIENT, "--out"])
+            .args(["--name", name, "--recipient", recipient, "--out"])
             .arg(&out);
         if let Some(s) = valid_secs {
             cmd.args(["--valid-secs", &s.to_string()]);
@@ -354,6 +361,11 @@ impl Edge {
         )
         .unwrap();
     }
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    run_ok(cmd)
 }
 
 impl Drop for Edge {

@@ -1,0 +1,300 @@
+//! The archive end to end with real processes and the vm's embedded S3 server: a file sealed
+//! on the edge reaches its camera's bucket, is fetched by CID and decrypted with the owner's
+//! secret (and with stock `age`), a flipped byte in storage is refused, nothing the vm stores
+//! holds plaintext, and a quota refusal keeps the clip on the edge.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(40);
+const SECRET: &str = "owner passphrase for the archive test";
+
+struct Owner {
+    secret_file: PathBuf,
+    recipient: String,
+    identity_file: PathBuf,
+}
+
+fn owner(root: &Path, tenant: &str) -> Owner {
+    let secret_file = root.join("owner.secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let out = ok(Command::new(bin("guardian"))
+        .args(["keys", "init", "--tenant", tenant, "--secret-file"])
+        .arg(&secret_file));
+    let recipient = out
+        .lines()
+        .find_map(|l| l.strip_prefix("recipient: "))
+        .unwrap()
+        .to_owned();
+    let identity_file = root.join("owner.identity");
+    let id = ok(Command::new(bin("guardian"))
+        .args(["keys", "identity", "--tenant", tenant, "--secret-file"])
+        .arg(&secret_file));
+    std::fs::write(&identity_file, id).unwrap();
+    Owner {
+        secret_file,
+        recipient,
+        identity_file,
+    }
+}
+
+/// Plaintext that is easy to recognise and not compressible.
+fn plaintext(len: usize) -> Vec<u8> {
+    let mut x = 0x1234_5678u32;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+fn archive_file(
+    edge: &Edge,
+    camera: &str,
+    file: &Path,
+    snapshot: Option<&Path>,
+) -> (String, String) {
+    let mut cmd = Command::new(bin("guardian-edge"));
+    cmd.args(["archive-file", "--camera", camera, "--data"])
+        .arg(&edge.dir);
+    if let Some(s) = snapshot {
+        cmd.arg("--snapshot").arg(s);
+    }
+    let out = ok(cmd.arg(file));
+    let field = |p: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(p))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    (field("event: "), field("clip: "))
+}
+
+fn fetch(vm: &Vm, owner: &Owner, cid: &str, out: &Path) -> std::process::Output {
+    Command::new(bin("guardian"))
+        .args([
+            "fetch",
+            "--vm",
+            &vm.http,
+            "--token",
+            &vm.token,
+            "--tenant",
+            &vm.tenant_id,
+        ])
+        .arg("--secret-file")
+        .arg(&owner.secret_file)
+        .arg(cid)
+        .arg("-o")
+        .arg(out)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Every file under `dir`.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn archived_clip_is_fetched_by_cid_decrypted_and_never_stored_in_the_clear() {
+    let root = tempfile::tempdir().unwrap();
+    let mut vm = Vm::init(root.path(), "vm");
+    let owner = owner(root.path(), &vm.tenant_id);
+    vm.start();
+    let mut edge = Edge::install(
+        &vm.package_for("home", &owner.recipient, None),
+        &root.path().join("edge"),
+    );
+    edge.start();
+    let clip = plaintext(3 << 20);
+    let snap = plaintext(50_000);
+    let (clip_path, snap_path) = (
+        root.path().join("clip.mp4"),
+        root.path().join("snapshot.jpg"),
+    );
+    std::fs::write(&clip_path, &clip).unwrap();
+    std::fs::write(&snap_path, &snap).unwrap();
+    let (event, cid) = archive_file(&edge, "front-door", &clip_path, Some(&snap_path));
+
+    let (vm_log, edge_log) = (vm.log(), edge.log());
+    wait_for(
+        "the event in the archive",
+        WAIT,
+        &[&vm_log, &edge_log],
+        || {
+            let (_, body) = vm.get("/api/v1/archive?camera=front-door");
+            body["objects"].as_array().is_some_and(|o| o.len() == 2)
+        },
+    );
+    wait_for(
+        "the edge to drop its sealed copy",
+        WAIT,
+        &[&edge_log],
+        || !edge.dir.join("archive").join(&event).exists(),
+    );
+    let (_, body) = vm.get("/api/v1/archive?camera=front-door");
+    let clip_row = body["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "clip")
+        .unwrap()
+        .clone();
+    assert_eq!(clip_row["cid"], cid.as_str());
+    assert_eq!(clip_row["bucket"], "camera-front-door");
+    assert_eq!(clip_row["key"], format!("events/{event}/clip.mp4.age"));
+    // The event record arrived too.
+    assert!(vm.event_ids().contains(&event));
+
+    // Fetched by CID and decrypted with the owner's secret.
+    let out = root.path().join("fetched.mp4");
+    let r = fetch(&vm, &owner, &cid, &out);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(std::fs::read(&out).unwrap(), clip);
+
+    // The stored object opens with stock age and the derived identity.
+    let stored = vm
+        .dir
+        .join("s3/camera-front-door/events")
+        .join(&event)
+        .join("clip.mp4.age");
+    let age = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&owner.identity_file)
+        .arg(&stored)
+        .output()
+        .expect("stock age is installed (scripts/setup.sh)");
+    assert!(
+        age.status.success(),
+        "{}",
+        String::from_utf8_lossy(&age.stderr)
+    );
+    assert_eq!(age.stdout, clip);
+
+    // Privacy: no 32-byte run of either plaintext anywhere the vm wrote, and no identity.
+    vm.stop();
+    let mut haystack = Vec::new();
+    for f in files(&vm.dir).into_iter().chain([vm.log()]) {
+        haystack.extend(std::fs::read(&f).unwrap());
+    }
+    let identity = std::fs::read_to_string(&owner.identity_file).unwrap();
+    assert!(
+        !haystack
+            .windows(identity.trim().len())
+            .any(|w| w == identity.trim().as_bytes()),
+        "the owner's identity is on the vm"
+    );
+    for (name, plain) in [("clip", &clip), ("snapshot", &snap)] {
+        for start in (0..plain.len() - 32).step_by(4099) {
+            let needle = &plain[start..start + 32];
+            assert!(
+                !haystack.windows(32).any(|w| w == needle),
+                "plaintext of the {name} at offset {start} is stored on the vm"
+            );
+        }
+    }
+    vm.start();
+
+    // One flipped byte in storage: refused, and no output file.
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&stored, bytes).unwrap();
+    let bad = root.path().join("tampered.mp4");
+    let r = fetch(&vm, &owner, &cid, &bad);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("does not match its CID"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!bad.exists());
+    let leftovers: Vec<_> = files(root.path())
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".guardian-")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // A CID the vm does not hold.
+    let r = fetch(
+        &vm,
+        &owner,
+        "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
+        &bad,
+    );
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("404"));
+}
+
+#[test]
+fn over_quota_the_clip_stays_on_the_edge() {
+    let root = tempfile::tempdir().unwrap();
+    let mut vm = Vm::init(root.path(), "vm");
+    let config = vm.dir.join("vm.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "quota_bytes_per_camera = 10737418240",
+        "quota_bytes_per_camera = 100000",
+    );
+    assert!(text.contains("quota_bytes_per_camera = 100000"));
+    std::fs::write(&config, text).unwrap();
+    vm.start();
+    let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
+    edge.start();
+    let small = root.path().join("small.mp4");
+    std::fs::write(&small, plaintext(20_000)).unwrap();
+    let big = root.path().join("big.mp4");
+    std::fs::write(&big, plaintext(200_000)).unwrap();
+    let (_, small_cid) = archive_file(&edge, "porch", &small, None);
+    let (vm_log, edge_log) = (vm.log(), edge.log());
+    wait_for(
+        "the small clip archived",
+        WAIT,
+        &[&vm_log, &edge_log],
+        || vm.get(&format!("/api/v1/archive/{small_cid}/manifest")).0 == 200,
+    );
+    let (big_event, big_cid) = archive_file(&edge, "porch", &big, None);
+    wait_for("the quota refusal", WAIT, &[&vm_log, &edge_log], || {
+        std::fs::read_to_string(&edge_log)
+            .unwrap()
+            .contains("over its archive quota")
+    });
+    assert_eq!(
+        vm.get(&format!("/api/v1/archive/{big_cid}/manifest")).0,
+        404
+    );
+    assert!(
+        edge.dir
+            .join("archive")
+            .join(&big_event)
+            .join("clip.mp4.age")
+            .exists()
+    );
+}

@@ -50,6 +50,9 @@ pub struct S3Config {
     /// Objects larger than this go up in multipart uploads of this part size (at least 5 MiB,
     /// S3's minimum part).
     pub part_size: u64,
+    /// Where the embedded server listens (loopback; port 0 = any). Set a port and keys to
+    /// inspect the buckets with another S3 client.
+    pub embedded_listen: String,
 }
 
 impl Default for S3Config {
@@ -61,6 +64,7 @@ impl Default for S3Config {
             secret_key: String::new(),
             path_style: true,
             part_size: 8 * 1024 * 1024,
+            embedded_listen: "127.0.0.1:0".into(),
         }
     }
 }
@@ -154,7 +158,13 @@ impl Storage {
     /// Connects to the configured server, or starts the embedded one under `data/s3`.
     pub async fn start(config: &S3Config, data: &Path) -> Result<Self, StorageError> {
         let (endpoint, access, secret, embedded) = if config.endpoint.is_empty() {
-            let (endpoint, access, secret, task) = start_embedded(&data.join("s3")).await?;
+            let (endpoint, access, secret, task) = start_embedded(
+                &data.join("s3"),
+                &config.embedded_listen,
+                &config.access_key,
+                &config.secret_key,
+            )
+            .await?;
             (endpoint, access, secret, Some(task))
         } else {
             (
@@ -450,9 +460,13 @@ async fn read_part<R: AsyncRead + Unpin>(
     Ok(buf)
 }
 
-/// Starts s3s-fs on 127.0.0.1 with random credentials; returns (endpoint, access, secret, task).
+/// Starts s3s-fs on `listen` with the given credentials (random ones if empty); returns
+/// (endpoint, access, secret, task).
 async fn start_embedded(
     root: &Path,
+    listen: &str,
+    access: &str,
+    secret: &str,
 ) -> Result<(String, String, String, tokio::task::JoinHandle<()>), StorageError> {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -462,8 +476,14 @@ async fn start_embedded(
     let fs = s3s_fs::FileSystem::new(root).map_err(|e| StorageError::Embedded(format!("{e:?}")))?;
     let mut key = [0u8; 20];
     rand::rngs::OsRng.fill_bytes(&mut key);
-    let access = format!("GDN{}", data_encoding::BASE32_NOPAD.encode(&key[..10]));
-    let secret = data_encoding::BASE32_NOPAD.encode(&key);
+    let (access, secret) = if access.is_empty() || secret.is_empty() {
+        (
+            format!("GDN{}", data_encoding::BASE32_NOPAD.encode(&key[..10])),
+            data_encoding::BASE32_NOPAD.encode(&key),
+        )
+    } else {
+        (access.to_owned(), secret.to_owned())
+    };
     let service = {
         let mut b = s3s::service::S3ServiceBuilder::new(fs);
         b.set_auth(s3s::auth::SimpleAuth::from_single(
@@ -472,7 +492,7 @@ async fn start_embedded(
         ));
         b.build()
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| StorageError::Embedded(e.to_string()))?;
     let addr = listener

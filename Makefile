@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(GUARDIAN_CACHE)/target
 CARGO ?= cargo
 CARGO_FLAGS ?= --release --locked
 
-.PHONY: demo test setup build lint unit fuzz-check fuzz-build fuzz bench bench-seal bench-events clean-cache
+.PHONY: demo test setup build lint unit fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive clean-cache
 
 ## demo: the product end to end (see README).
 demo: setup build
@@ -45,7 +45,7 @@ fuzz-build:
 fuzz:
 	@scripts/fuzz.sh run
 
-bench: bench-seal bench-events
+bench: bench-seal bench-events bench-archive
 
 ## bench-seal: guardian seal + CID of a 256 MiB file against `age -r`, as a ratio.
 bench-seal: setup
@@ -54,6 +54,10 @@ bench-seal: setup
 ## bench-events: edge -> vm event requests on loopback against a raw quinn request/response.
 bench-events: setup
 	$(CARGO) bench $(CARGO_FLAGS) -p guardian-vm --bench events
+
+## bench-archive: 100 sealed 8 MiB clips edge -> vm -> S3 against straight aws-sdk-s3 uploads.
+bench-archive: setup
+	$(CARGO) bench $(CARGO_FLAGS) -p guardian-vm --bench archive
 
 clean-cache:
 	rm -rf $(GUARDIAN_CACHE)

@@ -173,9 +173,13 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
     let mut tick = tokio::time::interval(poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
+    // `busy`: the last pass stopped with work left (a full pass), so go again at once.
+    let mut busy = false;
     let result = loop {
         let wake = tokio::select! {
+            biased;
             _ = &mut shutdown => break Ok(()),
+            _ = std::future::ready(()), if busy => true,
             e = events.recv() => matches!(e, Ok(NodeEvent::Connected { peer, .. }) if peer == vm),
             _ = tick.tick() => true,
             Some(request) = inbound.recv() => {
@@ -183,8 +187,11 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
                 false
             }
         };
-        if wake && let Err(e) = agent.work().await {
-            break Err(e);
+        if wake {
+            match agent.work().await {
+                Ok(more) => busy = more,
+                Err(e) => break Err(e),
+            }
         }
     };
     handle.shutdown().await;
@@ -228,25 +235,26 @@ impl Agent {
     }
 
     /// One pass: enroll if needed, then outbox and telemetry, while the vm is connected.
-    async fn work(&mut self) -> Result<()> {
+    /// Returns whether work is left that is due now.
+    async fn work(&mut self) -> Result<bool> {
         if self.handle.connection(self.vm).await?.is_none() {
-            return Ok(());
+            return Ok(false);
         }
         if self.device.is_none() {
             if Instant::now() < self.retry_enroll_at {
-                return Ok(());
+                return Ok(false);
             }
             self.enroll().await?;
             if self.device.is_none() {
-                return Ok(());
+                return Ok(false);
             }
         }
-        self.flush_outbox().await?;
-        self.flush_archive().await?;
+        let events_left = self.flush_outbox().await?;
         if Instant::now() >= self.next_telemetry {
             self.send_telemetry().await?;
         }
-        Ok(())
+        let archive_left = self.flush_archive().await?;
+        Ok(events_left || archive_left)
     }
 
     async fn enroll(&mut self) -> Result<()> {
@@ -279,15 +287,16 @@ impl Agent {
         }
     }
 
-    async fn flush_outbox(&mut self) -> Result<()> {
+    /// Sends event batches; returns whether a full pass left more to send.
+    async fn flush_outbox(&mut self) -> Result<bool> {
         if Instant::now() < self.outbox_blocked_until {
-            return Ok(());
+            return Ok(false);
         }
         let batch_size = self.installed.config.outbox.batch_size;
         for _ in 0..BATCHES_PER_PASS {
             let events = self.db.call(move |s| s.pending_events(batch_size)).await?;
             if events.is_empty() {
-                return Ok(());
+                return Ok(false);
             }
             let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
             match self
@@ -307,62 +316,97 @@ impl Agent {
                     tracing::warn!(error = %e, "sending events failed; will retry");
                     self.db.call(move |s| s.note_attempt(&ids)).await?;
                     self.outbox_blocked_until = Instant::now() + RETRY;
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Sends due sealed events, oldest first, one at a time, until none is due or one fails.
-    async fn flush_archive(&mut self) -> Result<()> {
-        for _ in 0..BATCHES_PER_PASS {
-            let now = now_ms();
-            let Some(item) = self.db.call(move |s| s.next_archive(now)).await? else {
-                return Ok(());
+    /// Sends due sealed events, oldest first, up to `archive.concurrency` at once (so one
+    /// event's transfer overlaps the vm's upload of the previous), until none is due, a send
+    /// fails, or a full pass is done; returns whether more is due.
+    async fn flush_archive(&mut self) -> Result<bool> {
+        use futures::stream::{FuturesUnordered, StreamExt};
+        let width = self.installed.config.archive.concurrency.clamp(1, 8);
+        let mut in_flight = FuturesUnordered::new();
+        let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut done = 0usize;
+        let mut stop = false;
+        loop {
+            while !stop && in_flight.len() < width && done + in_flight.len() < BATCHES_PER_PASS * 4
+            {
+                let (now, want) = (now_ms(), (width + taken.len()) as u32);
+                let due = self.db.call(move |s| s.due_archives(now, want)).await?;
+                let Some(item) = due.into_iter().find(|i| !taken.contains(&i.event_id)) else {
+                    break;
+                };
+                taken.insert(item.event_id.clone());
+                let (handle, vm, data) =
+                    (self.handle.clone(), self.vm, self.installed.data.clone());
+                in_flight.push(async move {
+                    let outcome = crate::archive::send(&handle, vm, &data, &item).await;
+                    (item, outcome)
+                });
+            }
+            let Some((item, outcome)) = in_flight.next().await else {
+                break;
             };
-            let outcome =
-                crate::archive::send(&self.handle, self.vm, &self.installed.data, &item).await;
-            let id = item.event_id.clone();
-            match outcome {
-                Ok(crate::archive::SendOutcome::Stored) => {
-                    self.db.call(move |s| s.remove_archive(&id)).await?;
-                    let dir = self
-                        .installed
-                        .data
-                        .join(crate::archive::ARCHIVE_DIR)
-                        .join(&item.event_id);
-                    if let Err(e) = std::fs::remove_dir_all(&dir) {
-                        tracing::warn!(error = %e, dir = %dir.display(), "cannot remove archived objects; the next start sweeps them");
-                    }
-                    tracing::info!(event = %item.event_id, bytes = item.total_bytes, "event archived by the vm");
-                }
-                Ok(crate::archive::SendOutcome::Refused(r)) if r.is_retryable() => {
-                    let wait = archive_backoff(item.attempts);
-                    tracing::warn!(event = %item.event_id, reason = %r, ?wait, "archive refused for now; will retry");
-                    let (reason, at) = (r.to_string(), now_ms() + wait.as_millis() as u64);
-                    self.db
-                        .call(move |s| s.retry_archive_at(&id, at, &reason))
-                        .await?;
-                    return Ok(());
-                }
-                Ok(crate::archive::SendOutcome::Refused(r)) => {
-                    tracing::error!(event = %item.event_id, reason = %r, "archive refused; the sealed clip stays on the edge");
-                    let reason = r.to_string();
-                    self.db.call(move |s| s.park_archive(&id, &reason)).await?;
-                }
-                Err(e) => {
-                    let wait = archive_backoff(item.attempts);
-                    tracing::warn!(event = %item.event_id, error = %e, ?wait, "archive send failed; will retry");
-                    let (reason, at) = (format!("{e:#}"), now_ms() + wait.as_millis() as u64);
-                    self.db
-                        .call(move |s| s.retry_archive_at(&id, at, &reason))
-                        .await?;
-                    return Ok(());
-                }
+            done += 1;
+            if !self.archive_outcome(item, outcome).await? {
+                stop = true;
             }
         }
-        Ok(())
+        Ok(!stop && done >= BATCHES_PER_PASS * 4)
+    }
+
+    /// Applies the outcome of one send; returns false when sending should pause (a failure or
+    /// a refusal worth retrying later).
+    async fn archive_outcome(
+        &mut self,
+        item: crate::store::ArchiveItem,
+        outcome: Result<crate::archive::SendOutcome>,
+    ) -> Result<bool> {
+        let id = item.event_id.clone();
+        match outcome {
+            Ok(crate::archive::SendOutcome::Stored) => {
+                self.db.call(move |s| s.remove_archive(&id)).await?;
+                let dir = self
+                    .installed
+                    .data
+                    .join(crate::archive::ARCHIVE_DIR)
+                    .join(&item.event_id);
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(error = %e, dir = %dir.display(), "cannot remove archived objects; the next start sweeps them");
+                }
+                tracing::info!(event = %item.event_id, bytes = item.total_bytes, "event archived by the vm");
+                Ok(true)
+            }
+            Ok(crate::archive::SendOutcome::Refused(r)) if r.is_retryable() => {
+                let wait = archive_backoff(item.attempts);
+                tracing::warn!(event = %item.event_id, reason = %r, ?wait, "archive refused for now; will retry");
+                let (reason, at) = (r.to_string(), now_ms() + wait.as_millis() as u64);
+                self.db
+                    .call(move |s| s.retry_archive_at(&id, at, &reason))
+                    .await?;
+                Ok(false)
+            }
+            Ok(crate::archive::SendOutcome::Refused(r)) => {
+                tracing::error!(event = %item.event_id, reason = %r, "archive refused; the sealed clip stays on the edge");
+                let reason = r.to_string();
+                self.db.call(move |s| s.park_archive(&id, &reason)).await?;
+                Ok(true)
+            }
+            Err(e) => {
+                let wait = archive_backoff(item.attempts);
+                tracing::warn!(event = %item.event_id, error = %e, ?wait, "archive send failed; will retry");
+                let (reason, at) = (format!("{e:#}"), now_ms() + wait.as_millis() as u64);
+                self.db
+                    .call(move |s| s.retry_archive_at(&id, at, &reason))
+                    .await?;
+                Ok(false)
+            }
+        }
     }
 
     async fn send_telemetry(&mut self) -> Result<()> {

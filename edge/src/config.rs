@@ -16,6 +16,23 @@ pub struct EdgeConfig {
     pub outbox: OutboxConfig,
     /// Telemetry settings.
     pub telemetry: TelemetryConfig,
+    /// Archive sending settings.
+    pub archive: ArchiveConfig,
+}
+
+/// Archive sending settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Sealed events sent to the vm at once (1-8): one's transfer overlaps the vm's upload of
+    /// another.
+    pub concurrency: usize,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig { concurrency: 2 }
+    }
 }
 
 /// libp2p settings.

@@ -185,26 +185,23 @@ impl Store {
         Ok(())
     }
 
-    /// The oldest sealed event due for a (re)try.
-    pub fn next_archive(&self, now_ms: u64) -> Result<Option<ArchiveItem>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT event_id, camera_id, manifest_json, total_bytes, attempts FROM archive_outbox
-                 WHERE refused_reason IS NULL AND next_attempt_ms <= ?1
-                 ORDER BY created_at_ms, event_id LIMIT 1",
-                [now_ms as i64],
-                |r| {
-                    Ok(ArchiveItem {
-                        event_id: r.get(0)?,
-                        camera_id: r.get(1)?,
-                        manifest_json: r.get(2)?,
-                        total_bytes: r.get::<_, i64>(3)? as u64,
-                        attempts: r.get(4)?,
-                    })
-                },
-            )
-            .optional()?)
+    /// The oldest `limit` sealed events due for a (re)try.
+    pub fn due_archives(&self, now_ms: u64, limit: u32) -> Result<Vec<ArchiveItem>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT event_id, camera_id, manifest_json, total_bytes, attempts FROM archive_outbox
+             WHERE refused_reason IS NULL AND next_attempt_ms <= ?1
+             ORDER BY created_at_ms, event_id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now_ms as i64, limit], |r| {
+            Ok(ArchiveItem {
+                event_id: r.get(0)?,
+                camera_id: r.get(1)?,
+                manifest_json: r.get(2)?,
+                total_bytes: r.get::<_, i64>(3)? as u64,
+                attempts: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Removes an archived event's row (its folder is removed after).

@@ -63,7 +63,7 @@ impl Default for S3Config {
             access_key: String::new(),
             secret_key: String::new(),
             path_style: true,
-            part_size: 8 * 1024 * 1024,
+            part_size: 16 * 1024 * 1024,
             embedded_listen: "127.0.0.1:0".into(),
         }
     }
@@ -279,7 +279,9 @@ impl Storage {
         let mut received = 0u64;
         if size <= self.part_size {
             let body = read_part(incoming, size, &mut whole, 0, size).await?;
-            let sum = b64(&Sha256::digest(&body));
+            // One part: the object's digest is the checksum, computed once.
+            let digest: [u8; 32] = whole.finalize().into();
+            let sum = b64(&digest);
             self.client
                 .put_object()
                 .bucket(bucket)
@@ -290,7 +292,7 @@ impl Storage {
                 .send()
                 .await
                 .map_err(sdk_err("PutObject"))?;
-            return Ok(ContentId::from_sha256(whole.finalize().into()));
+            return Ok(ContentId::from_sha256(digest));
         }
         let upload = self
             .client

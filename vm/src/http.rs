@@ -283,7 +283,7 @@ async fn get_object(
 ) -> Result<warp::reply::Response, Rejection> {
     let row = archived(&state, cid).await?;
     if let Some(r) = &range
-        && !(r.starts_with("bytes=") && !r.contains(','))
+        && (!r.starts_with("bytes=") || r.contains(','))
     {
         return Err(warp::reject::custom(ApiError::BadRequest(
             "only a single `bytes=` range is supported".into(),

@@ -32,6 +32,16 @@ fn response_schema(spec: &Value, path: &str, status: u16) -> Value {
 }
 
 fn check(spec: &Value, vm: &Vm, path_template: &str, url: &str, token: Option<&str>) -> u16 {
+    check_body(spec, vm, path_template, url, token).0
+}
+
+fn check_body(
+    spec: &Value,
+    vm: &Vm,
+    path_template: &str,
+    url: &str,
+    token: Option<&str>,
+) -> (u16, Value) {
     let (status, body) = vm.get_with(url, token);
     let schema = response_schema(spec, path_template, status);
     let validator = jsonschema::validator_for(&schema).expect("the spec's schema compiles");
@@ -43,7 +53,7 @@ fn check(spec: &Value, vm: &Vm, path_template: &str, url: &str, token: Option<&s
         errors.is_empty(),
         "GET {url} -> {status} {body}\ndoes not match: {errors:?}"
     );
-    status
+    (status, body)
 }
 
 #[test]
@@ -58,13 +68,30 @@ fn the_server_matches_its_openapi_document() {
     for _ in 0..3 {
         edge.emit("front-door");
     }
+    let clip = root.path().join("clip.mp4");
+    std::fs::write(&clip, vec![7u8; 100_000]).unwrap();
+    let archived = support::ok(
+        std::process::Command::new(bin("guardian-edge"))
+            .args(["archive-file", "--camera", "front-door", "--data"])
+            .arg(&edge.dir)
+            .arg(&clip),
+    );
+    let cid = archived
+        .lines()
+        .find_map(|l| l.strip_prefix("clip: "))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
     let (vm_log, edge_log) = (vm.log(), edge.log());
     wait_for(
-        "events and telemetry",
+        "events, an archived clip and telemetry",
         Duration::from_secs(30),
         &[&vm_log, &edge_log],
         || {
-            vm.event_ids().len() == 3
+            vm.event_ids().len() == 4
+                && vm.get(&format!("/api/v1/archive/{cid}/manifest")).0 == 200
                 && vm.get("/api/v1/health").1["edges"][0]["disk_used_percent"].is_u64()
         },
     );
@@ -74,13 +101,21 @@ fn the_server_matches_its_openapi_document() {
     assert_eq!(
         documented,
         [
+            "/api/v1/archive",
+            "/api/v1/archive/{cid}",
+            "/api/v1/archive/{cid}/manifest",
             "/api/v1/devices",
             "/api/v1/events",
             "/api/v1/health",
             "/metrics"
         ]
     );
-    for path in ["/api/v1/devices", "/api/v1/events", "/api/v1/health"] {
+    for path in [
+        "/api/v1/devices",
+        "/api/v1/events",
+        "/api/v1/health",
+        "/api/v1/archive",
+    ] {
         assert_eq!(check(&spec, &vm, path, path, Some(&token)), 200);
         assert_eq!(check(&spec, &vm, path, path, None), 401);
         assert_eq!(check(&spec, &vm, path, path, Some("gdn_wrong")), 401);
@@ -102,6 +137,83 @@ fn the_server_matches_its_openapi_document() {
             "{url}"
         );
     }
+    // Archive: the manifest of an object, errors for unknown or malformed CIDs.
+    let manifest_path = "/api/v1/archive/{cid}/manifest";
+    let (status, manifest) = check_body(
+        &spec,
+        &vm,
+        manifest_path,
+        &format!("/api/v1/archive/{cid}/manifest"),
+        Some(&token),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(manifest["objects"][0]["cid"], cid.as_str());
+    let unknown = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+    assert_eq!(
+        check(
+            &spec,
+            &vm,
+            manifest_path,
+            &format!("/api/v1/archive/{unknown}/manifest"),
+            Some(&token)
+        ),
+        404
+    );
+    assert_eq!(
+        check(
+            &spec,
+            &vm,
+            manifest_path,
+            "/api/v1/archive/nope/manifest",
+            Some(&token)
+        ),
+        400
+    );
+    assert_eq!(
+        check(
+            &spec,
+            &vm,
+            manifest_path,
+            &format!("/api/v1/archive/{cid}/manifest"),
+            None
+        ),
+        401
+    );
+    let object_path = "/api/v1/archive/{cid}";
+    for (url, want) in [
+        (format!("/api/v1/archive/{unknown}"), 404),
+        ("/api/v1/archive/nope".to_owned(), 400),
+    ] {
+        assert_eq!(
+            check(&spec, &vm, object_path, &url, Some(&token)),
+            want,
+            "{url}"
+        );
+    }
+    // The object itself: bytes, whole and ranged.
+    let whole = ureq::get(&format!("{}/api/v1/archive/{cid}", vm.http))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.content_type(), "application/octet-stream");
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut whole.into_reader(), &mut bytes).unwrap();
+    assert_eq!(protocols::ContentId::of_bytes(&bytes).to_string(), cid);
+    let part = ureq::get(&format!("{}/api/v1/archive/{cid}", vm.http))
+        .set("Authorization", &format!("Bearer {token}"))
+        .set("Range", "bytes=10-19")
+        .call()
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 10-19/{}", bytes.len()).as_str())
+    );
+    let mut ten = Vec::new();
+    std::io::Read::read_to_end(&mut part.into_reader(), &mut ten).unwrap();
+    assert_eq!(ten, bytes[10..20]);
+
     // Paging: a full page names where the next starts.
     let (_, page) = vm.get("/api/v1/events?limit=2");
     assert_eq!(page["events"].as_array().unwrap().len(), 2);
@@ -115,7 +227,7 @@ fn the_server_matches_its_openapi_document() {
             .starts_with("application/openmetrics-text")
     );
     let text = resp.into_string().unwrap();
-    assert!(text.contains("guardian_vm_events_stored_total 3"), "{text}");
+    assert!(text.contains("guardian_vm_events_stored_total 4"), "{text}");
     assert!(text.contains("guardian_vm_devices_registered 1"), "{text}");
 
     // Outside the spec: JSON errors, not HTML or empty bodies.

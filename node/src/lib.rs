@@ -6,6 +6,7 @@
 //! - [`codec`]: request-response over the length-prefixed CBOR frames of `protocols`.
 //! - [`gate`]: connection gating by an allow-list, before any protocol runs.
 //! - [`backoff`]: exponential backoff with full jitter for redials.
+//! - [`process`]: what every node binary does at start: logging, and its stop signal.
 //! - [`node`]: the swarm task, its handle (requests, dials, shutdown), inbound requests and
 //!   events.
 //!
@@ -20,6 +21,7 @@ pub mod config;
 pub mod gate;
 pub mod identity;
 pub mod node;
+pub mod process;
 
 pub use config::{NodeConfig, RelayLimits, Role};
 pub use gate::AllowList;

@@ -606,6 +606,12 @@ enum PendingReply {
     ),
 }
 
+/// Wraps an inbound request's channel and the application's answer for `on_reply`.
+type ToPendingReply<Resp> = fn(ResponseChannel<Resp>, PeerId, Option<(Resp, bool)>) -> PendingReply;
+
+/// Callers waiting for the answer to an outbound request.
+type PendingMap<Resp> = HashMap<OutboundRequestId, oneshot::Sender<Result<Resp, RequestError>>>;
+
 struct EventLoop {
     swarm: Swarm<Behaviour>,
     events: broadcast::Sender<NodeEvent>,
@@ -616,11 +622,9 @@ struct EventLoop {
     kept: HashMap<PeerId, Kept>,
     relay: Option<RelayWanted>,
     close_after_response: HashSet<PeerId>,
-    pending_enroll:
-        HashMap<OutboundRequestId, oneshot::Sender<Result<EnrollResponse, RequestError>>>,
-    pending_events: HashMap<OutboundRequestId, oneshot::Sender<Result<EventAck, RequestError>>>,
-    pending_telemetry:
-        HashMap<OutboundRequestId, oneshot::Sender<Result<TelemetryAck, RequestError>>>,
+    pending_enroll: PendingMap<EnrollResponse>,
+    pending_events: PendingMap<EventAck>,
+    pending_telemetry: PendingMap<TelemetryAck>,
     replies: FuturesUnordered<BoxFuture<'static, PendingReply>>,
     rng: rand::rngs::StdRng,
 }
@@ -979,141 +983,90 @@ impl EventLoop {
         }
     }
 
-    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+    /// One request-response event of any of the three protocols: inbound requests go to the
+    /// application (its answer awaited in `replies`), answers and failures to the waiting
+    /// caller in `pending`.
+    fn on_rr_event<Req: Send + 'static, Resp: Send + 'static>(
+        &mut self,
+        event: request_response::Event<Req, Resp>,
+        name: &'static str,
+        pending: fn(&mut Self) -> &mut PendingMap<Resp>,
+        inbound: fn(PeerId, Req, Reply<Resp>) -> Inbound,
+        pending_reply: ToPendingReply<Resp>,
+    ) {
         use request_response::{Event as E, Message as M};
         match event {
-            BehaviourEvent::Enroll(e) => match e {
-                E::Message {
+            E::Message {
+                peer,
+                message: M::Request {
+                    request, channel, ..
+                },
+                ..
+            } => {
+                let (tx, rx) = oneshot::channel();
+                self.replies.push(Box::pin(async move {
+                    pending_reply(channel, peer, await_reply(rx).await)
+                }));
+                self.forward(inbound(peer, request, Reply { tx }));
+            }
+            E::Message {
+                message:
+                    M::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(tx) = pending(self).remove(&request_id) {
+                    let _ = tx.send(Ok(response));
+                }
+            }
+            E::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(tx) = pending(self).remove(&request_id) {
+                    let _ = tx.send(Err(error.into()));
+                }
+            }
+            E::InboundFailure { peer, error, .. } => {
+                tracing::warn!(%peer, %error, protocol = name, "inbound request failed");
+                self.on_response_sent(peer);
+            }
+            E::ResponseSent { peer, .. } => self.on_response_sent(peer),
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Enroll(e) => self.on_rr_event(
+                e,
+                "enroll",
+                |s| &mut s.pending_enroll,
+                |peer, request, reply| Inbound::Enroll {
                     peer,
-                    message:
-                        M::Request {
-                            request, channel, ..
-                        },
-                    ..
-                } => {
-                    let (tx, rx) = oneshot::channel();
-                    self.replies.push(Box::pin(async move {
-                        PendingReply::Enroll(channel, peer, await_reply(rx).await)
-                    }));
-                    self.forward(Inbound::Enroll {
-                        peer,
-                        request,
-                        reply: Reply { tx },
-                    });
-                }
-                E::Message {
-                    message:
-                        M::Response {
-                            request_id,
-                            response,
-                        },
-                    ..
-                } => {
-                    if let Some(tx) = self.pending_enroll.remove(&request_id) {
-                        let _ = tx.send(Ok(response));
-                    }
-                }
-                E::OutboundFailure {
-                    request_id, error, ..
-                } => {
-                    if let Some(tx) = self.pending_enroll.remove(&request_id) {
-                        let _ = tx.send(Err(error.into()));
-                    }
-                }
-                E::InboundFailure { peer, error, .. } => {
-                    tracing::warn!(%peer, %error, "inbound enroll request failed");
-                    self.on_response_sent(peer);
-                }
-                E::ResponseSent { peer, .. } => self.on_response_sent(peer),
-            },
-            BehaviourEvent::Events(e) => match e {
-                E::Message {
+                    request,
+                    reply,
+                },
+                PendingReply::Enroll,
+            ),
+            BehaviourEvent::Events(e) => self.on_rr_event(
+                e,
+                "events",
+                |s| &mut s.pending_events,
+                |peer, batch, reply| Inbound::Events { peer, batch, reply },
+                PendingReply::Events,
+            ),
+            BehaviourEvent::Telemetry(e) => self.on_rr_event(
+                e,
+                "telemetry",
+                |s| &mut s.pending_telemetry,
+                |peer, report, reply| Inbound::Telemetry {
                     peer,
-                    message:
-                        M::Request {
-                            request, channel, ..
-                        },
-                    ..
-                } => {
-                    let (tx, rx) = oneshot::channel();
-                    self.replies.push(Box::pin(async move {
-                        PendingReply::Events(channel, peer, await_reply(rx).await)
-                    }));
-                    self.forward(Inbound::Events {
-                        peer,
-                        batch: request,
-                        reply: Reply { tx },
-                    });
-                }
-                E::Message {
-                    message:
-                        M::Response {
-                            request_id,
-                            response,
-                        },
-                    ..
-                } => {
-                    if let Some(tx) = self.pending_events.remove(&request_id) {
-                        let _ = tx.send(Ok(response));
-                    }
-                }
-                E::OutboundFailure {
-                    request_id, error, ..
-                } => {
-                    if let Some(tx) = self.pending_events.remove(&request_id) {
-                        let _ = tx.send(Err(error.into()));
-                    }
-                }
-                E::InboundFailure { peer, error, .. } => {
-                    tracing::warn!(%peer, %error, "inbound events request failed");
-                    self.on_response_sent(peer);
-                }
-                E::ResponseSent { peer, .. } => self.on_response_sent(peer),
-            },
-            BehaviourEvent::Telemetry(e) => match e {
-                E::Message {
-                    peer,
-                    message:
-                        M::Request {
-                            request, channel, ..
-                        },
-                    ..
-                } => {
-                    let (tx, rx) = oneshot::channel();
-                    self.replies.push(Box::pin(async move {
-                        PendingReply::Telemetry(channel, peer, await_reply(rx).await)
-                    }));
-                    self.forward(Inbound::Telemetry {
-                        peer,
-                        report: request,
-                        reply: Reply { tx },
-                    });
-                }
-                E::Message {
-                    message:
-                        M::Response {
-                            request_id,
-                            response,
-                        },
-                    ..
-                } => {
-                    if let Some(tx) = self.pending_telemetry.remove(&request_id) {
-                        let _ = tx.send(Ok(response));
-                    }
-                }
-                E::OutboundFailure {
-                    request_id, error, ..
-                } => {
-                    if let Some(tx) = self.pending_telemetry.remove(&request_id) {
-                        let _ = tx.send(Err(error.into()));
-                    }
-                }
-                E::InboundFailure { peer, error, .. } => {
-                    tracing::warn!(%peer, %error, "inbound telemetry request failed");
-                    self.on_response_sent(peer);
-                }
-                E::ResponseSent { peer, .. } => self.on_response_sent(peer),
-            },
+                    report,
+                    reply,
+                },
+                PendingReply::Telemetry,
+            ),
             BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
                 relay_peer_id,
                 ..

@@ -27,3 +27,11 @@ pub use content_id::{CidWriter, ContentId};
 pub use manifest::{Manifest, ManifestError, ObjectKind, ObjectRef};
 pub use owner_key::{KdfParams, OwnerKey};
 pub use seal::{OpenError, SealError, SealSummary};
+
+/// Now, Unix milliseconds: the time unit of every message and manifest.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

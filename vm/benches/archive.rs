@@ -10,6 +10,9 @@
 //! event leaving the outbox. `GUARDIAN_BENCH_CLIPS` (default 100) and `GUARDIAN_BENCH_CLIP_MIB`
 //! (default 8) set the load.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,18 +23,6 @@ fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn data(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 const AK: &str = "benchaccess";
@@ -111,7 +102,7 @@ fn main() {
     let mut store = installed.store().unwrap();
     let plain = root.path().join("clip.mp4");
     for i in 0..clips {
-        std::fs::write(&plain, data(mib << 20, i as u32 + 1)).unwrap();
+        std::fs::write(&plain, support::pseudo_random(mib << 20, i as u32 + 1)).unwrap();
         let now = guardian_edge::now_ms();
         let record = protocols::messages::events::EventRecord {
             event_id: format!("bench-{i}"),

@@ -22,13 +22,7 @@ pub mod provision;
 pub mod service;
 pub mod storage;
 
-/// Now, Unix milliseconds.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use protocols::now_ms;
 
 /// File names inside a vm's data directory.
 pub mod paths {

@@ -81,16 +81,6 @@ enum Format {
     Tar,
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM"),
-        _ = int.recv() => tracing::info!("SIGINT"),
-    }
-}
-
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init {
@@ -130,21 +120,17 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Run { data } => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(service::run(&data, shutdown_signal()))?;
+            rt.block_on(service::run(
+                &data,
+                guardian_node::process::shutdown_signal(),
+            ))?;
         }
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GUARDIAN_LOG")
-                .unwrap_or_else(|_| "info,libp2p=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    guardian_node::process::init_logging();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

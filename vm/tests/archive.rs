@@ -43,19 +43,6 @@ fn owner(root: &Path, tenant: &str) -> Owner {
     }
 }
 
-/// Plaintext that is easy to recognise and not compressible.
-fn plaintext(len: usize) -> Vec<u8> {
-    let mut x = 0x1234_5678u32;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
 fn archive_file(
     edge: &Edge,
     camera: &str,
@@ -130,8 +117,8 @@ fn archived_clip_is_fetched_by_cid_decrypted_and_never_stored_in_the_clear() {
         &root.path().join("edge"),
     );
     edge.start();
-    let clip = plaintext(3 << 20);
-    let snap = plaintext(50_000);
+    let clip = pseudo_random(3 << 20, 0x1234_5678);
+    let snap = pseudo_random(50_000, 0x1234_5678);
     let (clip_path, snap_path) = (
         root.path().join("clip.mp4"),
         root.path().join("snapshot.jpg"),
@@ -269,9 +256,9 @@ fn over_quota_the_clip_stays_on_the_edge() {
     let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
     edge.start();
     let small = root.path().join("small.mp4");
-    std::fs::write(&small, plaintext(20_000)).unwrap();
+    std::fs::write(&small, pseudo_random(20_000, 0x1234_5678)).unwrap();
     let big = root.path().join("big.mp4");
-    std::fs::write(&big, plaintext(200_000)).unwrap();
+    std::fs::write(&big, pseudo_random(200_000, 0x1234_5678)).unwrap();
     let (_, small_cid) = archive_file(&edge, "porch", &small, None);
     let (vm_log, edge_log) = (vm.log(), edge.log());
     wait_for(

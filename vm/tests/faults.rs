@@ -12,18 +12,6 @@ use support::*;
 
 const WAIT: Duration = Duration::from_secs(90);
 
-fn data(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
 fn archive(edge: &Edge, file: &Path) -> String {
     let out = ok(Command::new(bin("guardian-edge"))
         .args(["archive-file", "--camera", "yard", "--data"])
@@ -124,7 +112,7 @@ fn kill9_of_vm_and_edge_mid_transfer_archives_each_clip_once() {
     // 9 MiB each: above the 8 MiB part size, so every upload is multipart.
     for i in 0..5 {
         let f = root.path().join(format!("clip{i}.mp4"));
-        std::fs::write(&f, data(9 << 20, i + 1)).unwrap();
+        std::fs::write(&f, pseudo_random(9 << 20, i + 1)).unwrap();
         events.push(archive(&edge, &f));
     }
     events.sort();
@@ -205,7 +193,7 @@ fn an_s3_outage_grows_the_backlog_then_drains() {
     s3.stop();
     for i in 0..3 {
         let f = root.path().join(format!("c{i}.mp4"));
-        std::fs::write(&f, data(100_000, i + 7)).unwrap();
+        std::fs::write(&f, pseudo_random(100_000, i + 7)).unwrap();
         archive(&edge, &f);
     }
     let backlog =

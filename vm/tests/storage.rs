@@ -2,20 +2,11 @@
 //! server named by `GUARDIAN_S3_ENDPOINT` (with `GUARDIAN_S3_ACCESS_KEY` and
 //! `GUARDIAN_S3_SECRET_KEY`), as `make test` does for Ceph's radosgw.
 
+mod support;
+
 use guardian_vm::storage::{S3Config, Storage};
 use protocols::ContentId;
-
-fn data(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
+use support::pseudo_random;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_round_trip_with_checksums_single_and_multipart() {
@@ -34,7 +25,7 @@ async fn objects_round_trip_with_checksums_single_and_multipart() {
         ("events/a/clip.mp4.age", 1000usize),
         ("events/b/clip.mp4.age", 12 << 20),
     ] {
-        let bytes = data(len, len as u32);
+        let bytes = pseudo_random(len, len as u32);
         let cid = storage
             .put_stream(&bucket, key, len as u64, &mut bytes.as_slice())
             .await
@@ -55,7 +46,7 @@ async fn objects_round_trip_with_checksums_single_and_multipart() {
         assert_eq!(part.as_ref(), &bytes[100..200]);
     }
     // A stream that ends early is an error and leaves no object.
-    let short = data(100, 9);
+    let short = pseudo_random(100, 9);
     let err = storage
         .put_stream(
             &bucket,

@@ -12,6 +12,20 @@ use std::time::{Duration, Instant};
 /// A recipient for packages (the key behind it is not needed by these tests).
 pub const RECIPIENT: &str = "age1ydtd594d737rjz4ezm8ckwzrkv7n8qge5xuh4zj8taxdvhl4sssq2upmtd";
 
+/// `len` pseudo-random bytes (xorshift32 from `seed`): incompressible, reproducible, and easy
+/// to search for.
+pub fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
 /// A binary of the workspace, next to this test's own target directory.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");

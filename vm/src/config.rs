@@ -124,6 +124,21 @@ impl Default for TelemetryConfig {
 }
 
 impl VmConfig {
+    /// A configuration with every default, for `tenant_id` reached at `fqdn`.
+    pub fn new(tenant_id: &str, fqdn: &str) -> Self {
+        VmConfig {
+            tenant_id: tenant_id.to_owned(),
+            fqdn: fqdn.to_owned(),
+            p2p: Default::default(),
+            http: Default::default(),
+            relay: Default::default(),
+            enrollment: Default::default(),
+            telemetry: Default::default(),
+            s3: Default::default(),
+            archive: Default::default(),
+        }
+    }
+
     /// Reads `vm.toml`.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -156,17 +171,7 @@ mod tests {
 
     #[test]
     fn defaults_round_trip_and_unknown_keys_are_refused() {
-        let c = VmConfig {
-            tenant_id: "t".into(),
-            fqdn: "vm.example.org".into(),
-            p2p: Default::default(),
-            http: Default::default(),
-            relay: Default::default(),
-            enrollment: Default::default(),
-            telemetry: Default::default(),
-            s3: Default::default(),
-            archive: Default::default(),
-        };
+        let c = VmConfig::new("t", "vm.example.org");
         let text = c.to_toml();
         let back: VmConfig = toml::from_str(&text).unwrap();
         assert_eq!(back.telemetry.interval_secs, 30);

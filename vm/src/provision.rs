@@ -107,17 +107,7 @@ pub fn init(
         std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
     }
     let tenant_id = format!("t-{}", random_base32(10));
-    let mut config = VmConfig {
-        tenant_id: tenant_id.clone(),
-        fqdn: fqdn.trim().to_owned(),
-        p2p: P2pConfig::default(),
-        http: Default::default(),
-        relay: Default::default(),
-        enrollment: Default::default(),
-        telemetry: Default::default(),
-        s3: Default::default(),
-        archive: Default::default(),
-    };
+    let mut config = VmConfig::new(&tenant_id, fqdn.trim());
     if !listen.is_empty() {
         config.p2p.listen = listen.to_vec();
     }

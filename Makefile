@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(GUARDIAN_CACHE)/target
 CARGO ?= cargo
 CARGO_FLAGS ?= --release --locked
 
-.PHONY: demo test setup build lint unit fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive clean-cache
+.PHONY: demo test setup build lint unit netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive clean-cache
 
 ## demo: the product end to end (see README).
 demo: setup build
@@ -30,8 +30,21 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 
+# The system tests (vm/, netsim/) run the release binaries: build them first. The netsim tests
+# (namespaces, NATs) need root and skip, saying so, without it.
 unit:
+	$(CARGO) build $(CARGO_FLAGS) --workspace --bins
 	$(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
+
+## netsim: only the network simulation: NAT self-test and the scenarios (root; a few minutes).
+netsim: setup
+	$(CARGO) build $(CARGO_FLAGS) -p guardian-vm -p guardian-edge -p guardian-netsim --bins
+	$(CARGO) test $(CARGO_FLAGS) -p guardian-netsim --no-fail-fast -- --nocapture
+
+## netsim-matrix: print the relay + DCUtR matrix over every pair of NAT profiles.
+netsim-matrix: setup
+	$(CARGO) build $(CARGO_FLAGS) -p guardian-vm -p guardian-edge -p guardian-netsim --bins
+	$(CARGO_TARGET_DIR)/release/netsim matrix
 
 # The fuzz targets build with the stable toolchain for a type check; running them needs
 # cargo-fuzz and nightly (make fuzz).

@@ -1,0 +1,352 @@
+//! The project's own binaries in a lab: a `guardian-vm` on a public host (its HTTP API read
+//! from inside its namespace with the owner token) and `guardian-edge`s behind NATs.
+//!
+//! Binaries are found in `$GUARDIAN_BIN_DIR`, else `$CARGO_TARGET_DIR/release`, else beside
+//! the running executable (`target/release`, or its parent for test executables in `deps/`).
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::lab::{Host, Lab};
+use crate::process::Proc;
+
+/// The vm's libp2p port (QUIC and TCP).
+pub const VM_PORT: u16 = 4001;
+/// A recipient for packages (the key behind it is not needed here).
+pub const RECIPIENT: &str = "age1ydtd594d737rjz4ezm8ckwzrkv7n8qge5xuh4zj8taxdvhl4sssq2upmtd";
+/// The log filter given to the project's binaries (unless `GUARDIAN_LOG` is set).
+pub const LOG_FILTER: &str = "info,libp2p=warn";
+
+/// The folder of the project's binaries.
+pub fn bin_dir() -> Result<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(d) = std::env::var_os("GUARDIAN_BIN_DIR") {
+        candidates.push(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(d).join("release"));
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        candidates.push(dir.to_path_buf());
+        if let Some(up) = dir.parent() {
+            candidates.push(up.to_path_buf());
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|d| d.join("guardian-vm").is_file())
+        .ok_or_else(|| {
+            Error::Invalid(
+                "guardian-vm not found: build it (cargo build --release -p guardian-vm -p guardian-edge) \
+                 or set GUARDIAN_BIN_DIR"
+                    .into(),
+            )
+        })
+}
+
+/// A binary of the project.
+pub fn bin(name: &str) -> Result<PathBuf> {
+    let p = bin_dir()?.join(name);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(Error::Invalid(format!("{} is not built", p.display())))
+    }
+}
+
+fn command(name: &str) -> Result<Command> {
+    let mut c = Command::new(bin(name)?);
+    if std::env::var_os("GUARDIAN_LOG").is_none() {
+        c.env("GUARDIAN_LOG", LOG_FILTER);
+    }
+    Ok(c)
+}
+
+/// Runs a command to completion (at most 60 s); its stdout.
+fn run_ok(mut cmd: Command) -> Result<String> {
+    let line = format!("{cmd:?}");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io(format!("starting {line}"), e))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(r) => r.map_err(|e| Error::io(format!("running {line}"), e))?,
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            return Err(Error::Timeout {
+                what: line,
+                after: Duration::from_secs(60),
+            });
+        }
+    };
+    if !out.status.success() {
+        return Err(Error::Command {
+            command: line,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Polls `f` every 100 ms until it returns true, for at most `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Result<Duration> {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            return Err(Error::Timeout {
+                what: what.to_owned(),
+                after: timeout,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A `guardian-vm` on a public host.
+pub struct Vm {
+    /// Its host.
+    pub host: Host,
+    /// Its data directory.
+    pub dir: PathBuf,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The owner's API token.
+    pub token: String,
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// The running process.
+    pub proc: Option<Proc>,
+    starts: u32,
+}
+
+impl Vm {
+    /// `guardian-vm init` for `host` (listening on QUIC and TCP port 4001 of every address,
+    /// its API on 127.0.0.1:8080 inside its namespace).
+    pub fn init(lab: &Lab, host: Host) -> Result<Vm> {
+        let dir = lab.path(&host.name);
+        let mut c = command("guardian-vm")?;
+        c.args(["init", "--fqdn", &host.ip.to_string(), "--data"])
+            .arg(&dir)
+            .args(["--listen", &format!("/ip4/0.0.0.0/udp/{VM_PORT}/quic-v1")])
+            .args(["--listen", &format!("/ip4/0.0.0.0/tcp/{VM_PORT}")]);
+        let out = run_ok(c)?;
+        let field = |label: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(label))
+                .map(|v| v.trim().to_owned())
+                .ok_or_else(|| Error::Invalid(format!("no {label} in the output of init: {out}")))
+        };
+        Ok(Vm {
+            tenant_id: field("tenant id:")?,
+            token: field("owner API token:")?,
+            peer_id: field("vm peer id:")?,
+            host,
+            dir,
+            proc: None,
+            starts: 0,
+        })
+    }
+
+    /// Its public address.
+    pub fn ip(&self) -> Ipv4Addr {
+        self.host.ip
+    }
+
+    /// Starts `guardian-vm run` and waits (up to 30 s) for its API.
+    pub fn start(&mut self, lab: &Lab) -> Result<()> {
+        self.starts += 1;
+        let mut c = command("guardian-vm")?;
+        c.arg("run").arg("--data").arg(&self.dir);
+        let name = format!("{}-{}", self.host.name, self.starts);
+        self.proc = Some(lab.spawn(&self.host, &name, c)?);
+        let r = wait_for("the vm's HTTP API", Duration::from_secs(30), || {
+            self.http(lab, "/metrics", false)
+                .is_ok_and(|(s, _)| s == 200)
+        });
+        if let Err(e) = r {
+            let tail = self
+                .proc
+                .as_ref()
+                .map(|p| p.log_tail(30))
+                .unwrap_or_default();
+            return Err(Error::Invalid(format!("{e}\n{tail}")));
+        }
+        Ok(())
+    }
+
+    /// Stops it (SIGTERM).
+    pub fn stop(&mut self) -> Option<i32> {
+        self.proc.take().and_then(|mut p| p.stop())
+    }
+
+    /// `guardian-vm package edge --name NAME`: the package's path.
+    pub fn package(&self, name: &str) -> Result<PathBuf> {
+        let out = self.dir.with_file_name(format!("{name}.tar"));
+        let mut c = command("guardian-vm")?;
+        c.args(["package", "edge", "--data"])
+            .arg(&self.dir)
+            .args(["--name", name, "--recipient", RECIPIENT, "--out"])
+            .arg(&out);
+        run_ok(c)?;
+        Ok(out)
+    }
+
+    fn http(&self, lab: &Lab, path: &str, auth: bool) -> Result<(u16, serde_json::Value)> {
+        let url = format!("http://127.0.0.1:8080{path}");
+        let token = auth.then(|| self.token.clone());
+        lab.run_in(&self.host, move || {
+            let mut req = ureq::get(&url).timeout(Duration::from_secs(10));
+            if let Some(t) = token {
+                req = req.set("Authorization", &format!("Bearer {t}"));
+            }
+            match req.call() {
+                Ok(r) => {
+                    let status = r.status();
+                    let text = r.into_string().unwrap_or_default();
+                    Ok((
+                        status,
+                        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+                    ))
+                }
+                Err(ureq::Error::Status(code, r)) => {
+                    Ok((code, r.into_json().unwrap_or(serde_json::Value::Null)))
+                }
+                Err(e) => Err(Error::Invalid(format!("GET {url}: {e}"))),
+            }
+        })?
+    }
+
+    /// GET `path` of the API with the owner token: (status, JSON body).
+    pub fn get(&self, lab: &Lab, path: &str) -> Result<(u16, serde_json::Value)> {
+        self.http(lab, path, true)
+    }
+
+    fn list(&self, lab: &Lab, path: &str, key: &str) -> Result<Vec<serde_json::Value>> {
+        let (status, body) = self.get(lab, path)?;
+        if status != 200 {
+            return Err(Error::Invalid(format!("GET {path}: {status} {body}")));
+        }
+        Ok(body[key].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Event ids the vm holds (with repeats, if it held any twice).
+    pub fn event_ids(&self, lab: &Lab) -> Result<Vec<String>> {
+        Ok(self
+            .list(lab, "/api/v1/events?limit=1000", "events")?
+            .iter()
+            .filter_map(|e| e["event_id"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// The registered devices.
+    pub fn devices(&self, lab: &Lab) -> Result<Vec<serde_json::Value>> {
+        self.list(lab, "/api/v1/devices", "devices")
+    }
+
+    /// Archived objects of `camera`.
+    pub fn archive(&self, lab: &Lab, camera: &str) -> Result<Vec<serde_json::Value>> {
+        let (status, body) = self.get(lab, &format!("/api/v1/archive?camera={camera}"))?;
+        if status != 200 {
+            return Err(Error::Invalid(format!("GET archive: {status} {body}")));
+        }
+        Ok(body["objects"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The last lines of its current log.
+    pub fn log_tail(&self, n: usize) -> String {
+        self.proc
+            .as_ref()
+            .map(|p| p.log_tail(n))
+            .unwrap_or_default()
+    }
+}
+
+/// A `guardian-edge` on a host.
+pub struct Edge {
+    /// Its host.
+    pub host: Host,
+    /// Its data directory.
+    pub dir: PathBuf,
+    /// The running process.
+    pub proc: Option<Proc>,
+    starts: u32,
+}
+
+impl Edge {
+    /// `guardian-edge init --package` into a new data directory named after the host.
+    pub fn install(lab: &Lab, host: Host, package: &Path) -> Result<Edge> {
+        let dir = lab.path(&host.name);
+        let mut c = command("guardian-edge")?;
+        c.arg("init")
+            .arg("--package")
+            .arg(package)
+            .arg("--data")
+            .arg(&dir);
+        run_ok(c)?;
+        Ok(Edge {
+            host,
+            dir,
+            proc: None,
+            starts: 0,
+        })
+    }
+
+    /// Starts `guardian-edge run` in its namespace.
+    pub fn start(&mut self, lab: &Lab) -> Result<()> {
+        self.starts += 1;
+        let mut c = command("guardian-edge")?;
+        c.arg("run").arg("--data").arg(&self.dir);
+        let name = format!("{}-{}", self.host.name, self.starts);
+        self.proc = Some(lab.spawn(&self.host, &name, c)?);
+        Ok(())
+    }
+
+    /// Stops it (SIGTERM).
+    pub fn stop(&mut self) -> Option<i32> {
+        self.proc.take().and_then(|mut p| p.stop())
+    }
+
+    /// `guardian-edge emit-test-event`: the event id.
+    pub fn emit(&self, camera: &str) -> Result<String> {
+        let mut c = command("guardian-edge")?;
+        c.args(["emit-test-event", "--camera", camera, "--data"])
+            .arg(&self.dir);
+        Ok(run_ok(c)?.trim().to_owned())
+    }
+
+    /// `guardian-edge archive-file`: what it printed (the event id and CIDs).
+    pub fn archive_file(&self, camera: &str, file: &Path) -> Result<String> {
+        let mut c = command("guardian-edge")?;
+        c.args(["archive-file", "--camera", camera, "--data"])
+            .arg(&self.dir)
+            .arg(file);
+        run_ok(c)
+    }
+
+    /// The last lines of its current log.
+    pub fn log_tail(&self, n: usize) -> String {
+        self.proc
+            .as_ref()
+            .map(|p| p.log_tail(n))
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,312 @@
+//! `netsim`: build a NAT topology, run a scenario with the project's binaries in it, and print
+//! what happened; also the probe peer the matrix runs (`netsim peer`) and the sweep of
+//! leftovers (`netsim sweep`). Needs root.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use guardian_netsim::guardian::Vm;
+use guardian_netsim::peer::{self, Mode, PeerOptions};
+use guardian_netsim::probe::ProbeServers;
+use guardian_netsim::{Impairment, Lab, NatProfile, matrix, scenario};
+
+#[derive(Parser)]
+#[command(
+    name = "netsim",
+    version,
+    about = "Network simulation harness of Private AI Guardian"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Scenario {
+    /// An edge behind --edge-nat enrolls and delivers events.
+    Enroll,
+    /// A client behind --client-nat reaches an edge (probe peer) behind --edge-nat through
+    /// the vm's relay, then tries to go direct.
+    Dcutr,
+    /// vm restart, then a 30 s cut of the edge's uplink.
+    Outage,
+    /// 256 kbit/s, 400 ms, 5% loss uplink: events and a 64 KiB archive.
+    Impaired,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one scenario and print a report.
+    Run {
+        /// Which.
+        scenario: Scenario,
+        /// The edge's NAT.
+        #[arg(long, default_value = "port-restricted")]
+        edge_nat: NatProfile,
+        /// The client's NAT (dcutr).
+        #[arg(long, default_value = "port-restricted")]
+        client_nat: NatProfile,
+        /// Keep the lab's folder (logs) afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// The relay + DCUtR matrix over NAT profiles, as a table.
+    Matrix {
+        /// Profiles (comma-separated); default all.
+        #[arg(long, value_delimiter = ',')]
+        nat: Vec<NatProfile>,
+        /// Pairs run at once.
+        #[arg(long, default_value_t = 25)]
+        parallel: usize,
+        /// Seconds a dialer waits for a direct connection.
+        #[arg(long, default_value_t = 20)]
+        settle: u64,
+        /// Keep the lab's folder (logs) afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Check every NAT profile's mapping and filtering with probes.
+    Selftest,
+    /// Remove namespaces left by interrupted runs.
+    Sweep,
+    /// The probe peer (used by the matrix): JSON lines on stdout.
+    Peer {
+        /// An install package of the vm (key, vm address).
+        #[arg(long)]
+        package: PathBuf,
+        /// Listen through the vm's relay.
+        #[arg(long, conflicts_with = "dial")]
+        listen: bool,
+        /// Dial this peer id through the vm's relay.
+        #[arg(long)]
+        dial: Option<String>,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Dialer: stay this many seconds after going direct.
+        #[arg(long, default_value_t = 1)]
+        hold: u64,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Cmd::Peer {
+        package,
+        listen,
+        dial,
+        timeout,
+        hold,
+    } = cli.command
+    {
+        guardian_node::process::init_logging();
+        let mode = match (listen, dial) {
+            (true, _) => Mode::Listen,
+            (false, Some(p)) => Mode::Dial(p.parse().context("--dial: not a peer id")?),
+            (false, None) => bail!("give --listen or --dial PEER"),
+        };
+        let rt = tokio::runtime::Runtime::new()?;
+        return rt
+            .block_on(peer::run(
+                &package,
+                PeerOptions {
+                    mode,
+                    timeout: Duration::from_secs(timeout),
+                    hold: Duration::from_secs(hold),
+                },
+            ))
+            .map_err(Into::into);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NETSIM_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if !guardian_netsim::can_run() {
+        bail!("netsim needs root (network namespaces, nftables, NFQUEUE)");
+    }
+    match cli.command {
+        Cmd::Sweep => {
+            let removed = guardian_netsim::sweep()?;
+            println!("removed {} leftover namespaces", removed.len());
+            for n in removed {
+                println!("  {n}");
+            }
+        }
+        Cmd::Selftest => selftest()?,
+        Cmd::Matrix {
+            nat,
+            parallel,
+            settle,
+            keep,
+        } => {
+            let profiles = if nat.is_empty() {
+                NatProfile::ALL.to_vec()
+            } else {
+                nat
+            };
+            let (mut lab, vm) = scenario::lab_with_vm()?;
+            if keep {
+                lab.keep_dir();
+            }
+            let t = Instant::now();
+            let results = matrix::run(
+                &lab,
+                &vm,
+                &matrix::all_pairs(&profiles),
+                parallel,
+                Duration::from_secs(settle),
+            )?;
+            println!("{}", matrix::table(&results));
+            let failed: Vec<String> = results.iter().filter_map(|r| r.check().err()).collect();
+            println!(
+                "{} pairs in {:.0} s; {} as expected",
+                results.len(),
+                t.elapsed().as_secs_f64(),
+                results.len() - failed.len()
+            );
+            for f in &failed {
+                println!("  unexpected: {f}");
+            }
+        }
+        Cmd::Run {
+            scenario: which,
+            edge_nat,
+            client_nat,
+            keep,
+        } => {
+            let (mut lab, mut vm) = scenario::lab_with_vm()?;
+            if keep {
+                lab.keep_dir();
+            }
+            println!("lab {} (files in {})", lab.prefix(), lab.dir().display());
+            println!("vm {} at {} (public)", vm.peer_id, vm.ip());
+            run(&lab, &mut vm, which, edge_nat, client_nat)?;
+        }
+        Cmd::Peer { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+fn run(
+    lab: &Lab,
+    vm: &mut Vm,
+    which: Scenario,
+    edge_nat: NatProfile,
+    client_nat: NatProfile,
+) -> Result<()> {
+    match which {
+        Scenario::Enroll => {
+            let r = scenario::enroll_behind_each(lab, vm, &[edge_nat], 5)?;
+            for r in r {
+                println!(
+                    "edge behind {}: enrolled after {:.1} s over {}, 5 events delivered in {:.1} s",
+                    r.profile, r.enrolled_s, r.transport, r.delivered_s
+                );
+            }
+        }
+        Scenario::Dcutr => {
+            let r = matrix::run(
+                lab,
+                vm,
+                &[(client_nat, edge_nat)],
+                1,
+                Duration::from_secs(20),
+            )?;
+            let r = &r[0];
+            println!(
+                "client behind {} -> edge behind {} through the vm's relay:",
+                r.client, r.edge
+            );
+            match r.connect_s {
+                Some(t) => println!("  connected after {t:.2} s"),
+                None => println!("  never connected: {}", r.error.as_deref().unwrap_or("?")),
+            }
+            match r.direct_s {
+                Some(t) => println!(
+                    "  direct after {t:.2} s over {}",
+                    r.direct_addr.as_deref().unwrap_or("?")
+                ),
+                None => println!("  stayed relayed"),
+            }
+            println!(
+                "  expected: {:?}; {}",
+                matrix::expectation(r.client, r.edge),
+                match r.check() {
+                    Ok(()) => "as expected".to_owned(),
+                    Err(e) => format!("NOT as expected: {e}"),
+                }
+            );
+        }
+        Scenario::Outage => {
+            let r = scenario::outage(lab, vm, edge_nat, Duration::from_secs(30))?;
+            println!("edge behind {edge_nat}:");
+            println!(
+                "  vm restarted: backlog delivered {:.1} s after its start",
+                r.after_restart_s
+            );
+            println!(
+                "  uplink cut {:.0} s: backlog delivered {:.1} s after restoring it",
+                r.cut_s, r.after_restore_s
+            );
+            println!(
+                "  {} events, each held once; the edge opened {} connections to the vm",
+                r.events, r.edge_connections
+            );
+        }
+        Scenario::Impaired => {
+            let imp = Impairment {
+                delay: Duration::from_millis(400),
+                jitter: Duration::ZERO,
+                loss: 0.05,
+                rate_kbit: Some(256),
+            };
+            let r = scenario::impaired_uplink(
+                lab,
+                vm,
+                edge_nat,
+                imp,
+                3,
+                64 * 1024,
+                Duration::from_secs(180),
+            )?;
+            println!(
+                "edge behind {edge_nat}, uplink {imp:?} each way ({:?} backend), over {}:",
+                lab.backend(),
+                r.transport
+            );
+            println!(
+                "  enrolled after {:.1} s; 3 events in {:.1} s; {} B archived in {:.1} s",
+                r.enrolled_s, r.events_s, r.archive_bytes, r.archive_s
+            );
+        }
+    }
+    Ok(())
+}
+
+fn selftest() -> Result<()> {
+    let lab = Lab::new()?;
+    let servers = ProbeServers::new(&lab)?;
+    let mut bad = 0;
+    for p in NatProfile::ALL {
+        let host = lab.host_behind(&format!("h-{}", p.name()), p)?;
+        let report = servers.probe(&lab, &host)?;
+        let verdict = match report.check() {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => {
+                bad += 1;
+                format!("WRONG: {e}")
+            }
+        };
+        println!("{}  {verdict}", report.summary());
+    }
+    if bad > 0 {
+        bail!("{bad} profiles do not behave as named");
+    }
+    Ok(())
+}

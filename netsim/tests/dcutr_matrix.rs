@@ -1,0 +1,29 @@
+//! Scenario c: a client behind NAT A reaches an edge behind NAT B through the vm's relay, then
+//! goes direct with DCUtR, for every pair of NAT profiles. Pairs of endpoint-independent
+//! mappings (with UDP) must be direct within 15 s; pairs a symmetric NAT makes impossible must
+//! stay relayed and still connect; every pair must connect.
+
+use std::time::{Duration, Instant};
+
+use guardian_netsim::{NatProfile, matrix, scenario};
+
+#[test]
+fn relay_then_direct_over_every_pair_of_nats() {
+    if !guardian_netsim::can_run() {
+        eprintln!("SKIPPED: netsim tests need root (network namespaces, nftables, NFQUEUE)");
+        return;
+    }
+    let t = Instant::now();
+    let (lab, vm) = scenario::lab_with_vm().unwrap();
+    let pairs = matrix::all_pairs(&NatProfile::ALL);
+    let results = matrix::run(&lab, &vm, &pairs, 25, Duration::from_secs(20)).unwrap();
+    let table = matrix::table(&results);
+    eprintln!("{table}");
+    eprintln!(
+        "{} pairs in {:.1} s",
+        results.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let failed: Vec<String> = results.iter().filter_map(|r| r.check().err()).collect();
+    assert!(failed.is_empty(), "{}\n{table}", failed.join("\n"));
+}

@@ -1,7 +1,9 @@
-//! Link impairment behind one call: delay, jitter, loss and rate on the egress of an
-//! interface. With `sch_netem` in the kernel that is one `tc netem` qdisc; without it (this
-//! project's machines) rate is a `tbf` qdisc, loss an nftables `numgen random` drop, and delay
-//! a userspace NFQUEUE delay line ([`crate::delay`]).
+//! Link impairment behind one call: delay, jitter, loss and rate for the packets crossing a
+//! link one way. With `sch_netem` in the kernel that is one `tc netem` qdisc on the sending
+//! interface; without it (this project's machines) rate is a `tbf` qdisc there, delay a
+//! userspace NFQUEUE delay line ([`crate::delay`]) there, and loss an nftables `numgen
+//! random` drop on the *receiving* interface's ingress hook: dropped where the sender cannot
+//! see it (a drop on the sender's output path would fail its `send` with EPERM).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -90,7 +92,7 @@ pub(crate) struct Applied {
     ns: String,
     iface: String,
     qdisc: bool,
-    nft_table: Option<String>,
+    nft_table: Option<(String, String)>,
     delay: Option<DelayLine>,
 }
 
@@ -98,12 +100,12 @@ fn ms(d: Duration) -> String {
     format!("{}us", d.as_micros())
 }
 
-/// Applies `imp` to packets leaving `iface` in `ns`; `queue` is a queue number free in that
-/// namespace, for the delay line.
+/// Applies `imp` to packets sent from `iface` in `ns` to `peer_iface` in `peer_ns` (the two
+/// ends of a veth pair); `queue` is a queue number free in `ns`, for the delay line.
 pub(crate) fn apply(
     backend: Backend,
-    ns: &str,
-    iface: &str,
+    (ns, iface): (&str, &str),
+    (peer_ns, peer_iface): (&str, &str),
     queue: u16,
     imp: &Impairment,
 ) -> Result<Applied> {
@@ -162,16 +164,16 @@ pub(crate) fn apply(
         applied.qdisc = true;
     }
     if imp.loss > 0.0 {
-        let table = format!("gns_loss_{iface}");
+        let table = format!("gns_loss_{peer_iface}");
         let threshold = (imp.loss * 1_000_000.0).round() as u64;
         cmd::nft(
-            ns,
+            peer_ns,
             &format!(
-                "table inet {table} {{\n  chain post {{\n    type filter hook postrouting priority 300; policy accept;\n    \
-                 oifname \"{iface}\" numgen random mod 1000000 < {threshold} drop\n  }}\n}}\n"
+                "table netdev {table} {{\n  chain in {{\n    type filter hook ingress device \"{peer_iface}\" priority 0; policy accept;\n    \
+                 numgen random mod 1000000 < {threshold} drop\n  }}\n}}\n"
             ),
         )?;
-        applied.nft_table = Some(table);
+        applied.nft_table = Some((peer_ns.to_owned(), table));
     }
     if !imp.delay.is_zero() || !imp.jitter.is_zero() {
         applied.delay = Some(DelayLine::start(ns, iface, queue, imp.delay, imp.jitter)?);
@@ -188,8 +190,8 @@ impl Applied {
         {
             first_err.get_or_insert(e);
         }
-        if let Some(t) = self.nft_table.take()
-            && let Err(e) = cmd::nft(&self.ns, &format!("delete table inet {t}\n"))
+        if let Some((ns, t)) = self.nft_table.take()
+            && let Err(e) = cmd::nft(&ns, &format!("delete table netdev {t}\n"))
         {
             first_err.get_or_insert(e);
         }

@@ -45,6 +45,15 @@ pub struct Link {
     pub far: End,
 }
 
+/// A direction across a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// From the host's side towards the internet (upload).
+    Up,
+    /// From the internet towards the host (download).
+    Down,
+}
+
 /// A host: a namespace with one interface `eth0`, on the internet or behind NAT.
 #[derive(Debug, Clone)]
 pub struct Host {
@@ -315,35 +324,46 @@ impl Lab {
         })
     }
 
-    /// Impairs `link` in both directions (each end's egress gets `imp`).
+    /// Impairs `link` in both directions (each way gets `imp`).
     pub fn impair(&self, link: &Link, imp: Impairment) -> Result<()> {
-        self.impair_end(&link.near, imp)?;
-        self.impair_end(&link.far, imp)
+        self.impair_dir(link, Dir::Up, imp)?;
+        self.impair_dir(link, Dir::Down, imp)
     }
 
-    /// Impairs packets leaving one end of a link (replacing what was there).
-    pub fn impair_end(&self, end: &End, imp: Impairment) -> Result<()> {
-        self.clear_end(end)?;
+    /// Impairs the packets crossing `link` one way (replacing what was there).
+    pub fn impair_dir(&self, link: &Link, dir: Dir, imp: Impairment) -> Result<()> {
+        let (from, to) = match dir {
+            Dir::Up => (&link.near, &link.far),
+            Dir::Down => (&link.far, &link.near),
+        };
+        self.clear_dir(from)?;
         let queue = {
             let mut s = self.state();
-            let q = s.next_queue.entry(end.ns.clone()).or_insert(0);
+            let q = s.next_queue.entry(from.ns.clone()).or_insert(0);
             *q += 1;
             *q
         };
-        let applied = impair::apply(self.backend, &end.ns, &end.iface, queue, &imp)?;
-        self.state().impaired.insert(end.clone(), applied);
-        tracing::info!(ns = %end.ns, iface = %end.iface, ?imp, "impaired");
+        let applied = impair::apply(
+            self.backend,
+            (&from.ns, &from.iface),
+            (&to.ns, &to.iface),
+            queue,
+            &imp,
+        )?;
+        self.state().impaired.insert(from.clone(), applied);
+        tracing::info!(ns = %from.ns, iface = %from.iface, ?imp, "impaired");
         Ok(())
     }
 
-    /// Removes the impairment of both ends of `link`.
+    /// Removes the impairment of `link`, both ways.
     pub fn clear_impairment(&self, link: &Link) -> Result<()> {
-        self.clear_end(&link.near)?;
-        self.clear_end(&link.far)
+        self.clear_dir(&link.near)?;
+        self.clear_dir(&link.far)
     }
 
-    fn clear_end(&self, end: &End) -> Result<()> {
-        let old = self.state().impaired.remove(end);
+    /// Removes the impairment of packets sent from `from`.
+    fn clear_dir(&self, from: &End) -> Result<()> {
+        let old = self.state().impaired.remove(from);
         match old {
             Some(a) => a.clear(),
             None => Ok(()),

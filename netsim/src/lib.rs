@@ -33,7 +33,7 @@ pub mod scenario;
 
 pub use error::{Error, Result};
 pub use impair::Impairment;
-pub use lab::{End, Host, Lab, Link, sweep};
+pub use lab::{Dir, End, Host, Lab, Link, sweep};
 pub use nat::NatProfile;
 pub use process::Proc;
 

@@ -203,7 +203,7 @@ pub fn run(
                 .find(|v| v["event"] == "started")
                 .and_then(|v| v["peer"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            let timeout = format!("{}", settle.as_secs() + 20);
+            let timeout = format!("{}", settle.as_secs());
             let cmd = peer_cmd(
                 &p.c_pkg,
                 &["--dial", &target, "--timeout", &timeout, "--hold", "1"],

@@ -134,8 +134,14 @@ pub(crate) fn ruleset(kind: NatBox) -> String {
     } else {
         ""
     };
+    // Unsolicited packets to the router itself are dropped, not answered and not tracked:
+    // an ICMP or RST answer would kill a simultaneous open, and a conntrack entry for
+    // (peer, our public port) would make masquerade pick another port for the host's own
+    // packet to that peer a moment later, breaking endpoint-independent mapping.
+    let input = "  chain input {\n    type filter hook input priority filter; policy accept;\n    \
+                 iifname \"wan\" ct state new drop\n  }\n";
     format!(
-        "table ip gns_nat {{\n{maps}{learn}  chain pre {{\n    type nat hook prerouting priority dstnat; policy accept;\n{pre}  }}\n  \
+        "table ip gns_nat {{\n{maps}{learn}{input}  chain pre {{\n    type nat hook prerouting priority dstnat; policy accept;\n{pre}  }}\n  \
          chain post {{\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname \"wan\" {masquerade}\n  }}\n{forward}}}\n"
     )
 }

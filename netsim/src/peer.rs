@@ -176,6 +176,12 @@ pub async fn run(package: &Path, options: PeerOptions) -> Result<()> {
                 relayed,
                 inbound,
             }) if peer != vm => {
+                // guardian-node flags an inbound relayed connection by its remote address,
+                // which for those is a bare `/p2p/<peer>`: only an IP address is direct.
+                let relayed = relayed
+                    || !address
+                        .iter()
+                        .any(|p| matches!(p, Protocol::Ip4(_) | Protocol::Ip6(_)));
                 out.emit(
                     "connected",
                     json!({ "peer": peer.to_string(), "address": address.to_string(), "relayed": relayed, "inbound": inbound }),

@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use guardian_netsim::probe::ProbeServers;
-use guardian_netsim::{Host, Impairment, Lab, NatProfile};
+use guardian_netsim::{Dir, Host, Impairment, Lab, NatProfile};
 
 fn root() -> bool {
     if guardian_netsim::can_run() {
@@ -132,8 +132,9 @@ fn impairment_delays_drops_and_limits() {
 
     // 20% loss one way: about 80% of pings answered.
     lab.clear_impairment(&a.link).unwrap();
-    lab.impair_end(
-        &a.link.near,
+    lab.impair_dir(
+        &a.link,
+        Dir::Up,
         Impairment {
             loss: 0.2,
             ..Default::default()
@@ -159,8 +160,9 @@ fn impairment_delays_drops_and_limits() {
 
     // 2 Mbit/s: 500 kB take about 2 s.
     lab.clear_impairment(&a.link).unwrap();
-    lab.impair_end(
-        &a.link.near,
+    lab.impair_dir(
+        &a.link,
+        Dir::Up,
         Impairment {
             rate_kbit: Some(2000),
             ..Default::default()

@@ -434,11 +434,11 @@ impl Drop for Lab {
         for ns in state.namespaces.iter().rev() {
             remove_ns(ns);
         }
-        if let Some(dir) = self.dir.take() {
-            if self.keep_dir || std::thread::panicking() {
-                let path = dir.keep();
-                eprintln!("netsim: lab files kept in {}", path.display());
-            }
+        if let Some(dir) = self.dir.take()
+            && (self.keep_dir || std::thread::panicking())
+        {
+            let path = dir.keep();
+            eprintln!("netsim: lab files kept in {}", path.display());
         }
         tracing::info!(prefix = %self.prefix, "lab down");
     }

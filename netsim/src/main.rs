@@ -59,7 +59,7 @@ enum Cmd {
         #[arg(long, value_delimiter = ',')]
         nat: Vec<NatProfile>,
         /// Pairs run at once.
-        #[arg(long, default_value_t = 25)]
+        #[arg(long, default_value_t = 49)]
         parallel: usize,
         /// Seconds a dialer waits for a direct connection.
         #[arg(long, default_value_t = 20)]

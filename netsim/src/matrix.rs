@@ -244,8 +244,9 @@ pub fn run(
 }
 
 /// The matrix as a table: rows are the client's NAT, columns the edge's; each cell is
-/// `D 0.4s` (direct, seconds from dial to direct), `R 0.1s` (relayed only, seconds to
-/// connect), or `FAIL`; `!` marks a cell that missed its expectation.
+/// `Q 0.01/0.40` (direct over QUIC, or `T` TCP: seconds from the dial to the relayed
+/// connection / to the direct one), `relay 0.01` (relayed only), or `FAIL`; `!` marks a
+/// cell that missed its expectation.
 pub fn table(results: &[PairResult]) -> String {
     let mut rows: Vec<NatProfile> = results.iter().map(|r| r.client).collect();
     let mut cols: Vec<NatProfile> = results.iter().map(|r| r.edge).collect();
@@ -272,8 +273,11 @@ pub fn table(results: &[PairResult]) -> String {
                         None => "",
                     };
                     match (x.connect_s, x.direct_s) {
-                        (_, Some(d)) => format!("D{} {d:.1}s{mark}", proto(&x.direct_addr)),
-                        (Some(c), None) => format!("R {c:.1}s{mark}"),
+                        (Some(c), Some(d)) => {
+                            format!("{} {c:.2}/{d:.2}{mark}", proto(&x.direct_addr))
+                        }
+                        (None, Some(d)) => format!("{} -/{d:.2}{mark}", proto(&x.direct_addr)),
+                        (Some(c), None) => format!("relay {c:.2}{mark}"),
                         (None, None) => format!("FAIL{mark}"),
                     }
                 }
@@ -283,8 +287,8 @@ pub fn table(results: &[PairResult]) -> String {
         s.push('\n');
     }
     s.push_str(
-        "D = direct (Q QUIC, T TCP; seconds from dial to direct), R = relayed only (seconds to connect), \
-         ! = not what NAT theory expects\n",
+        "Q/T a/b = direct over QUIC/TCP, a s from dial to the relayed connection, b s to the direct one; \
+         relay a = relayed only; ! = not what NAT theory expects\n",
     );
     s
 }

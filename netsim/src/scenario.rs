@@ -87,8 +87,7 @@ pub fn transport(edge: &Edge) -> &'static str {
     let log = edge.proc.as_ref().map(|p| p.stderr()).unwrap_or_default();
     let line = log
         .lines()
-        .filter(|l| l.contains(" connected") && l.contains("relayed=false"))
-        .last()
+        .rfind(|l| l.contains(" connected") && l.contains("relayed=false"))
         .unwrap_or("");
     if line.contains("quic") {
         "quic"

@@ -255,8 +255,8 @@ fn run(
                 r.cut_s, r.after_restore_s
             );
             println!(
-                "  {} events, each held once; the edge opened {} connections to the vm",
-                r.events, r.edge_connections
+                "  {} events, each held once; the edge opened {} connection(s) to the vm after the restart, {} after the cut",
+                r.events, r.connections_after_restart, r.connections_after_cut
             );
         }
         Scenario::Impaired => {

@@ -158,8 +158,11 @@ pub struct OutageReport {
     pub after_restore_s: f64,
     /// Events delivered in all, each exactly once.
     pub events: usize,
-    /// Connections the edge opened to the vm (1 = never reconnected).
-    pub edge_connections: usize,
+    /// Connections the edge opened to the vm over the restart (at least 1).
+    pub connections_after_restart: usize,
+    /// Connections the edge opened to the vm over the cut (0: its QUIC connection, which
+    /// idles out after 60 s, outlived a shorter cut).
+    pub connections_after_cut: usize,
 }
 
 /// Scenario b: an edge behind `profile` delivers events; the vm restarts (events emitted while
@@ -174,6 +177,18 @@ pub fn outage(lab: &Lab, vm: &mut Vm, profile: NatProfile, cut: Duration) -> Res
     let mut all = emit(3, "before")?;
     wait_events(lab, vm, &all, DELIVERY_TIMEOUT, &[&edge])?;
 
+    let connections = |edge: &Edge, vm: &Vm| {
+        edge.proc
+            .as_ref()
+            .map(|p| p.stderr())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.contains(" connected") && l.contains(&vm.peer_id) && l.contains("relayed=false")
+            })
+            .count()
+    };
+    let n0 = connections(&edge, vm);
     vm.stop();
     let during_restart = emit(3, "restart")?;
     all.extend(during_restart);
@@ -181,6 +196,7 @@ pub fn outage(lab: &Lab, vm: &mut Vm, profile: NatProfile, cut: Duration) -> Res
     vm.start(lab)?;
     let after_restart_s = wait_events(lab, vm, &all, DELIVERY_TIMEOUT, &[&edge])?.as_secs_f64();
 
+    let n1 = connections(&edge, vm);
     lab.cut(&edge.host.link)?;
     let t = Instant::now();
     std::thread::sleep(Duration::from_secs(1));
@@ -196,22 +212,14 @@ pub fn outage(lab: &Lab, vm: &mut Vm, profile: NatProfile, cut: Duration) -> Res
     if unique.len() != held.len() {
         return Err(Error::Invalid("the vm holds an event twice".into()));
     }
-    let edge_connections = edge
-        .proc
-        .as_ref()
-        .map(|p| p.stderr())
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            l.contains(" connected") && l.contains(&vm.peer_id) && l.contains("relayed=false")
-        })
-        .count();
+    let n2 = connections(&edge, vm);
     Ok(OutageReport {
         after_restart_s,
         cut_s,
         after_restore_s,
         events: all.len(),
-        edge_connections,
+        connections_after_restart: n1 - n0,
+        connections_after_cut: n2 - n1,
     })
 }
 

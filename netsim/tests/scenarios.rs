@@ -64,6 +64,7 @@ fn vm_restart_and_a_30s_cut_lose_and_duplicate_nothing() {
     assert_eq!(r.events, 11);
     assert_eq!(vm.event_ids(&lab).unwrap().len(), 11);
     assert!(r.cut_s >= 30.0);
+    assert!(r.connections_after_restart >= 1, "{r:?}");
     eprintln!("scenario b: {:.1} s", t.elapsed().as_secs_f64());
 }
 

@@ -64,6 +64,10 @@ enum Cmd {
         /// Seconds a dialer waits for a direct connection.
         #[arg(long, default_value_t = 20)]
         settle: u64,
+        /// Delay added each way on the vm's link, in ms: the relayed path then takes 4x this
+        /// a round trip, the direct path nothing (a far relay, near peers).
+        #[arg(long, default_value_t = 0)]
+        relay_delay_ms: u64,
         /// Keep the lab's folder (logs) afterwards.
         #[arg(long)]
         keep: bool,
@@ -143,6 +147,7 @@ fn main() -> Result<()> {
             nat,
             parallel,
             settle,
+            relay_delay_ms,
             keep,
         } => {
             let profiles = if nat.is_empty() {
@@ -153,6 +158,19 @@ fn main() -> Result<()> {
             let (mut lab, vm) = scenario::lab_with_vm()?;
             if keep {
                 lab.keep_dir();
+            }
+            if relay_delay_ms > 0 {
+                lab.impair(
+                    &vm.host.link,
+                    Impairment {
+                        delay: Duration::from_millis(relay_delay_ms),
+                        ..Default::default()
+                    },
+                )?;
+                println!(
+                    "vm link: {relay_delay_ms} ms each way ({:?} backend)",
+                    lab.backend()
+                );
             }
             let t = Instant::now();
             let results = matrix::run(

@@ -299,16 +299,28 @@ fn tcp_from(lab: &Lab, host: &Host, port: u16, to: SocketAddr) -> Result<Option<
 }
 
 fn tcp_observe(listener: &TcpListener, client: &mut TcpStream) -> Result<Option<SocketAddrV4>> {
-    listener
-        .set_nonblocking(false)
-        .map_err(|e| Error::io("listener", e))?;
     client
         .write_all(b"x")
         .map_err(|e| Error::io("tcp write", e))?;
-    client
-        .set_read_timeout(Some(WAIT))
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io("listener", e))?;
+    let deadline = std::time::Instant::now() + WAIT;
+    let (mut s, peer) = loop {
+        match listener.accept() {
+            Ok(c) => break c,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() > deadline {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(Error::io("tcp accept", e)),
+        }
+    };
+    s.set_nonblocking(false).map_err(|e| Error::io("tcp", e))?;
+    s.set_read_timeout(Some(WAIT))
         .map_err(|e| Error::io("timeout", e))?;
-    let (mut s, peer) = listener.accept().map_err(|e| Error::io("tcp accept", e))?;
     let mut b = [0u8; 1];
     let _ = s.read(&mut b);
     Ok(match peer {

@@ -328,3 +328,86 @@ fn tcp_observe(listener: &TcpListener, client: &mut TcpStream) -> Result<Option<
         SocketAddr::V6(_) => None,
     })
 }
+
+/// What [`measure_path`] saw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PathStats {
+    /// Pings sent.
+    pub sent: u32,
+    /// Answers received.
+    pub answered: u32,
+    /// The median round trip of the answered ones.
+    pub median_rtt: Duration,
+}
+
+/// Measures the path from `from` to `to` as the lab built it: `n` numbered UDP pings, 10 ms
+/// apart, to an echo server the call starts in `to` (port 7); answers are awaited until 3 s
+/// after the last ping plus `max_rtt`.
+pub fn measure_path(
+    lab: &Lab,
+    from: &Host,
+    to: &Host,
+    n: u32,
+    max_rtt: Duration,
+) -> Result<PathStats> {
+    let server = lab
+        .run_in(to, || UdpSocket::bind("0.0.0.0:7"))?
+        .map_err(|e| Error::io("binding the echo server", e))?;
+    let client = lab
+        .run_in(from, || UdpSocket::bind("0.0.0.0:0"))?
+        .map_err(|e| Error::io("binding the ping socket", e))?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    server
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .map_err(|e| Error::io("timeout", e))?;
+    let echo = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((k, src)) = server.recv_from(&mut buf) {
+                    let _ = server.send_to(&buf[..k], src);
+                }
+            }
+        })
+    };
+    let to_addr = SocketAddr::from((to.ip, 7));
+    let reader = client.try_clone().map_err(|e| Error::io("socket", e))?;
+    reader
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .map_err(|e| Error::io("timeout", e))?;
+    let start = std::time::Instant::now();
+    let collect = std::thread::spawn(move || {
+        let mut rtts = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let end = start + Duration::from_millis(10) * n + Duration::from_secs(3) + max_rtt;
+        let mut buf = [0u8; 64];
+        while std::time::Instant::now() < end && seen.len() < n as usize {
+            if let Ok((12, _)) = reader.recv_from(&mut buf) {
+                let i = u32::from_be_bytes(buf[..4].try_into().expect("4 bytes"));
+                let sent_at = u64::from_be_bytes(buf[4..12].try_into().expect("8 bytes"));
+                if seen.insert(i) {
+                    let now = start.elapsed().as_micros() as u64;
+                    rtts.push(Duration::from_micros(now.saturating_sub(sent_at)));
+                }
+            }
+        }
+        rtts
+    });
+    for i in 0..n {
+        let mut msg = [0u8; 12];
+        msg[..4].copy_from_slice(&i.to_be_bytes());
+        msg[4..].copy_from_slice(&(start.elapsed().as_micros() as u64).to_be_bytes());
+        let _ = client.send_to(&msg, to_addr);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut rtts = collect.join().unwrap_or_default();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = echo.join();
+    rtts.sort();
+    Ok(PathStats {
+        sent: n,
+        answered: rtts.len() as u32,
+        median_rtt: rtts.get(rtts.len() / 2).copied().unwrap_or_default(),
+    })
+}

@@ -238,6 +238,8 @@ pub struct ImpairedReport {
     pub archive_bytes: usize,
     /// The transport to the vm.
     pub transport: &'static str,
+    /// The impaired path (edge to vm) as measured before the edge started.
+    pub measured: crate::probe::PathStats,
 }
 
 /// Scenario d: an edge behind `profile` on an impaired uplink (both directions) enrolls,
@@ -253,6 +255,8 @@ pub fn impaired_uplink(
 ) -> Result<ImpairedReport> {
     let host = lab.host_behind("edge-slow", profile)?;
     lab.impair(&host.link, imp)?;
+    let measured =
+        crate::probe::measure_path(lab, &host, &vm.host, 200, imp.delay * 2 + imp.jitter * 2)?;
     let pkg = vm.package("edge-slow")?;
     let mut edge = Edge::install(lab, host, &pkg)?;
     let t = Instant::now();
@@ -283,6 +287,7 @@ pub fn impaired_uplink(
         archive_s,
         archive_bytes,
         transport: transport(&edge),
+        measured,
     })
 }
 

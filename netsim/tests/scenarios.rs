@@ -92,6 +92,14 @@ fn a_slow_lossy_uplink_still_delivers_events_and_archives() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{r:?}");
+    // The path is as slow and lossy as asked: 800 ms a round trip, 1 - 0.95² ≈ 9.75% of pings
+    // (or their answers) lost.
+    let m = r.measured;
+    assert!(
+        m.median_rtt >= Duration::from_millis(795) && m.median_rtt < Duration::from_millis(1100),
+        "{m:?}"
+    );
+    assert!((160..=195).contains(&m.answered), "{m:?}");
     // 64 KiB at 256 kbit/s is at least 2 s on the wire.
     assert!(r.archive_s >= 2.0, "{r:?}");
     eprintln!("scenario d: {:.1} s", t.elapsed().as_secs_f64());

@@ -49,6 +49,10 @@ enum Cmd {
         /// The client's NAT (dcutr).
         #[arg(long, default_value = "port-restricted")]
         client_nat: NatProfile,
+        /// Outage: how long the uplink is cut (over 60 s, QUIC's idle timeout, the edge has
+        /// to reconnect).
+        #[arg(long, default_value_t = 30)]
+        cut_secs: u64,
         /// Keep the lab's folder (logs) afterwards.
         #[arg(long)]
         keep: bool,
@@ -196,6 +200,7 @@ fn main() -> Result<()> {
             scenario: which,
             edge_nat,
             client_nat,
+            cut_secs,
             keep,
         } => {
             let (mut lab, mut vm) = scenario::lab_with_vm()?;
@@ -204,7 +209,7 @@ fn main() -> Result<()> {
             }
             println!("lab {} (files in {})", lab.prefix(), lab.dir().display());
             println!("vm {} at {} (public)", vm.peer_id, vm.ip());
-            run(&lab, &mut vm, which, edge_nat, client_nat)?;
+            run(&lab, &mut vm, which, (edge_nat, client_nat), cut_secs)?;
         }
         Cmd::Peer { .. } => unreachable!("handled above"),
     }
@@ -215,8 +220,8 @@ fn run(
     lab: &Lab,
     vm: &mut Vm,
     which: Scenario,
-    edge_nat: NatProfile,
-    client_nat: NatProfile,
+    (edge_nat, client_nat): (NatProfile, NatProfile),
+    cut_secs: u64,
 ) -> Result<()> {
     match which {
         Scenario::Enroll => {
@@ -262,7 +267,7 @@ fn run(
             );
         }
         Scenario::Outage => {
-            let r = scenario::outage(lab, vm, edge_nat, Duration::from_secs(30))?;
+            let r = scenario::outage(lab, vm, edge_nat, Duration::from_secs(cut_secs))?;
             println!("edge behind {edge_nat}:");
             println!(
                 "  vm restarted: backlog delivered {:.1} s after its start",

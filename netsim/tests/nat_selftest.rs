@@ -13,7 +13,11 @@ fn root() -> bool {
     if guardian_netsim::can_run() {
         return true;
     }
-    eprintln!("SKIPPED: netsim tests need root (network namespaces, nftables, NFQUEUE)");
+    // Straight to stderr: the test harness captures eprintln! of passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: netsim tests need root (network namespaces, nftables, NFQUEUE)"
+    );
     false
 }
 

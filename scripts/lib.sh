@@ -30,8 +30,9 @@ ensure_debian_packages() {
   [ "$(id -u)" = 0 ] || die "missing Debian packages ($missing) and not root to install them"
   log "installing Debian packages: $missing"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null || die "apt-get update failed"
+  # Another process (unattended upgrades, a parallel set-up) may hold dpkg's lock: wait for it.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null || die "apt-get update failed"
   # shellcheck disable=SC2086
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null \
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null \
     || die "apt-get install $missing failed"
 }

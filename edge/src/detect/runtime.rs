@@ -63,12 +63,15 @@ fn ov(e: impl std::fmt::Display) -> DetectorError {
     DetectorError::OpenVino(e.to_string())
 }
 
-/// `model.json` beside the IR: what the outputs are.
+/// `model.json` beside the IR (written by `scripts/models/convert_nanodet.py`): what the
+/// outputs are. Unknown fields are ignored.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelInfo {
     /// Input width.
+    #[serde(rename = "width")]
     pub input_width: u32,
     /// Input height.
+    #[serde(rename = "height")]
     pub input_height: u32,
     /// Classes.
     pub classes: usize,
@@ -83,10 +86,17 @@ pub struct ModelInfo {
 pub struct LevelInfo {
     /// Stride.
     pub stride: u32,
-    /// Name of the scores output.
-    pub scores: String,
-    /// Name of the box output.
-    pub boxes: String,
+    /// The scores output.
+    pub scores: OutputRef,
+    /// The box output.
+    pub boxes: OutputRef,
+}
+
+/// An output tensor.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutputRef {
+    /// Its name.
+    pub name: String,
 }
 
 /// Where the model and library are, and how to run them.
@@ -425,8 +435,8 @@ impl Worker {
         for l in &levels_info {
             outs.push((
                 l.stride,
-                v.request.get_tensor(&l.scores).map_err(ov)?,
-                v.request.get_tensor(&l.boxes).map_err(ov)?,
+                v.request.get_tensor(&l.scores.name).map_err(ov)?,
+                v.request.get_tensor(&l.boxes.name).map_err(ov)?,
             ));
         }
         let mut levels = Vec::with_capacity(outs.len());

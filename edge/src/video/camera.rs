@@ -208,9 +208,12 @@ impl Camera {
                     Err(e) => Err(e),
                 };
             self.reset();
+            if let Ok(mut c) = self.shared.other_codec.lock() {
+                *c = None;
+            }
             let Err(e) = outcome else { break };
             let state = match e {
-                PipelineError::Url(_) | PipelineError::NotH264 => CameraState::Failed,
+                PipelineError::Url(_) | PipelineError::NotH264(_) => CameraState::Failed,
                 PipelineError::Build(_) => CameraState::Failed,
                 PipelineError::Stream(_) => CameraState::Stalled,
             };

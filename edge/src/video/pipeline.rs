@@ -33,8 +33,8 @@ pub enum PipelineError {
     #[error("cannot build the pipeline: {0}")]
     Build(String),
     /// The stream is not H.264.
-    #[error("the stream is not H.264 (only H.264 is supported)")]
-    NotH264,
+    #[error("the stream is not H.264 (it is {0}); only H.264 is supported")]
+    NotH264(String),
     /// The stream failed.
     #[error("{0}")]
     Stream(String),
@@ -127,6 +127,8 @@ pub struct EncodedShared {
     pub caps: Mutex<Option<gst::Caps>>,
     /// Buffers received (for the watchdog and fps).
     pub buffers: AtomicU64,
+    /// Set when an RTSP camera offers video in another codec (its encoding name).
+    pub other_codec: Mutex<Option<String>>,
 }
 
 /// A running pipeline.
@@ -158,6 +160,24 @@ impl CameraPipeline {
         };
         let frames = sink("frames")?;
         let encoded = sink("encoded")?;
+        // RTSP: take the H.264 video stream only; note a camera that offers another codec
+        // (it would otherwise just stay silent), and leave audio out.
+        for e in pipeline.iterate_recurse().into_iter().flatten() {
+            if e.factory().is_some_and(|f| f.name() == "rtspsrc") {
+                let s = shared.clone();
+                e.connect("select-stream", false, move |args| {
+                    let caps = args.get(2)?.get::<gst::Caps>().ok()?;
+                    let st = caps.structure(0)?;
+                    let media = st.get::<&str>("media").unwrap_or("");
+                    let enc = st.get::<&str>("encoding-name").unwrap_or("");
+                    let keep = media == "video" && enc.eq_ignore_ascii_case("H264");
+                    if media == "video" && !keep {
+                        *s.other_codec.lock().expect("codec lock") = Some(enc.to_owned());
+                    }
+                    Some(keep.to_value())
+                });
+            }
+        }
         let s = shared.clone();
         encoded.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
@@ -216,6 +236,11 @@ impl CameraPipeline {
 
     /// The first error or end of stream on the bus, if any, without waiting.
     pub fn poll_bus(&self) -> Option<PipelineError> {
+        if let Some(codec) = self.shared.other_codec.lock().ok()?.clone()
+            && self.shared.buffers.load(Ordering::Relaxed) == 0
+        {
+            return Some(PipelineError::NotH264(codec));
+        }
         let bus = self.pipeline.bus()?;
         while let Some(msg) = bus.pop() {
             match msg.view() {
@@ -223,7 +248,7 @@ impl CameraPipeline {
                     let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
                     let text = e.error().to_string();
                     if debug.contains("not-linked") || debug.contains("not-negotiated") {
-                        return Some(PipelineError::NotH264);
+                        return Some(PipelineError::NotH264("another format".into()));
                     }
                     return Some(PipelineError::Stream(text));
                 }

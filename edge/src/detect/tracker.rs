@@ -1,5 +1,7 @@
 //! Tracking across frames, so one object is one event: detections are matched to tracks
-//! greedily by IoU (same class, best overlap first). A track that has not moved for a while
+//! greedily by IoU (same class, best overlap first); when the detector could only look at a
+//! camera now and then (a busy detector shared by many cameras), a detection whose centre is
+//! within one box size of a track's still continues it, after every overlapping match. A track that has not moved for a while
 //! is *stationary* (a parked car) and stops keeping an event open; it becomes active again
 //! when it moves.
 
@@ -88,9 +90,20 @@ impl Tracker {
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (ti, t) in self.tracks.iter().enumerate() {
             for (di, d) in dets.iter().enumerate() {
+                if t.class != d.class {
+                    continue;
+                }
                 let iou = t.bbox.iou(&d.bbox);
-                if t.class == d.class && iou >= self.p.match_iou {
+                if iou >= self.p.match_iou {
                     pairs.push((iou, ti, di));
+                } else {
+                    // Near enough for a fast object seen rarely: ranks below any overlap.
+                    let (a, b) = (t.bbox.centre(), d.bbox.centre());
+                    let dist = ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+                    let size = (t.bbox.x1 - t.bbox.x0).max(t.bbox.y1 - t.bbox.y0);
+                    if size > 0.0 && dist < size {
+                        pairs.push((-dist, ti, di));
+                    }
                 }
             }
         }
@@ -175,6 +188,19 @@ mod tests {
             assert!(!out[0].stationary);
         }
         assert_eq!(ids.len(), 1);
+    }
+
+    #[test]
+    fn a_fast_person_seen_rarely_is_still_one_track() {
+        let mut t = Tracker::new(TrackerParams::default());
+        // Moves its own width (0.1) between sightings 0.7 s apart: no overlap at all.
+        let a = t.update(0, vec![person(0.1)]);
+        let b = t.update(7 * S / 10, vec![person(0.21)]);
+        assert_eq!(a[0].track_id, b[0].track_id);
+        assert_eq!(b[0].hits, 2);
+        // Far away: someone else.
+        let c = t.update(14 * S / 10, vec![person(0.8)]);
+        assert_ne!(c[0].track_id, a[0].track_id);
     }
 
     #[test]

@@ -10,11 +10,14 @@ export CARGO_TARGET_DIR ?= $(GUARDIAN_CACHE)/target
 CARGO ?= cargo
 CARGO_FLAGS ?= --release --locked
 
-.PHONY: demo test setup build lint unit netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive clean-cache
+.PHONY: demo demo-up test setup build lint unit netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-cameras radosgw-stop clean-cache
 
-## demo: the product end to end (see README).
+## demo: the product end to end (see README); demo-up leaves it running until Ctrl-C.
 demo: setup build
 	@scripts/demo.sh
+
+demo-up: setup build
+	@DEMO_UP=1 scripts/demo.sh
 
 ## test: every check CI runs: formatting, clippy, all tests, and the fuzz targets compile.
 test: setup lint unit fuzz-check
@@ -58,7 +61,7 @@ fuzz-build:
 fuzz:
 	@scripts/fuzz.sh run
 
-bench: bench-seal bench-events bench-archive
+bench: bench-seal bench-events bench-archive bench-detect bench-cameras
 
 ## bench-seal: guardian seal + CID of a 256 MiB file against `age -r`, as a ratio.
 bench-seal: setup
@@ -71,6 +74,20 @@ bench-events: setup
 ## bench-archive: 100 sealed 8 MiB clips edge -> vm -> S3 against straight aws-sdk-s3 uploads.
 bench-archive: setup
 	$(CARGO) bench $(CARGO_FLAGS) -p guardian-vm --bench archive
+
+## bench-detect: detector latency against OpenVINO's benchmark_app (same model, same run),
+## and throughput with one and with several inference requests.
+bench-detect: setup
+	$(CARGO) bench $(CARGO_FLAGS) -p guardian-edge --bench detect
+
+## bench-cameras: edge CPU per camera for 1, 4, 8, 16 stand-in 1080p15 cameras, with and
+## without a 640x360 detection substream.
+bench-cameras: setup
+	$(CARGO) bench $(CARGO_FLAGS) -p guardian-edge --bench cameras
+
+## radosgw-stop: stop the Ceph cluster the tests boot (it is reused while it runs).
+radosgw-stop:
+	@scripts/radosgw.sh stop
 
 clean-cache:
 	rm -rf $(GUARDIAN_CACHE)

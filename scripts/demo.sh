@@ -1,87 +1,143 @@
 #!/usr/bin/env bash
-# `make demo`. The camera part (stand-in camera, detection, event clips) arrives with the
-# video and demo issues; until then this says so plainly and walks through what is built:
-# the owner's keys, sealing, CIDs, stock-age interoperability, tamper detection, then a vm
-# and an edge on loopback archiving a file as an event clip that the owner fetches by CID.
+# `make demo` (and `make demo-up`): the product end to end on one machine, on embedded
+# defaults. A vm with its embedded S3 server; the owner's keys; an install package; an edge
+# enrolled from it; an RTSP camera stand-in in which a person walks through; the edge detects
+# the person, records the clip with pre- and post-roll, seals it to the owner and archives it
+# through the vm; the owner fetches it by CID and decrypts it. Prints a summary and stops
+# everything (DEMO_UP=1: keeps running, the person walking through every 30 s, until Ctrl-C).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib.sh"
 bin="${CARGO_TARGET_DIR:-$GUARDIAN_CACHE/target}/release"
-guardian="$bin/guardian"
+repo="$(cd "$here/.." && pwd)"
+# shellcheck disable=SC1091
+. "$GUARDIAN_CACHE/openvino.env"
+export GUARDIAN_MODEL="$GUARDIAN_CACHE/models/nanodet-m-416/nanodet.xml"
+export GUARDIAN_OPENVINO_LIB="$OPENVINO_LIB"
+up="${DEMO_UP:-0}"
+work="${DEMO_DIR:-$(mktemp -d /tmp/guardian-demo.XXXXXX)}"
+mkdir -p "$work"
 
-cat <<'MSG'
-== Private AI Guardian demo ==
-Not ready yet: the camera part (a camera stand-in with a person, detection, event clips) lands
-with the video and demo issues. What works today, step by step: the owner's keys and sealing,
-then a vm (with its embedded S3 server) and an edge on loopback, a file archived as an event
-clip, and the owner fetching it by CID.
-MSG
-
-work="$(mktemp -d)"
+step() { printf '\n== %s\n' "$*"; }
+say() { printf '   %s\n' "$*"; }
 pids=()
 cleanup() {
+  trap - EXIT INT TERM
+  [ ${#pids[@]} -eq 0 ] || say "stopping the edge, the camera stand-in and the vm..."
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  say "stopped. Everything the demo made is in $work"
 }
 trap cleanup EXIT
-tenant="demo-tenant"
-printf 'a long passphrase only the owner knows\n' > "$work/secret"
-
-echo; echo "1. The owner's key, from a secret and the tenant id (Argon2id, 64 MiB, 3 passes):"
-"$guardian" keys init --tenant "$tenant" --secret-file "$work/secret" | sed 's/^/   /'
-recipient=$("$guardian" keys init --tenant "$tenant" --secret-file "$work/secret" | awk '/^recipient:/{print $2}')
-
-echo; echo "2. A stand-in clip (4 MiB) sealed for the owner; the CID is computed while sealing:"
-head -c $((4 << 20)) /dev/urandom > "$work/clip.mp4"
-cid=$("$guardian" seal --recipient "$recipient" "$work/clip.mp4" -o "$work/clip.mp4.age")
-echo "   CID $cid, $(stat -c %s "$work/clip.mp4.age") bytes sealed"
-echo "   guardian cid agrees: $("$guardian" cid "$work/clip.mp4.age")"
-
-echo; echo "3. Stock age opens it with the derived identity:"
-"$guardian" keys identity --tenant "$tenant" --secret-file "$work/secret" > "$work/identity.txt"
-age -d -i "$work/identity.txt" "$work/clip.mp4.age" | cmp - "$work/clip.mp4" && echo "   age -d -i: identical to the original"
-
-echo; echo "4. One flipped byte is refused, and no output file is left:"
-cp "$work/clip.mp4.age" "$work/flipped.age"
-printf '\x00' | dd of="$work/flipped.age" bs=1 seek=100000 conv=notrunc status=none
-if "$guardian" open --tenant "$tenant" --secret-file "$work/secret" "$work/flipped.age" -o "$work/out.mp4" 2> "$work/err"; then
-  echo "   unexpected: the corrupt file opened"; exit 1
-fi
-echo "   $(cat "$work/err")"
-[ ! -e "$work/out.mp4" ] && echo "   no $work/out.mp4 was written"
-echo; echo "5. A vm on loopback (libp2p QUIC+TCP, HTTP API, embedded S3) and an edge from its package:"
+trap 'exit 130' INT TERM
+fail() { printf '\n[demo] error: %s (logs in %s)\n' "$*" "$work" >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_until() { # seconds, description, command...
+  local secs="$1" what="$2"; shift 2
+  local end=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || fail "timed out after ${secs}s waiting for $what"
+    sleep 0.5
+  done
+}
+t0=$(date +%s.%N)
+elapsed() { python3 -c "import time; print(f'{time.time() - $t0:5.1f} s')"; }
+
+step "The vm (tenant node) on loopback: libp2p QUIC+TCP, the HTTP API, its embedded S3 server"
 p2p=$(free_port); http=$(free_port)
 "$bin/guardian-vm" init --data "$work/vm" --fqdn 127.0.0.1 \
   --listen "/ip4/127.0.0.1/udp/$p2p/quic-v1" --listen "/ip4/127.0.0.1/tcp/$p2p" \
   --http-listen "127.0.0.1:$http" > "$work/vm-init.txt"
 tenant=$(awk '/^tenant id:/{print $3}' "$work/vm-init.txt")
 token=$(awk '/^owner API token:/{print $4}' "$work/vm-init.txt")
-echo "   tenant $tenant, API http://127.0.0.1:$http"
-recipient=$("$guardian" keys init --tenant "$tenant" --secret-file "$work/secret" | awk '/^recipient:/{print $2}')
-"$bin/guardian-vm" package edge --data "$work/vm" --name home --recipient "$recipient" --out "$work/home.tar" > /dev/null
-"$bin/guardian-vm" run --data "$work/vm" > "$work/vm.log" 2>&1 & pids+=($!)
-"$bin/guardian-edge" init --package "$work/home.tar" --data "$work/edge" > /dev/null
-"$bin/guardian-edge" run --data "$work/edge" > "$work/edge.log" 2>&1 & pids+=($!)
+GUARDIAN_LOG=info "$bin/guardian-vm" run --data "$work/vm" > "$work/vm.log" 2>&1 & pids+=($!)
 api() { curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$http$1"; }
-for _ in $(seq 1 100); do
-  api /api/v1/devices 2>/dev/null | grep -q '"online":true' && break; sleep 0.2
-done
-api /api/v1/devices | grep -q '"online":true' || { echo "   the edge did not enroll; logs in $work"; cat "$work/edge.log"; exit 1; }
-echo "   the edge enrolled: $(api /api/v1/devices | python3 -c 'import json,sys; d=json.load(sys.stdin)["devices"][0]; print(d["name"], d["peer_id"])')"
+wait_until 30 "the vm's API" api /api/v1/health
+say "tenant $tenant, API http://127.0.0.1:$http"
 
-echo; echo "6. The clip archived as an event (sealed on the edge, stored by the vm in S3, indexed by CID):"
-"$bin/guardian-edge" archive-file --data "$work/edge" --camera front-door "$work/clip.mp4" > "$work/archived.txt"
-clip_cid=$(awk '/^clip:/{print $2}' "$work/archived.txt")
-for _ in $(seq 1 100); do
-  api "/api/v1/archive/$clip_cid/manifest" > /dev/null 2>&1 && break; sleep 0.2
-done
-api "/api/v1/archive?camera=front-door" | python3 -c 'import json,sys
-for o in json.load(sys.stdin)["objects"]: print("   ", o["bucket"] + "/" + o["key"], o["size"], "bytes", o["cid"])'
+step "The owner's keys, derived from a passphrase (only the owner holds it; the vm gets the public recipient)"
+printf 'correct horse battery staple, the owner demo passphrase\n' > "$work/owner.secret"
+chmod 600 "$work/owner.secret"
+recipient=$("$bin/guardian" keys init --tenant "$tenant" --secret-file "$work/owner.secret" | awk '/^recipient:/{print $2}')
+say "recipient $recipient"
 
-echo; echo "7. The owner fetches it by CID, checks the edge's signature and the CID, and decrypts:"
-"$guardian" fetch --vm "http://127.0.0.1:$http" --token "$token" --tenant "$tenant" \
-  --secret-file "$work/secret" "$clip_cid" -o "$work/fetched.mp4" | sed 's/^/   /'
-cmp "$work/fetched.mp4" "$work/clip.mp4" && echo "   identical to the original clip"
-echo; echo "Demo done; the vm and the edge stop now. See README.md for what comes next."
+step "An install package for the edge, and the edge enrolled from it"
+"$bin/guardian-vm" package edge --data "$work/vm" --name home --recipient "$recipient" --out "$work/home.tar" > /dev/null
+say "package $work/home.tar (signed; holds the edge's key, the vm's address, a single-use token)"
+say "(as a cloud-init seed: guardian-vm package edge --format iso ...)"
+"$bin/guardian-edge" init --package "$work/home.tar" --data "$work/edge" > /dev/null
+GUARDIAN_LOG=info "$bin/guardian-edge" run --data "$work/edge" > "$work/edge.log" 2>&1 & pids+=($!)
+enrolled() { api /api/v1/devices | grep -q '"online":true'; }
+wait_until 60 "the edge to enroll" enrolled
+say "the edge enrolled and is online"
+
+step "The camera stand-in: RTSP, 1280x720 H.264, a person walks through after 6 s"
+schedule="empty:6,person:5,empty:30"
+[ "$up" = 1 ] && schedule="empty:6,person:5,empty:25"
+loop=(); [ "$up" = 1 ] && loop=(--loop)
+/usr/bin/python3 "$repo/edge/tools/camera-standin.py" --port 0 --path /porch \
+  --schedule "$schedule" "${loop[@]}" > "$work/standin.log" 2>&1 & pids+=($!)
+standin_ready() { grep -q '^READY ' "$work/standin.log"; }
+wait_until 30 "the camera stand-in" standin_ready
+url=$(awk '/^READY /{print $2; exit}' "$work/standin.log")
+"$bin/guardian-edge" camera add --data "$work/edge" --id porch --name "Porch" --url "$url" | sed 's/^/   /'
+streaming() { "$bin/guardian-edge" camera list --data "$work/edge" | grep -q '^porch .*streaming'; }
+wait_until 60 "the camera to stream" streaming
+"$bin/guardian-edge" camera list --data "$work/edge" | sed 's/^/   /'
+
+step "Waiting for the person: detection (OpenVINO, NanoDet) -> event -> clip with 5 s pre/post-roll -> sealed -> archived"
+person_event() { api "/api/v1/events?camera=porch" | grep -q '"category":"person"'; }
+wait_until 120 "a person event at the vm" person_event
+t_event=$(elapsed)
+archived() { api "/api/v1/archive?camera=porch" | grep -q '"kind":"clip"'; }
+wait_until 120 "the clip in the archive" archived
+t_archived=$(elapsed)
+api "/api/v1/events?camera=porch" > "$work/events.json"
+api "/api/v1/archive?camera=porch" > "$work/archive.json"
+read -r event category score started ended < <(python3 -c '
+import json,sys; e=json.load(open(sys.argv[1]))["events"][0]
+print(e["event_id"], e["category"], e["score_milli"]/1000, e["started_at_ms"], e["ended_at_ms"])' "$work/events.json")
+read -r clip_cid clip_size snap_cid snap_size < <(python3 -c '
+import json,sys; o=[x for x in json.load(open(sys.argv[1]))["objects"] if x["event_id"]==sys.argv[2]]
+c=[x for x in o if x["kind"]=="clip"][0]; s=[x for x in o if x["kind"]=="snapshot"]
+s=s[0] if s else {"cid":"-","size":0}
+print(c["cid"], c["size"], s["cid"], s["size"])' "$work/archive.json" "$event")
+say "event $event: $category, score $score"
+
+step "The owner fetches the clip by CID, checks the edge's signature and the CID, and decrypts it"
+"$bin/guardian" fetch --vm "http://127.0.0.1:$http" --token "$token" --tenant "$tenant" \
+  --secret-file "$work/owner.secret" "$clip_cid" -o "$work/porch-person.mp4" | sed 's/^/   /'
+if [ "$snap_cid" != "-" ]; then
+  "$bin/guardian" fetch --vm "http://127.0.0.1:$http" --token "$token" --tenant "$tenant" \
+    --secret-file "$work/owner.secret" "$snap_cid" -o "$work/porch-person.jpg" > /dev/null
+fi
+duration=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$work/porch-person.mp4")
+keyframe=$(ffprobe -v error -select_streams v -show_entries frame=key_frame -read_intervals '%+#1' -of default=nw=1:nk=1 "$work/porch-person.mp4" | head -1)
+[ "$keyframe" = 1 ] || fail "the clip does not start on a keyframe"
+ffmpeg -v error -i "$work/porch-person.mp4" -f null - 2> "$work/decode.txt" || fail "the clip does not decode"
+[ -s "$work/decode.txt" ] && fail "decode errors: $(head -3 "$work/decode.txt")"
+seen=""
+if [ -f "$work/porch-person.jpg" ]; then
+  seen=$("$bin/guardian-edge" detect "$work/porch-person.jpg" 2>/dev/null | grep -c '"label":"person"' || true)
+fi
+
+cat <<SUMMARY
+
+== Summary
+   event       $event (camera porch, $category, score $score)
+   times       person seen $(python3 -c "import datetime,sys; print(datetime.datetime.fromtimestamp($started/1000).strftime('%H:%M:%S'))") to $(python3 -c "import datetime; print(datetime.datetime.fromtimestamp($ended/1000).strftime('%H:%M:%S'))"); event at the vm after $t_event, archived after $t_archived (from the start of the demo)
+   clip        CID $clip_cid, $clip_size bytes sealed
+               decrypted: $work/porch-person.mp4 (${duration%.*} s, starts on a keyframe, decodes cleanly)
+   snapshot    CID $snap_cid, $snap_size bytes sealed; decrypted: $work/porch-person.jpg (person found again: ${seen:-0})
+   on the edge $work/edge/clips/porch/ (the local clip, kept by local retention)
+   S3 bucket   camera-porch, keys events/$event/{clip.mp4.age,snapshot.jpg.age,manifest.json}
+   the API     curl -H "Authorization: Bearer $token" http://127.0.0.1:$http/api/v1/events
+               (devices, events, health, archive; /metrics without a token; vm/openapi.yaml)
+   privacy     the vm and S3 hold only ciphertext; the key is derived from $work/owner.secret
+SUMMARY
+
+if [ "$up" = 1 ]; then
+  step "Running until Ctrl-C: the person walks through every 30 s; watch the events arrive:"
+  say "curl -H 'Authorization: Bearer $token' http://127.0.0.1:$http/api/v1/events"
+  wait "${pids[0]}"
+fi

@@ -103,6 +103,7 @@ struct Agent {
     next_telemetry: Instant,
     sampler: Sampler,
     outbox_blocked_until: Instant,
+    cameras: crate::video::camera::StatusBoard,
 }
 
 /// Runs the edge from `data` until `shutdown` resolves, or until the vm refuses enrollment
@@ -124,6 +125,10 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
     if swept > 0 {
         tracing::warn!(swept, "removed sealed folders left by an interrupted run");
     }
+
+    // Cameras record locally whether or not the vm is reachable.
+    let video = crate::video::supervisor::Video::start(&installed)?;
+    let cameras = video.status.clone();
 
     let allow = AllowList::closed();
     allow.allow(vm);
@@ -164,6 +169,7 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
         telemetry_interval,
         next_telemetry: Instant::now(),
         outbox_blocked_until: Instant::now(),
+        cameras,
     };
     if agent.device.is_some() {
         agent.reserve_relay().await?;
@@ -194,6 +200,8 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
             }
         }
     };
+    // Cameras first: their open clips are finished and queued before the node goes.
+    let _ = tokio::task::spawn_blocking(move || video.stop()).await;
     handle.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     tracing::info!("stopped");
@@ -421,7 +429,11 @@ impl Agent {
             mem_total_bytes: sample.mem_total_bytes,
             disk_used_bytes: sample.disk_used_bytes,
             disk_free_bytes: sample.disk_free_bytes,
-            cameras: Vec::new(),
+            cameras: self
+                .cameras
+                .lock()
+                .map(|b| b.values().cloned().collect())
+                .unwrap_or_default(),
             archive_backlog_objects: archive_objects,
             archive_backlog_bytes: archive_bytes,
             event_backlog,

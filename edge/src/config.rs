@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use protocols::messages::Category;
+use protocols::messages::config::Polygon;
 use serde::{Deserialize, Serialize};
 
 /// The whole file.
@@ -16,23 +18,303 @@ pub struct EdgeConfig {
     pub outbox: OutboxConfig,
     /// Telemetry settings.
     pub telemetry: TelemetryConfig,
-    /// Archive sending settings.
+    /// Archive sending settings and policy.
     pub archive: ArchiveConfig,
+    /// The object detector.
+    pub detector: DetectorConfig,
+    /// Local clip storage and retention.
+    pub storage: StorageConfig,
+    /// Cameras (`[[cameras]]`), managed with `guardian-edge camera add|remove`.
+    pub cameras: Vec<CameraSettings>,
 }
 
-/// Archive sending settings.
+/// Archive sending settings, and the policy that decides which camera events are sealed
+/// and archived (`archive-file` is always archived: the owner asked for it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArchiveConfig {
     /// Sealed events sent to the vm at once (1-8): one's transfer overlaps the vm's upload of
     /// another.
     pub concurrency: usize,
+    /// Archive camera events at all.
+    pub enabled: bool,
+    /// Categories archived; empty for every category.
+    pub categories: Vec<Category>,
+    /// Cameras archived; empty for every camera.
+    pub cameras: Vec<String>,
+    /// Minimum best score of an event, 0-1.
+    pub min_score: f32,
+    /// Hours of the day (`"22-06"`, `"08-18"`, in `utc_offset_minutes` local time) in which
+    /// events are archived; empty for all day.
+    pub hours: Vec<String>,
+    /// The local time zone's offset from UTC for `hours`, minutes.
+    pub utc_offset_minutes: i32,
 }
 
 impl Default for ArchiveConfig {
     fn default() -> Self {
-        ArchiveConfig { concurrency: 2 }
+        ArchiveConfig {
+            concurrency: 2,
+            enabled: true,
+            categories: Vec::new(),
+            cameras: Vec::new(),
+            min_score: 0.0,
+            hours: Vec::new(),
+            utc_offset_minutes: 0,
+        }
     }
+}
+
+impl ArchiveConfig {
+    /// Whether an event of `camera` and `category`, best score `score`, ending at
+    /// `at_ms` (Unix ms) is archived.
+    pub fn admits(&self, camera: &str, category: &Category, score: f32, at_ms: u64) -> bool {
+        if !self.enabled
+            || score < self.min_score
+            || (!self.categories.is_empty() && !self.categories.contains(category))
+            || (!self.cameras.is_empty() && !self.cameras.iter().any(|c| c == camera))
+        {
+            return false;
+        }
+        if self.hours.is_empty() {
+            return true;
+        }
+        let local_min = (at_ms / 60_000) as i64 + self.utc_offset_minutes as i64;
+        let hour = local_min.rem_euclid(24 * 60) as u32 / 60;
+        self.hours
+            .iter()
+            .filter_map(|h| parse_hours(h))
+            .any(|(from, to)| {
+                if from <= to {
+                    (from..to).contains(&hour)
+                } else {
+                    hour >= from || hour < to
+                }
+            })
+    }
+}
+
+/// `"HH-HH"` → (from, to), hours 0-24.
+fn parse_hours(s: &str) -> Option<(u32, u32)> {
+    let (a, b) = s.split_once('-')?;
+    let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (a <= 24 && b <= 24).then_some((a, b))
+}
+
+/// The object detector.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// The model's IR (`.xml`, with `.bin` and `model.json` beside it). Empty: the
+    /// environment variable `GUARDIAN_MODEL`, else `<data>/models/nanodet-m-416/nanodet.xml`.
+    pub model: String,
+    /// OpenVINO's C library (`libopenvino_c.so...`) or its folder. Empty: the environment
+    /// variable `GUARDIAN_OPENVINO_LIB`, else the system's search path.
+    pub openvino_lib: String,
+    /// OpenVINO device.
+    pub device: String,
+    /// Inference requests run at once (parallel inference threads); 0 for one per two cores.
+    pub infer_requests: usize,
+    /// Detections below this score are dropped before tracking, 0-1.
+    pub min_score: f32,
+    /// Non-maximum suppression IoU.
+    pub nms_iou: f32,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            model: String::new(),
+            openvino_lib: String::new(),
+            device: "CPU".into(),
+            infer_requests: 0,
+            min_score: 0.35,
+            nms_iou: 0.5,
+        }
+    }
+}
+
+/// Local clip storage and retention (oldest first; a clip still waiting in the archive
+/// outbox is never deleted).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Keep clips this many days; 0 for no limit by age.
+    pub retention_days: u32,
+    /// At most this many MiB of clips and snapshots; 0 for no limit by size.
+    pub budget_mib: u64,
+    /// Keep at least this percentage of the data volume free.
+    pub min_free_percent: u8,
+    /// Seconds between retention sweeps.
+    pub sweep_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            retention_days: 30,
+            budget_mib: 0,
+            min_free_percent: 5,
+            sweep_secs: 60,
+        }
+    }
+}
+
+/// One camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraSettings {
+    /// Id: 1-48 of a-z, 0-9 and `-`.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Main stream, recorded: `rtsp://...`, `file:///path.mp4`, `v4l2:///dev/video0`
+    /// (MJPEG or raw, encoded to H.264) or `test://` (a test pattern, for trying things out).
+    pub url: String,
+    /// Optional lower-resolution stream for detection while the main one is recorded.
+    pub substream: Option<String>,
+    /// RTSP transport: `tcp` or `udp`.
+    pub transport: String,
+    /// Whether the camera runs.
+    pub enabled: bool,
+    /// Frames per second given to detection.
+    pub detect_fps: u32,
+    /// Detection frame width (a multiple of 4).
+    pub detect_width: u32,
+    /// Detection frame height.
+    pub detect_height: u32,
+    /// Zones where detections count (an object's foot point must be inside one); empty for
+    /// the whole frame. Points in thousandths of width and height.
+    pub zones: Vec<Polygon>,
+    /// Areas ignored entirely (same coordinates).
+    pub masks: Vec<Polygon>,
+    /// Categories that open an event.
+    pub categories: Vec<Category>,
+    /// Minimum score that opens or extends an event, 0-1.
+    pub min_score: f32,
+    /// Seconds recorded before the first detection.
+    pub pre_roll_secs: u32,
+    /// Seconds recorded after the last detection.
+    pub post_roll_secs: u32,
+    /// Longest event, seconds; a longer one is split.
+    pub max_event_secs: u32,
+    /// Seconds without video after which the pipeline is rebuilt.
+    pub watchdog_secs: u32,
+}
+
+impl Default for CameraSettings {
+    fn default() -> Self {
+        CameraSettings {
+            id: String::new(),
+            name: String::new(),
+            url: String::new(),
+            substream: None,
+            transport: "tcp".into(),
+            enabled: true,
+            detect_fps: 5,
+            detect_width: 640,
+            detect_height: 360,
+            zones: Vec::new(),
+            masks: Vec::new(),
+            categories: vec![
+                Category::Person,
+                Category::Bicycle,
+                Category::Car,
+                Category::Motorcycle,
+                Category::Bus,
+                Category::Truck,
+            ],
+            min_score: 0.5,
+            pre_roll_secs: 5,
+            post_roll_secs: 5,
+            max_event_secs: 300,
+            watchdog_secs: 10,
+        }
+    }
+}
+
+impl CameraSettings {
+    /// Checks one camera's values; the message names the camera and the field.
+    pub fn validate(&self) -> Result<()> {
+        let id = &self.id;
+        anyhow::ensure!(
+            protocols::messages::valid_id(id),
+            "camera id {id:?} must be 1 to 48 characters of a-z, 0-9 and -"
+        );
+        anyhow::ensure!(
+            ["rtsp://", "rtsps://", "file://", "v4l2://", "test://"]
+                .iter()
+                .any(|p| self.url.starts_with(p)),
+            "camera {id}: url must start with rtsp://, file://, v4l2:// or test://"
+        );
+        anyhow::ensure!(
+            self.transport == "tcp" || self.transport == "udp",
+            "camera {id}: transport must be tcp or udp"
+        );
+        anyhow::ensure!(
+            (1..=30).contains(&self.detect_fps),
+            "camera {id}: detect_fps must be 1 to 30"
+        );
+        anyhow::ensure!(
+            self.detect_width.is_multiple_of(4) && (64..=1920).contains(&self.detect_width),
+            "camera {id}: detect_width must be a multiple of 4 from 64 to 1920"
+        );
+        anyhow::ensure!(
+            (64..=1080).contains(&self.detect_height),
+            "camera {id}: detect_height must be 64 to 1080"
+        );
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.min_score),
+            "camera {id}: min_score must be 0 to 1"
+        );
+        anyhow::ensure!(
+            self.pre_roll_secs <= 60,
+            "camera {id}: pre_roll_secs must be at most 60"
+        );
+        anyhow::ensure!(
+            self.post_roll_secs <= 600,
+            "camera {id}: post_roll_secs must be at most 600"
+        );
+        anyhow::ensure!(
+            self.max_event_secs >= 10,
+            "camera {id}: max_event_secs must be at least 10"
+        );
+        anyhow::ensure!(
+            self.watchdog_secs >= 2,
+            "camera {id}: watchdog_secs must be at least 2"
+        );
+        for p in self.zones.iter().chain(&self.masks) {
+            anyhow::ensure!(
+                p.points.len() >= 3 && p.points.iter().all(|&(x, y)| x <= 1000 && y <= 1000),
+                "camera {id}: a zone or mask needs at least 3 points, coordinates 0 to 1000"
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether a point (fractions of the frame) counts: inside a zone (or no zones) and in no
+    /// mask.
+    pub fn counts_at(&self, x: f32, y: f32) -> bool {
+        let (x, y) = (x * 1000.0, y * 1000.0);
+        (self.zones.is_empty() || self.zones.iter().any(|z| inside(z, x, y)))
+            && !self.masks.iter().any(|m| inside(m, x, y))
+    }
+}
+
+/// Even-odd point in polygon.
+fn inside(poly: &Polygon, x: f32, y: f32) -> bool {
+    let pts = &poly.points;
+    let mut odd = false;
+    let mut j = pts.len() - 1;
+    for i in 0..pts.len() {
+        let (xi, yi) = (pts[i].0 as f32, pts[i].1 as f32);
+        let (xj, yj) = (pts[j].0 as f32, pts[j].1 as f32);
+        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
+            odd = !odd;
+        }
+        j = i;
+    }
+    odd
 }
 
 /// libp2p settings.
@@ -98,7 +380,24 @@ impl EdgeConfig {
             (1..=256).contains(&c.outbox.batch_size),
             "outbox.batch_size must be 1 to 256"
         );
+        let mut ids = std::collections::HashSet::new();
+        for cam in &c.cameras {
+            cam.validate()?;
+            anyhow::ensure!(ids.insert(&cam.id), "camera id {:?} appears twice", cam.id);
+        }
         Ok(c)
+    }
+
+    /// Writes the file atomically (temporary file, fsync, rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        use std::io::Write;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(self.to_toml().as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
     }
 
     /// The file's text.
@@ -107,5 +406,72 @@ impl EdgeConfig {
             "# guardian-edge configuration; every key is documented in README.md (\"edge.toml\").\n{}",
             toml::to_string_pretty(self).expect("serializable")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_and_a_camera_validates() {
+        let mut c = EdgeConfig::default();
+        c.cameras.push(CameraSettings {
+            id: "front-door".into(),
+            url: "rtsp://10.0.0.2/stream".into(),
+            zones: vec![Polygon {
+                points: vec![(0, 500), (1000, 500), (1000, 1000), (0, 1000)],
+            }],
+            ..Default::default()
+        });
+        let text = c.to_toml();
+        let back: EdgeConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back.cameras, c.cameras);
+        back.cameras[0].validate().unwrap();
+        let bad = CameraSettings {
+            id: "x".into(),
+            url: "http://nope".into(),
+            ..Default::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("url must start")
+        );
+    }
+
+    #[test]
+    fn zones_and_masks() {
+        let cam = CameraSettings {
+            zones: vec![Polygon {
+                points: vec![(0, 500), (1000, 500), (1000, 1000), (0, 1000)],
+            }],
+            masks: vec![Polygon {
+                points: vec![(0, 500), (200, 500), (200, 1000), (0, 1000)],
+            }],
+            ..Default::default()
+        };
+        assert!(cam.counts_at(0.5, 0.8), "in the zone");
+        assert!(!cam.counts_at(0.5, 0.2), "above the zone");
+        assert!(!cam.counts_at(0.1, 0.8), "in the mask");
+    }
+
+    #[test]
+    fn archive_policy() {
+        let p = ArchiveConfig {
+            categories: vec![Category::Person],
+            min_score: 0.6,
+            hours: vec!["22-06".into()],
+            utc_offset_minutes: 60,
+            ..Default::default()
+        };
+        let at = |h: u64| h * 3_600_000; // Unix epoch day, UTC hour h
+        assert!(p.admits("c", &Category::Person, 0.7, at(22)), "23:00 local");
+        assert!(p.admits("c", &Category::Person, 0.7, at(4)), "05:00 local");
+        assert!(!p.admits("c", &Category::Person, 0.7, at(5)), "06:00 local");
+        assert!(!p.admits("c", &Category::Person, 0.5, at(22)), "score");
+        assert!(!p.admits("c", &Category::Car, 0.9, at(22)), "category");
+        assert!(ArchiveConfig::default().admits("c", &Category::Car, 0.1, at(12)));
     }
 }

@@ -7,16 +7,18 @@
 //! - [`install`]: `init --package`.
 //! - [`agent`]: the `run` command.
 //! - [`telemetry`]: CPU, memory and disk sampling.
-//!
-//! Cameras, detection and clips come with the video issue; sealed archives with the archive
-//! issue.
+//! - [`archive`]: sealing events and sending them to the vm's archive.
+//! - [`video`]: cameras, clips, events, local retention.
+//! - [`detect`]: motion gating, the OpenVINO detector, tracking.
 
 pub mod agent;
 pub mod archive;
 pub mod config;
+pub mod detect;
 pub mod install;
 pub mod store;
 pub mod telemetry;
+pub mod video;
 
 pub use protocols::now_ms;
 

@@ -1,6 +1,7 @@
 //! `guardian-edge`: the edge appliance agent. `init` installs an install package, `run`
-//! connects to the vm and delivers events and telemetry until SIGTERM or SIGINT,
-//! `emit-test-event` puts an event in the outbox (until cameras land).
+//! runs the cameras and connects to the vm, delivering events, sealed clips and telemetry
+//! until SIGTERM or SIGINT; `camera add|list|remove` manages cameras; `detect` runs the
+//! detector on a photograph; `archive-file` and `emit-test-event` queue things by hand.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,20 @@ enum Command {
         /// The clip.
         file: PathBuf,
     },
+    /// Manage cameras in `edge.toml`; a running edge applies changes within seconds.
+    Camera {
+        #[command(subcommand)]
+        action: CameraCommand,
+    },
+    /// Run the detector on a photograph (PNG or JPEG) and print what it finds, one JSON
+    /// object per line (label, score, box in fractions of the image).
+    Detect {
+        /// The data directory (for edge.toml's detector settings); defaults apply without.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The photograph.
+        image: PathBuf,
+    },
     /// Put a test event into the outbox; a running edge delivers it. Prints its id.
     EmitTestEvent {
         /// The data directory.
@@ -70,6 +85,160 @@ enum Command {
         #[arg(long, default_value_t = 0.9)]
         score: f32,
     },
+}
+
+#[derive(Subcommand)]
+enum CameraCommand {
+    /// Add a camera with the defaults (person and vehicles at 5 fps, 5 s pre- and post-roll).
+    Add {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Camera id (a-z, 0-9, -).
+        #[arg(long)]
+        id: String,
+        /// Main stream: rtsp://, file://, v4l2:///dev/videoN or test://.
+        #[arg(long)]
+        url: String,
+        /// Lower-resolution stream for detection.
+        #[arg(long)]
+        substream: Option<String>,
+        /// Human name (defaults to the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// RTSP transport: tcp or udp.
+        #[arg(long, default_value = "tcp")]
+        transport: String,
+    },
+    /// List cameras with the running edge's view of each.
+    List {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Remove a camera (its recorded events stay).
+    Remove {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Camera id.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+fn camera(action: CameraCommand) -> Result<()> {
+    use guardian_edge::config::{CameraSettings, EdgeConfig};
+    match action {
+        CameraCommand::Add {
+            data,
+            id,
+            url,
+            substream,
+            name,
+            transport,
+        } => {
+            let path = data.join(guardian_edge::paths::CONFIG);
+            let mut c = EdgeConfig::load(&path)?;
+            ensure!(
+                !c.cameras.iter().any(|x| x.id == id),
+                "camera {id} already exists (remove it first)"
+            );
+            let cam = CameraSettings {
+                name: name.unwrap_or_else(|| id.clone()),
+                id,
+                url,
+                substream,
+                transport,
+                ..Default::default()
+            };
+            cam.validate()?;
+            println!(
+                "added camera {} ({})",
+                cam.id,
+                guardian_edge::video::supervisor::redact(&cam.url)
+            );
+            c.cameras.push(cam);
+            c.save(&path)?;
+        }
+        CameraCommand::List { data } => {
+            let c = EdgeConfig::load(&data.join(guardian_edge::paths::CONFIG))?;
+            let statuses = guardian_edge::store::Store::open(&data.join(guardian_edge::paths::DB))?
+                .camera_statuses()?;
+            let now = now_ms();
+            println!(
+                "{:<20} {:<12} {:>6}  {:<40} LAST ERROR",
+                "ID", "STATE", "FPS", "URL"
+            );
+            for cam in &c.cameras {
+                let s = statuses.iter().find(|s| s.camera_id == cam.id);
+                let (state, fps, err) = match s {
+                    // A status older than 10 s: the agent is not running.
+                    Some(s) if now.saturating_sub(s.updated_at_ms) < 10_000 => (
+                        s.state.clone(),
+                        format!("{:.1}", s.fps_milli as f64 / 1000.0),
+                        s.last_error.clone().unwrap_or_default(),
+                    ),
+                    _ if !cam.enabled => ("disabled".into(), "-".into(), String::new()),
+                    _ => ("not running".into(), "-".into(), String::new()),
+                };
+                println!(
+                    "{:<20} {:<12} {:>6}  {:<40} {}",
+                    cam.id,
+                    state,
+                    fps,
+                    guardian_edge::video::supervisor::redact(&cam.url),
+                    err
+                );
+            }
+        }
+        CameraCommand::Remove { data, id } => {
+            let path = data.join(guardian_edge::paths::CONFIG);
+            let mut c = EdgeConfig::load(&path)?;
+            let before = c.cameras.len();
+            c.cameras.retain(|x| x.id != id);
+            ensure!(c.cameras.len() < before, "no camera {id}");
+            c.save(&path)?;
+            println!("removed camera {id}");
+        }
+    }
+    Ok(())
+}
+
+fn detect(data: Option<PathBuf>, image: PathBuf) -> Result<()> {
+    use guardian_edge::config::EdgeConfig;
+    use guardian_edge::detect::{labels, runtime::Detector};
+    let (config, dir) = match &data {
+        Some(d) => (
+            EdgeConfig::load(&d.join(guardian_edge::paths::CONFIG))?,
+            d.clone(),
+        ),
+        None => (EdgeConfig::default(), PathBuf::from(".")),
+    };
+    let settings = guardian_edge::video::supervisor::detector_settings(&config.detector, &dir);
+    let detector = Detector::start(&settings)?;
+    let img = image::open(&image)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", image.display()))?
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    let t0 = std::time::Instant::now();
+    let dets = detector.detect(img.into_raw(), w, h, std::time::Duration::from_secs(30))?;
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    for d in &dets {
+        println!(
+            "{}",
+            serde_json::json!({
+                "label": labels::COCO.get(d.class).copied().unwrap_or("?"),
+                "score": (d.score * 1000.0).round() / 1000.0,
+                "box": [d.bbox.x0, d.bbox.y0, d.bbox.x1, d.bbox.y1],
+            })
+        );
+    }
+    eprintln!(
+        "{} detections in {ms:.1} ms (first call includes compiling for this size)",
+        dets.len()
+    );
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -117,6 +286,8 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}: {} ({} bytes)", o.kind, o.cid, o.size);
             }
         }
+        Command::Camera { action } => camera(action)?,
+        Command::Detect { data, image } => detect(data, image)?,
         Command::EmitTestEvent {
             data,
             camera,

@@ -16,7 +16,38 @@ use protocols::messages::events::EventRecord;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_archive.sql"),
+    include_str!("../migrations/0003_video.sql"),
 ];
+
+/// A camera event recorded on this edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalEvent {
+    /// The record sent to the vm.
+    pub record: EventRecord,
+    /// The box track, JSON (`[[t_ms, x0, y0, x1, y1], ...]`).
+    pub track_json: String,
+    /// The clip, relative to the data directory.
+    pub clip_path: Option<String>,
+    /// The snapshot, relative to the data directory.
+    pub snapshot_path: Option<String>,
+    /// Clip plus snapshot bytes.
+    pub bytes: u64,
+}
+
+/// A camera's status row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraStatusRow {
+    /// The camera.
+    pub camera_id: String,
+    /// `streaming`, `connecting`, `stalled`, `failed`, `disabled`.
+    pub state: String,
+    /// Frames per second, thousandths.
+    pub fps_milli: u32,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// When written, Unix ms.
+    pub updated_at_ms: u64,
+}
 
 /// A sealed event waiting in the archive outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,6 +280,127 @@ impl Store {
             [],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )?)
+    }
+
+    /// Records a camera event and queues its record for the vm, in one transaction (after
+    /// its files are durable).
+    pub fn insert_event(&mut self, e: &LocalEvent, now_ms: u64) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(&e.record).map_err(|x| StoreError::Corrupt(x.to_string()))?;
+        let r = &e.record;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO events (event_id, camera_id, started_at_ms, ended_at_ms, category,
+                score_milli, track_json, clip_path, snapshot_path, clip_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                r.event_id,
+                r.camera_id,
+                r.started_at_ms as i64,
+                r.ended_at_ms as i64,
+                r.category.as_str(),
+                r.score_milli,
+                e.track_json,
+                e.clip_path,
+                e.snapshot_path,
+                e.bytes as i64
+            ],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO event_outbox (event_id, record_json, created_at_ms) VALUES (?1, ?2, ?3)",
+            params![r.event_id, json, now_ms as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Camera events, oldest first, optionally of one camera.
+    pub fn events(&self, camera: Option<&str>) -> Result<Vec<LocalEvent>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT e.event_id, o.record_json, e.track_json, e.clip_path, e.snapshot_path,
+                    e.clip_bytes, e.camera_id, e.started_at_ms, e.ended_at_ms, e.category,
+                    e.score_milli
+             FROM events e LEFT JOIN event_outbox o ON o.event_id = e.event_id
+             WHERE ?1 IS NULL OR e.camera_id = ?1 ORDER BY e.started_at_ms, e.event_id",
+        )?;
+        let rows = stmt.query_map([camera], |r| {
+            let category: String = r.get(9)?;
+            Ok(LocalEvent {
+                record: EventRecord {
+                    event_id: r.get(0)?,
+                    tenant_id: String::new(),
+                    edge_id: String::new(),
+                    camera_id: r.get(6)?,
+                    started_at_ms: r.get::<_, i64>(7)? as u64,
+                    ended_at_ms: r.get::<_, i64>(8)? as u64,
+                    category: serde_json::from_value(serde_json::Value::String(category))
+                        .unwrap_or(protocols::messages::Category::Other("unknown".into())),
+                    score_milli: r.get(10)?,
+                    clip_id: None,
+                    snapshot_id: None,
+                },
+                track_json: r.get(2)?,
+                clip_path: r.get(3)?,
+                snapshot_path: r.get(4)?,
+                bytes: r.get::<_, i64>(5)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Notes that an event was sealed for the archive.
+    pub fn mark_archived(&self, event_id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE events SET archived = 1 WHERE event_id = ?1",
+            [event_id],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes an event's row (its files are deleted after).
+    pub fn delete_event(&self, event_id: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM events WHERE event_id = ?1", [event_id])?;
+        Ok(())
+    }
+
+    /// Writes camera statuses (replacing the whole table).
+    pub fn set_camera_statuses(&mut self, rows: &[CameraStatusRow]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM camera_status", [])?;
+        for c in rows {
+            tx.execute(
+                "INSERT INTO camera_status (camera_id, state, fps_milli, last_error, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    c.camera_id,
+                    c.state,
+                    c.fps_milli,
+                    c.last_error,
+                    c.updated_at_ms as i64
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Camera statuses the agent last wrote.
+    pub fn camera_statuses(&self) -> Result<Vec<CameraStatusRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT camera_id, state, fps_milli, last_error, updated_at_ms FROM camera_status
+             ORDER BY camera_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(CameraStatusRow {
+                camera_id: r.get(0)?,
+                state: r.get(1)?,
+                fps_milli: r.get(2)?,
+                last_error: r.get(3)?,
+                updated_at_ms: r.get::<_, i64>(4)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Events waiting for an ack (not counting refused ones).

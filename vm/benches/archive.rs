@@ -92,6 +92,7 @@ fn main() {
         "age1ydtd594d737rjz4ezm8ckwzrkv7n8qge5xuh4zj8taxdvhl4sssq2upmtd",
         &pkg,
         None,
+        guardian_vm::provision::PackageFormat::Tar,
     )
     .unwrap();
     let edge_dir = root.path().join("edge");

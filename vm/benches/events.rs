@@ -115,6 +115,7 @@ async fn guardian(n: usize) -> Stats {
         "age1ydtd594d737rjz4ezm8ckwzrkv7n8qge5xuh4zj8taxdvhl4sssq2upmtd",
         &pkg_path,
         None,
+        guardian_vm::provision::PackageFormat::Tar,
     )
     .unwrap();
     let pkg = InstallPackage::from_tar(std::fs::File::open(&pkg_path).unwrap()).unwrap();

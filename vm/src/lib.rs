@@ -18,6 +18,7 @@ pub mod db;
 pub mod enroll;
 pub mod health;
 pub mod http;
+pub mod iso;
 pub mod provision;
 pub mod service;
 pub mod storage;

@@ -72,6 +72,10 @@ enum PackageCommand {
         /// Package format.
         #[arg(long, value_enum, default_value_t = Format::Tar)]
         format: Format,
+        /// With `--format iso`: the guardian-edge binary to put on the seed (default: the one
+        /// beside this guardian-vm, if any).
+        #[arg(long)]
+        edge_binary: Option<PathBuf>,
     },
 }
 
@@ -79,6 +83,9 @@ enum PackageCommand {
 enum Format {
     /// A signed tar archive (`guardian-edge init --package FILE`).
     Tar,
+    /// A cloud-init NoCloud seed ISO (volume `cidata`) that installs and enrolls the edge on
+    /// first boot.
+    Iso,
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -108,9 +115,21 @@ fn run(cli: Cli) -> Result<()> {
             recipient,
             out,
             valid_secs,
-            format: Format::Tar,
+            format,
+            edge_binary,
         }) => {
-            let p = provision::package_edge(&data, &name, &recipient, &out, valid_secs)?;
+            let beside = std::env::current_exe()
+                .ok()
+                .map(|p| p.with_file_name("guardian-edge"))
+                .filter(|p| p.is_file());
+            let edge_binary = edge_binary.or(beside);
+            let format = match format {
+                Format::Tar => provision::PackageFormat::Tar,
+                Format::Iso => provision::PackageFormat::Iso {
+                    edge_binary: edge_binary.as_deref(),
+                },
+            };
+            let p = provision::package_edge(&data, &name, &recipient, &out, valid_secs, format)?;
             println!("package: {}", p.path.display());
             println!("edge peer id: {}", p.edge_peer_id);
             println!(

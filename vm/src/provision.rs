@@ -135,6 +135,19 @@ pub fn init(
 }
 
 /// What `package edge` made.
+/// How an install package is written.
+#[derive(Debug, Clone, Copy)]
+pub enum PackageFormat<'a> {
+    /// The signed tar (`guardian-edge init --package FILE`).
+    Tar,
+    /// A cloud-init NoCloud seed ISO holding the tar (and the agent binary, if given).
+    Iso {
+        /// The `guardian-edge` binary to put on the seed.
+        edge_binary: Option<&'a Path>,
+    },
+}
+
+/// A written package.
 pub struct Packaged {
     /// Where the package is.
     pub path: PathBuf,
@@ -184,6 +197,7 @@ pub fn package_edge(
     recipient: &str,
     out: &Path,
     valid_secs: Option<u64>,
+    format: PackageFormat<'_>,
 ) -> Result<Packaged> {
     let dir = DataDir::open(data)?;
     let name = name.trim();
@@ -252,7 +266,13 @@ pub fn package_edge(
             },
         )
     })?;
-    write_private(out, &tar)?;
+    match format {
+        PackageFormat::Tar => write_private(out, &tar)?,
+        PackageFormat::Iso { edge_binary } => {
+            crate::iso::write_iso(&package.info, &tar, edge_binary, out)?;
+            std::fs::set_permissions(out, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        }
+    }
     Ok(Packaged {
         path: out.to_path_buf(),
         edge_peer_id,

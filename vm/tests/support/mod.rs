@@ -83,7 +83,7 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(cmd: &mut Command, log: &Path) -> Proc {
+    pub fn spawn(cmd: &mut Command, log: &Path) -> Proc {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -1,0 +1,507 @@
+//! The detector: a NanoDet model in OpenVINO, run by a small pool of inference threads that
+//! every camera shares through one bounded queue.
+//!
+//! The model's IR already holds its normalisation (u8 RGB NHWC 416×416 in). For each input
+//! size a camera sends (its detection frame, or a square crop of it around motion) a worker
+//! adds a resize step with OpenVINO's pre-processing and compiles that variant once, so no
+//! per-pixel work happens in Rust. Each worker owns one inference request; `infer_requests`
+//! workers run at once, each with its share of the cores.
+//!
+//! The OpenVINO library is loaded at run time (`openvino` with `runtime-linking`): a missing
+//! library or model is a typed error at start, and the cameras run on without detection.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use openvino::{
+    Core, DeviceType, ElementType, Layout, ResizeAlgorithm, RwPropertyKey, Shape, Tensor,
+    prepostprocess,
+};
+use serde::Deserialize;
+
+use super::boxes::{BBox, Detection};
+use super::nanodet::{DecodeParams, Level, decode};
+
+/// Errors of the detector.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectorError {
+    /// The OpenVINO library could not be loaded.
+    #[error(
+        "cannot load the OpenVINO library ({0}); run `make setup` or set detector.openvino_lib"
+    )]
+    Library(String),
+    /// The model files are missing or unreadable.
+    #[error("model {path}: {reason}")]
+    Model {
+        /// The `.xml`.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// OpenVINO failed.
+    #[error("OpenVINO: {0}")]
+    OpenVino(String),
+    /// The queue is full: the detector is behind.
+    #[error("detector busy")]
+    Busy,
+    /// No answer in time.
+    #[error("detector timed out")]
+    Timeout,
+    /// The detector stopped.
+    #[error("detector stopped")]
+    Stopped,
+    /// The outputs did not have the expected shapes.
+    #[error(transparent)]
+    Decode(#[from] super::nanodet::DecodeError),
+}
+
+fn ov(e: impl std::fmt::Display) -> DetectorError {
+    DetectorError::OpenVino(e.to_string())
+}
+
+/// `model.json` beside the IR (written by `scripts/models/convert_nanodet.py`): what the
+/// outputs are. Unknown fields are ignored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelInfo {
+    /// Input width.
+    #[serde(rename = "width")]
+    pub input_width: u32,
+    /// Input height.
+    #[serde(rename = "height")]
+    pub input_height: u32,
+    /// Classes.
+    pub classes: usize,
+    /// Bins per box side.
+    pub bins: usize,
+    /// Output levels.
+    pub levels: Vec<LevelInfo>,
+}
+
+/// One output level.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LevelInfo {
+    /// Stride.
+    pub stride: u32,
+    /// The scores output.
+    pub scores: OutputRef,
+    /// The box output.
+    pub boxes: OutputRef,
+}
+
+/// An output tensor.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutputRef {
+    /// Its name.
+    pub name: String,
+}
+
+/// Where the model and library are, and how to run them.
+#[derive(Debug, Clone)]
+pub struct DetectorSettings {
+    /// The IR's `.xml`.
+    pub model: PathBuf,
+    /// The OpenVINO C library or its folder; `None` for the system's search.
+    pub library: Option<PathBuf>,
+    /// OpenVINO device.
+    pub device: String,
+    /// Parallel inference requests.
+    pub infer_requests: usize,
+    /// Score threshold before NMS.
+    pub min_score: f32,
+    /// NMS IoU.
+    pub nms_iou: f32,
+}
+
+struct Job {
+    rgb: Vec<u8>,
+    width: u32,
+    height: u32,
+    reply: SyncSender<Result<Vec<Detection>, DetectorError>>,
+}
+
+/// Counters for telemetry and benchmarks.
+#[derive(Debug, Default, Clone)]
+pub struct DetectorStats {
+    /// Inferences run.
+    pub inferences: u64,
+    /// Total time in inference (OpenVINO call only), ns.
+    pub infer_ns: u64,
+}
+
+/// The shared detector.
+pub struct Detector {
+    jobs: Option<SyncSender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    /// The model's description.
+    pub info: ModelInfo,
+    stats: Arc<Mutex<DetectorStats>>,
+}
+
+static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Loads the OpenVINO C library once per process (the first caller's path wins).
+fn load_library(lib: Option<&Path>) -> Result<(), DetectorError> {
+    LOADED
+        .get_or_init(|| match lib {
+            Some(p) => openvino_sys::library::load_from(p),
+            None => openvino_sys::library::load(),
+        })
+        .clone()
+        .map_err(DetectorError::Library)
+}
+
+impl Detector {
+    /// Loads the library and model and starts the workers; fails fast (model missing or
+    /// broken, library missing) by compiling the model's native size once before returning.
+    pub fn start(s: &DetectorSettings) -> Result<Detector, DetectorError> {
+        load_library(s.library.as_deref())?;
+        let info_path = s.model.with_file_name("model.json");
+        let info: ModelInfo = std::fs::read(&info_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            .map_err(|reason| DetectorError::Model {
+                path: info_path.clone(),
+                reason,
+            })?;
+        let workers_n = s.infer_requests.max(1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = (cores / workers_n).max(1);
+        let (tx, rx) = sync_channel::<Job>(workers_n * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        let stats = Arc::new(Mutex::new(DetectorStats::default()));
+        let mut workers = Vec::new();
+        for i in 0..workers_n {
+            let mut w = Worker::new(s, &info, threads)?;
+            if i == 0 {
+                // Fails here, not later, on a broken model.
+                w.variant(info.input_width, info.input_height)?;
+            }
+            let (rx, stats) = (rx.clone(), stats.clone());
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("detector-{i}"))
+                    .spawn(move || w.serve(&rx, &stats))
+                    .map_err(ov)?,
+            );
+        }
+        Ok(Detector {
+            jobs: Some(tx),
+            workers,
+            info,
+            stats,
+        })
+    }
+
+    /// Detects objects in a packed RGB image (`width`×`height`×3 bytes). Boxes are fractions
+    /// of this image. Waits at most `timeout`; `Busy` when the queue is full.
+    pub fn detect(
+        &self,
+        rgb: Vec<u8>,
+        width: u32,
+        height: u32,
+        timeout: Duration,
+    ) -> Result<Vec<Detection>, DetectorError> {
+        let (reply, answer) = sync_channel(1);
+        let tx = self.jobs.as_ref().ok_or(DetectorError::Stopped)?;
+        match tx.try_send(Job {
+            rgb,
+            width,
+            height,
+            reply,
+        }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(DetectorError::Busy),
+            Err(TrySendError::Disconnected(_)) => return Err(DetectorError::Stopped),
+        }
+        answer.recv_timeout(timeout).map_err(|e| match e {
+            std::sync::mpsc::RecvTimeoutError::Timeout => DetectorError::Timeout,
+            std::sync::mpsc::RecvTimeoutError::Disconnected => DetectorError::Stopped,
+        })?
+    }
+
+    /// Detects in a region of a frame: a square crop around `region` when it fits (the model
+    /// then sees the moving part at a higher resolution), else the whole frame. Boxes are
+    /// fractions of the frame.
+    pub fn detect_region(
+        &self,
+        frame: &[u8],
+        width: u32,
+        height: u32,
+        region: Option<BBox>,
+        timeout: Duration,
+    ) -> Result<Vec<Detection>, DetectorError> {
+        let side = width.min(height);
+        let crop = region.and_then(|r| square_crop(&r, width, height, side));
+        match crop {
+            None => self.detect(frame.to_vec(), width, height, timeout),
+            Some((x, y)) => {
+                let stride = width as usize * 3;
+                let mut rgb = Vec::with_capacity(side as usize * side as usize * 3);
+                for row in y..y + side {
+                    let start = row as usize * stride + x as usize * 3;
+                    rgb.extend_from_slice(&frame[start..start + side as usize * 3]);
+                }
+                let frac = BBox {
+                    x0: x as f32 / width as f32,
+                    y0: y as f32 / height as f32,
+                    x1: (x + side) as f32 / width as f32,
+                    y1: (y + side) as f32 / height as f32,
+                };
+                Ok(self
+                    .detect(rgb, side, side, timeout)?
+                    .into_iter()
+                    .map(|d| Detection {
+                        bbox: d.bbox.from_region(&frac),
+                        ..d
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> DetectorStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Stops the workers and waits for them.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for Detector {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The top-left corner of a `side`×`side` crop of a `width`×`height` frame that holds
+/// `region`, or `None` when the region does not fit in one (or the frame is square).
+pub fn square_crop(region: &BBox, width: u32, height: u32, side: u32) -> Option<(u32, u32)> {
+    if width == height {
+        return None;
+    }
+    let (x0, x1) = (region.x0 * width as f32, region.x1 * width as f32);
+    let (y0, y1) = (region.y0 * height as f32, region.y1 * height as f32);
+    if x1 - x0 > side as f32 || y1 - y0 > side as f32 {
+        return None;
+    }
+    let cx = (x0 + x1) / 2.0;
+    let cy = (y0 + y1) / 2.0;
+    let x = (cx - side as f32 / 2.0).clamp(0.0, (width - side) as f32) as u32;
+    let y = (cy - side as f32 / 2.0).clamp(0.0, (height - side) as f32) as u32;
+    Some((x, y))
+}
+
+struct Variant {
+    request: openvino::InferRequest,
+    _compiled: openvino::CompiledModel,
+}
+
+struct Worker {
+    core: Core,
+    model: openvino::Model,
+    device: DeviceType<'static>,
+    info: ModelInfo,
+    params: DecodeParams,
+    variants: HashMap<(u32, u32), Variant>,
+}
+
+impl Worker {
+    fn new(s: &DetectorSettings, info: &ModelInfo, threads: usize) -> Result<Self, DetectorError> {
+        let mut core = Core::new().map_err(|e| DetectorError::Library(e.to_string()))?;
+        let xml = &s.model;
+        let bin = xml.with_extension("bin");
+        for f in [xml, &bin] {
+            if !f.is_file() {
+                return Err(DetectorError::Model {
+                    path: xml.clone(),
+                    reason: format!("{} does not exist (run `make setup`)", f.display()),
+                });
+            }
+        }
+        let model = core
+            .read_model_from_file(&xml.to_string_lossy(), &bin.to_string_lossy())
+            .map_err(|e| DetectorError::Model {
+                path: xml.clone(),
+                reason: e.to_string(),
+            })?;
+        let device: DeviceType<'static> = s.device.parse::<DeviceType>().map_err(ov)?.to_owned();
+        if device == DeviceType::CPU {
+            let t = threads.to_string();
+            core.set_properties(
+                &device,
+                [
+                    (RwPropertyKey::HintPerformanceMode, "LATENCY"),
+                    (RwPropertyKey::NumStreams, "1"),
+                    (RwPropertyKey::InferenceNumThreads, t.as_str()),
+                ],
+            )
+            .map_err(ov)?;
+        }
+        Ok(Worker {
+            core,
+            model,
+            device,
+            info: info.clone(),
+            params: DecodeParams {
+                input_w: info.input_width,
+                input_h: info.input_height,
+                classes: info.classes,
+                bins: info.bins,
+                min_score: s.min_score,
+                iou: s.nms_iou,
+            },
+            variants: HashMap::new(),
+        })
+    }
+
+    /// The compiled model for `width`×`height` input.
+    fn variant(&mut self, width: u32, height: u32) -> Result<&mut Variant, DetectorError> {
+        if !self.variants.contains_key(&(width, height)) {
+            let ppp = prepostprocess::Pipeline::new(&self.model).map_err(ov)?;
+            let input = ppp.get_input_info_by_index(0).map_err(ov)?;
+            let mut tensor_info = input.get_tensor_info().map_err(ov)?;
+            let shape = Shape::new(&[1, height as i64, width as i64, 3]).map_err(ov)?;
+            tensor_info
+                .set_from(&Tensor::new(ElementType::U8, &shape).map_err(ov)?)
+                .map_err(ov)?;
+            tensor_info
+                .set_layout(Layout::new("NHWC").map_err(ov)?)
+                .map_err(ov)?;
+            if (width, height) != (self.info.input_width, self.info.input_height) {
+                input
+                    .get_steps()
+                    .map_err(ov)?
+                    .resize(ResizeAlgorithm::Linear)
+                    .map_err(ov)?;
+            }
+            input
+                .get_model_info()
+                .map_err(ov)?
+                .set_layout(Layout::new("NHWC").map_err(ov)?)
+                .map_err(ov)?;
+            let model = ppp.build_new_model().map_err(ov)?;
+            let mut compiled = self
+                .core
+                .compile_model(&model, self.device.to_owned())
+                .map_err(ov)?;
+            let request = compiled.create_infer_request().map_err(ov)?;
+            self.variants.insert(
+                (width, height),
+                Variant {
+                    request,
+                    _compiled: compiled,
+                },
+            );
+        }
+        Ok(self.variants.get_mut(&(width, height)).expect("inserted"))
+    }
+
+    fn run(&mut self, job: &Job) -> Result<(Vec<Detection>, u64), DetectorError> {
+        let expected = job.width as usize * job.height as usize * 3;
+        if job.rgb.len() != expected {
+            return Err(ov(format!(
+                "frame has {} bytes, expected {expected}",
+                job.rgb.len()
+            )));
+        }
+        let shape = Shape::new(&[1, job.height as i64, job.width as i64, 3]).map_err(ov)?;
+        let mut tensor = Tensor::new(ElementType::U8, &shape).map_err(ov)?;
+        tensor
+            .get_raw_data_mut()
+            .map_err(ov)?
+            .copy_from_slice(&job.rgb);
+        let params = self.params;
+        let levels_info = self.info.levels.clone();
+        let v = self.variant(job.width, job.height)?;
+        v.request.set_input_tensor(&tensor).map_err(ov)?;
+        let t0 = Instant::now();
+        v.request.infer().map_err(ov)?;
+        let took = t0.elapsed().as_nanos() as u64;
+        let mut outs = Vec::with_capacity(levels_info.len());
+        for l in &levels_info {
+            outs.push((
+                l.stride,
+                v.request.get_tensor(&l.scores.name).map_err(ov)?,
+                v.request.get_tensor(&l.boxes.name).map_err(ov)?,
+            ));
+        }
+        let mut levels = Vec::with_capacity(outs.len());
+        for (stride, scores, boxes) in &outs {
+            levels.push(Level {
+                stride: *stride,
+                scores: scores.get_data::<f32>().map_err(ov)?,
+                boxes: boxes.get_data::<f32>().map_err(ov)?,
+            });
+        }
+        Ok((decode(&levels, &params)?, took))
+    }
+
+    fn serve(&mut self, rx: &Mutex<Receiver<Job>>, stats: &Mutex<DetectorStats>) {
+        loop {
+            let job = match rx.lock() {
+                Ok(rx) => rx.recv(),
+                Err(_) => return,
+            };
+            let Ok(job) = job else { return };
+            let answer = self.run(&job).map(|(dets, took)| {
+                if let Ok(mut s) = stats.lock() {
+                    s.inferences += 1;
+                    s.infer_ns += took;
+                }
+                dets
+            });
+            let _ = job.reply.try_send(answer);
+        }
+    }
+}
+
+/// Where the model is by default: `GUARDIAN_MODEL`, else under the data directory.
+pub fn default_model(data: &Path) -> PathBuf {
+    std::env::var_os("GUARDIAN_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data.join("models/nanodet-m-416/nanodet.xml"))
+}
+
+/// Where the library is by default: `GUARDIAN_OPENVINO_LIB`, else the system's search.
+pub fn default_library() -> Option<PathBuf> {
+    std::env::var_os("GUARDIAN_OPENVINO_LIB").map(PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn square_crops_hold_the_region() {
+        let r = BBox {
+            x0: 0.8,
+            y0: 0.2,
+            x1: 0.9,
+            y1: 0.6,
+        };
+        // 640×360: side 360; region x 512-576 → centred at 544, clamped to 640-360 = 280.
+        assert_eq!(square_crop(&r, 640, 360, 360), Some((280, 0)));
+        let wide = BBox {
+            x0: 0.1,
+            y0: 0.0,
+            x1: 0.9,
+            y1: 0.5,
+        };
+        assert_eq!(square_crop(&wide, 640, 360, 360), None);
+        assert_eq!(square_crop(&r, 416, 416, 416), None);
+    }
+}

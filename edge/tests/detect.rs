@@ -1,0 +1,149 @@
+//! The detector on real photographs (scikit-image's `astronaut` and `camera`, extracted from
+//! the PyPI wheel by `scripts/setup.d/55-test-photos.sh`) with the NanoDet model converted by
+//! `scripts/setup.d/60-model.sh` and OpenVINO from its wheel: a person is found with its box
+//! where the Python reference (`scripts/models/check_nanodet.py`) put it; an empty scene gives
+//! nothing; a missing or broken model is a clear error.
+
+mod support;
+
+use std::time::Duration;
+
+use guardian_edge::detect::boxes::BBox;
+use guardian_edge::detect::runtime::{Detector, DetectorError, DetectorSettings};
+use support::*;
+
+const T: Duration = Duration::from_secs(60);
+
+fn settings() -> DetectorSettings {
+    DetectorSettings {
+        model: model_path(),
+        library: Some(openvino_lib()),
+        device: "CPU".into(),
+        infer_requests: 1,
+        min_score: 0.35,
+        nms_iou: 0.5,
+    }
+}
+
+fn rgb_of(png: &str) -> (Vec<u8>, u32, u32) {
+    let img = image::open(photos().join(png)).unwrap().to_rgb8();
+    let (w, h) = img.dimensions();
+    (img.into_raw(), w, h)
+}
+
+fn persons(dets: &[guardian_edge::detect::boxes::Detection]) -> Vec<(f32, BBox)> {
+    dets.iter()
+        .filter(|d| d.class == 0)
+        .map(|d| (d.score, d.bbox))
+        .collect()
+}
+
+#[test]
+fn finds_the_astronaut_where_the_reference_does() {
+    let d = Detector::start(&settings()).unwrap();
+    // The exact 416×416 input the Python reference ran on: same score and box.
+    let raw = std::fs::read(photos().join("astronaut-416x416.rgb")).unwrap();
+    let p = persons(&d.detect(raw, 416, 416, T).unwrap());
+    assert_eq!(p.len(), 1, "{p:?}");
+    let (score, b) = p[0];
+    assert!((score - 0.7372).abs() < 0.01, "score {score}");
+    let reference = BBox {
+        x0: 0.02801,
+        y0: 0.02831,
+        x1: 0.71135,
+        y1: 0.99186,
+    };
+    assert!(b.iou(&reference) > 0.97, "{b:?}");
+
+    // The 512×512 PNG, resized by OpenVINO's pre-processing: the same person.
+    let (rgb, w, h) = rgb_of("astronaut.png");
+    let p = persons(&d.detect(rgb, w, h, T).unwrap());
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].0 > 0.6, "{p:?}");
+    assert!(p[0].1.iou(&reference) > 0.85, "{p:?}");
+}
+
+#[test]
+fn finds_the_cameraman() {
+    let d = Detector::start(&settings()).unwrap();
+    let (rgb, w, h) = rgb_of("camera.png");
+    let p = persons(&d.detect(rgb, w, h, T).unwrap());
+    assert_eq!(p.len(), 1, "{p:?}");
+    let reference = BBox {
+        x0: 0.00622,
+        y0: 0.13388,
+        x1: 0.62110,
+        y1: 1.0,
+    };
+    assert!(p[0].0 > 0.8 && p[0].1.iou(&reference) > 0.85, "{p:?}");
+}
+
+#[test]
+fn an_empty_scene_gives_nothing() {
+    let d = Detector::start(&settings()).unwrap();
+    for v in [0u8, 128, 255] {
+        let dets = d.detect(vec![v; 640 * 360 * 3], 640, 360, T).unwrap();
+        assert!(dets.is_empty(), "uniform {v}: {dets:?}");
+    }
+}
+
+#[test]
+fn a_person_in_a_crop_maps_back_to_the_frame() {
+    // The astronaut pasted at the right of a 640×360 grey frame, found through a square crop
+    // around "motion" there: the box comes back in frame coordinates.
+    let d = Detector::start(&settings()).unwrap();
+    let img = image::imageops::resize(
+        &image::open(photos().join("astronaut.png"))
+            .unwrap()
+            .to_rgb8(),
+        300,
+        300,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut frame = vec![90u8; 640 * 360 * 3];
+    for y in 0..300usize {
+        let row = &img.as_raw()[y * 900..(y + 1) * 900];
+        let start = ((y + 30) * 640 + 320) * 3;
+        frame[start..start + 900].copy_from_slice(row);
+    }
+    let motion = BBox {
+        x0: 0.5,
+        y0: 0.08,
+        x1: 0.97,
+        y1: 0.92,
+    };
+    let p = persons(&d.detect_region(&frame, 640, 360, Some(motion), T).unwrap());
+    assert_eq!(p.len(), 1, "{p:?}");
+    let b = p[0].1;
+    assert!(
+        b.x0 > 0.48 && b.x1 < 1.0 && b.y0 < 0.2 && b.y1 > 0.8,
+        "{b:?}"
+    );
+}
+
+#[test]
+fn a_missing_or_broken_model_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = DetectorSettings {
+        model: dir.path().join("none/nanodet.xml"),
+        ..settings()
+    };
+    let e = Detector::start(&missing).err().expect("an error");
+    assert!(matches!(e, DetectorError::Model { .. }), "{e}");
+    // A truncated IR beside a valid model.json.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    let src = model_path();
+    let xml = std::fs::read(&src).unwrap();
+    std::fs::write(broken.join("nanodet.xml"), &xml[..xml.len() / 2]).unwrap();
+    std::fs::copy(src.with_extension("bin"), broken.join("nanodet.bin")).unwrap();
+    std::fs::copy(src.with_file_name("model.json"), broken.join("model.json")).unwrap();
+    let e = Detector::start(&DetectorSettings {
+        model: broken.join("nanodet.xml"),
+        ..settings()
+    })
+    .err()
+    .expect("an error");
+    assert!(matches!(e, DetectorError::Model { .. }), "{e}");
+    assert!(e.to_string().contains("nanodet.xml"), "{e}");
+}

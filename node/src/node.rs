@@ -898,7 +898,16 @@ impl EventLoop {
                 ..
             } => {
                 let address = endpoint.get_remote_address().clone();
-                let relayed = address.iter().any(|p| p == Protocol::P2pCircuit);
+                // An inbound relayed connection's remote address is a bare `/p2p/<peer>`: the
+                // circuit shows in the local address it arrived on.
+                let relayed = match &endpoint {
+                    ConnectedPoint::Dialer { address, .. } => {
+                        address.iter().any(|p| p == Protocol::P2pCircuit)
+                    }
+                    ConnectedPoint::Listener { local_addr, .. } => {
+                        local_addr.iter().any(|p| p == Protocol::P2pCircuit)
+                    }
+                };
                 let inbound = matches!(endpoint, ConnectedPoint::Listener { .. });
                 tracing::info!(peer = %peer_id, %address, relayed, inbound, "connected");
                 self.connections

@@ -41,12 +41,12 @@ unit:
 
 ## netsim: only the network simulation: NAT self-test and the scenarios (root; a few minutes).
 netsim: setup
-	$(CARGO) build $(CARGO_FLAGS) -p guardian-vm -p guardian-edge -p guardian-netsim --bins
+	$(CARGO) build $(CARGO_FLAGS) --workspace --bins
 	$(CARGO) test $(CARGO_FLAGS) -p guardian-netsim --no-fail-fast -- --nocapture
 
 ## netsim-matrix: print the relay + DCUtR matrix over every pair of NAT profiles.
 netsim-matrix: setup
-	$(CARGO) build $(CARGO_FLAGS) -p guardian-vm -p guardian-edge -p guardian-netsim --bins
+	$(CARGO) build $(CARGO_FLAGS) --workspace --bins
 	$(CARGO_TARGET_DIR)/release/netsim matrix
 
 # The fuzz targets build with the stable toolchain for a type check; running them needs

@@ -280,6 +280,10 @@ enum Command {
         peer: PeerId,
         reply: oneshot::Sender<Option<bool>>,
     },
+    CloseRelayed {
+        peer: PeerId,
+        reply: oneshot::Sender<usize>,
+    },
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
@@ -385,6 +389,7 @@ impl Node {
             pending_telemetry: HashMap::new(),
             replies: FuturesUnordered::new(),
             rng: rand::rngs::StdRng::from_entropy(),
+            role: config.role,
         }
         .spawn(cmd_rx);
         Ok(Node {
@@ -513,6 +518,14 @@ impl NodeHandle {
         rx.await.map_err(|_| NodeError::Stopped)
     }
 
+    /// Closes the relayed connections to `peer` when a direct one is open (after DCUtR), so
+    /// new streams take the direct path; returns how many were closed.
+    pub async fn close_relayed(&self, peer: PeerId) -> Result<usize, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::CloseRelayed { peer, reply }).await?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
     /// The addresses the node listens on.
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NodeError> {
         let (reply, rx) = oneshot::channel();
@@ -627,6 +640,7 @@ struct EventLoop {
     pending_telemetry: PendingMap<TelemetryAck>,
     replies: FuturesUnordered<BoxFuture<'static, PendingReply>>,
     rng: rand::rngs::StdRng,
+    role: Role,
 }
 
 /// Awaits the application's answer (bounded by [`REPLY_TIMEOUT`]).
@@ -753,6 +767,20 @@ impl EventLoop {
                     .filter(|c| !c.is_empty())
                     .map(|c| c.values().all(|relayed| *relayed));
                 let _ = reply.send(state);
+            }
+            Command::CloseRelayed { peer, reply } => {
+                let ids: Vec<ConnectionId> = match self.connections.get(&peer) {
+                    Some(c) if c.values().any(|relayed| !relayed) => c
+                        .iter()
+                        .filter(|(_, relayed)| **relayed)
+                        .map(|(id, _)| *id)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for id in &ids {
+                    self.swarm.close_connection(*id);
+                }
+                let _ = reply.send(ids.len());
             }
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.listening.clone());
@@ -898,9 +926,30 @@ impl EventLoop {
                 ..
             } => {
                 let address = endpoint.get_remote_address().clone();
-                let relayed = address.iter().any(|p| p == Protocol::P2pCircuit);
+                // An inbound circuit shows as `/p2p/<src>` remotely and as
+                // `<relay>/p2p-circuit` locally.
+                let relayed = match &endpoint {
+                    ConnectedPoint::Listener { local_addr, .. } => local_addr.iter(),
+                    ConnectedPoint::Dialer { .. } => address.iter(),
+                }
+                .any(|p| p == Protocol::P2pCircuit);
                 let inbound = matches!(endpoint, ConnectedPoint::Listener { .. });
                 tracing::info!(peer = %peer_id, %address, relayed, inbound, "connected");
+                if self.role == Role::Vm && inbound && !relayed {
+                    // A peer that connects again has lost its old connections (an edge
+                    // restarted after a crash leaves a QUIC connection that only idles out
+                    // after a minute); close them, so the relay does not route circuits into
+                    // a dead connection.
+                    let stale: Vec<ConnectionId> = self
+                        .connections
+                        .get(&peer_id)
+                        .map(|c| c.keys().copied().collect())
+                        .unwrap_or_default();
+                    for id in stale {
+                        tracing::info!(peer = %peer_id, "closing an older connection of a peer that reconnected");
+                        self.swarm.close_connection(id);
+                    }
+                }
                 self.connections
                     .entry(peer_id)
                     .or_default()

@@ -101,8 +101,7 @@ pub fn routes(
     let play = warp::path!("api" / "v1" / "events" / String / "play")
         .and(warp::post())
         .and(auth.clone())
-        .and(warp::body::content_length_limit(4096))
-        .and(warp::body::bytes())
+        .and(small_body())
         .and_then(post_play);
     let clip = warp::path!("api" / "v1" / "events" / String / "clip")
         .and(warp::get())
@@ -440,6 +439,49 @@ async fn get_metrics(state: Arc<VmState>) -> Result<warp::reply::Response, Rejec
         "application/openmetrics-text; version=1.0.0; charset=utf-8",
     )
     .into_response())
+}
+
+/// An optional small body: read when a Content-Length of at most 4 KiB announces it, empty
+/// without one (a POST with no body, as `curl -X POST` sends), refused above.
+fn small_body() -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and_then(|len: Option<u64>| async move {
+            match len {
+                Some(n) if n > 4096 => Err(warp::reject::custom(ApiError::BadRequest(
+                    "the body is over 4 KiB".into(),
+                ))),
+                _ => Ok(len.unwrap_or(0)),
+            }
+        })
+        .and(warp::body::stream())
+        .and_then(collect_body)
+}
+
+async fn collect_body<S, B>(len: u64, body: S) -> Result<bytes::Bytes, Rejection>
+where
+    S: futures::Stream<Item = Result<B, warp::Error>>,
+    B: warp::Buf,
+{
+    use futures::TryStreamExt;
+    if len == 0 {
+        return Ok(bytes::Bytes::new());
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    let mut body = std::pin::pin!(body);
+    while let Some(mut chunk) = body.try_next().await.map_err(internal)? {
+        while chunk.has_remaining() {
+            let c = chunk.chunk();
+            if out.len() + c.len() > len as usize {
+                return Err(warp::reject::custom(ApiError::BadRequest(
+                    "the body is longer than its Content-Length".into(),
+                )));
+            }
+            out.extend_from_slice(c);
+            let n = c.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(bytes::Bytes::from(out))
 }
 
 /// The body of `POST /api/v1/events/{id}/play` (optional).

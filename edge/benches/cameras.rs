@@ -6,7 +6,6 @@
 //! tracking and clip writing all take part.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::path::Path;

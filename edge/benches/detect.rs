@@ -6,7 +6,6 @@
 //! and NMS. benchmark_app's is the inference alone (it fills its inputs outside the loop).
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::sync::Arc;

@@ -256,7 +256,7 @@ impl CameraSettings {
             "camera {id}: detect_fps must be 1 to 30"
         );
         anyhow::ensure!(
-            self.detect_width % 4 == 0 && (64..=1920).contains(&self.detect_width),
+            self.detect_width.is_multiple_of(4) && (64..=1920).contains(&self.detect_width),
             "camera {id}: detect_width must be a multiple of 4 from 64 to 1920"
         );
         anyhow::ensure!(

@@ -167,8 +167,8 @@ fn camera(action: CameraCommand) -> Result<()> {
                 .camera_statuses()?;
             let now = now_ms();
             println!(
-                "{:<20} {:<12} {:>6}  {:<40} {}",
-                "ID", "STATE", "FPS", "URL", "LAST ERROR"
+                "{:<20} {:<12} {:>6}  {:<40} LAST ERROR",
+                "ID", "STATE", "FPS", "URL"
             );
             for cam in &c.cameras {
                 let s = statuses.iter().find(|s| s.camera_id == cam.id);

@@ -73,11 +73,8 @@ impl GopRing {
             return;
         };
         let min_pin = self.pins.iter().copied().min();
-        loop {
-            // The second GOP's start: dropping the first is allowed when it still covers keep.
-            let Some(next_gop) = self.frames.iter().skip(1).position(|(_, f)| f.keyframe) else {
-                break;
-            };
+        // The second GOP's start: dropping the first is allowed when it still covers keep.
+        while let Some(next_gop) = self.frames.iter().skip(1).position(|(_, f)| f.keyframe) {
             let next_gop = next_gop + 1;
             let (next_seq, next_start) = {
                 let (s, f) = &self.frames[next_gop];

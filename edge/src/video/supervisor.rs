@@ -116,7 +116,7 @@ impl Supervisor {
         while !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(250));
             tick += 1;
-            if tick % 8 != 0 {
+            if !tick.is_multiple_of(8) {
                 continue;
             }
             // Every 2 s: configuration changes, statuses.

@@ -92,7 +92,7 @@ enum Command {
         /// Resumes allowed after the stream breaks.
         #[arg(long, default_value_t = 5)]
         retries: u32,
-        /// Stay on the relay even when a direct connection comes up.
+        /// Stay on the vm's relay: no hole punching, no direct connection.
         #[arg(long)]
         relay_only: bool,
         /// Seconds allowed for the dial and for the edge's first answer, each.

@@ -49,7 +49,8 @@ pub struct PlayOptions {
     pub connect_timeout: Duration,
     /// Timeout of one read once streaming.
     pub read_timeout: Duration,
-    /// Move the stream to a direct connection when one comes up.
+    /// Punch holes (DCUtR) and move the stream to a direct connection when one comes up;
+    /// false keeps everything on the relay.
     pub prefer_direct: bool,
     /// Draw a progress bar on stderr (only if it is a terminal).
     pub progress: bool,
@@ -488,6 +489,8 @@ pub async fn play(opts: &PlayOptions, output: Output) -> Result<PlayReport, Play
     allow.allow(edge);
     let mut config = NodeConfig::new(Role::Client, key);
     config.allow = allow;
+    // Relay only: no hole punching at all, so no direct connection can carry the stream.
+    config.hole_punch = opts.prefer_direct;
     let Node { handle, task, .. } = Node::start(config)
         .await
         .map_err(|e| PlayError::Node(e.to_string()))?;

@@ -405,6 +405,7 @@ fn build_swarm(config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeError> {
     let transport_err = |e: &dyn std::fmt::Display| NodeError::Transport(e.to_string());
     let role = config.role;
     let relay_limits = config.relay_limits;
+    let hole_punch = config.hole_punch;
     let allow = config.allow.clone();
     let agent = config.agent_version.clone();
     let rr_config =
@@ -442,7 +443,7 @@ fn build_swarm(config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeError> {
                         .then(|| relay::Behaviour::new(peer_id, relay_limits.to_config())),
                 ),
                 relay_client,
-                dcutr: Toggle::from((role != Role::Vm).then(|| dcutr::Behaviour::new(peer_id))),
+                dcutr: Toggle::from(hole_punch.then(|| dcutr::Behaviour::new(peer_id))),
                 autonat: Toggle::from(
                     (role != Role::Vm).then(autonat::v2::client::Behaviour::default),
                 ),

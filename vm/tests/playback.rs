@@ -238,6 +238,11 @@ fn plays_byte_identical_to_a_file_and_stdout_and_over_http() {
         serde_json::from_str(stderr(&o).lines().last().unwrap()).unwrap();
     assert_eq!(report["relayed"], true, "{report}");
     assert_eq!(report["switched_to_direct"], false, "{report}");
+    assert_eq!(
+        report["direct_after_ms"],
+        serde_json::Value::Null,
+        "{report}"
+    );
     eprintln!("relay-only report: {report}");
 
     // HTTP: whole, ranges, a play token in the query, errors.

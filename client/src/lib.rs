@@ -1,10 +1,12 @@
 //! The owner's client library behind the `guardian` command: reading the owner's secret,
 //! the file operations of each subcommand (seal, open, CID, manifest verification), and
-//! fetching archived objects from the vm; every output is written atomically.
+//! fetching archived objects from the vm, and playing clips from the edge ([`play`]); every
+//! output file is written atomically.
 
 pub mod commands;
 pub mod fetch;
 pub mod output;
+pub mod play;
 
 use std::path::Path;
 

@@ -1,7 +1,8 @@
 //! `guardian`, the owner's command-line tool: derives the owner's archive key from the
 //! passphrase, seals and opens objects in the age format, prints CIDs and verifies signed
-//! event manifests. Every output file is written to a temporary file beside it and renamed
-//! into place only when the whole operation succeeded.
+//! event manifests, fetches archived clips and plays clips from the edge. Every output file is
+//! written to a temporary file beside it and renamed into place only when the whole operation
+//! succeeded.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use guardian_client::{Secret, commands};
+use guardian_client::{Secret, commands, play};
 use protocols::KdfParams;
 
 #[derive(Parser)]
@@ -65,6 +66,38 @@ enum Command {
         /// Where to write the plaintext.
         #[arg(short, long)]
         output: PathBuf,
+    },
+    /// Play an event's clip from the edge that recorded it, through the vm's relay (direct
+    /// when hole punching succeeds), into a file or stdout; resumes after a dropped
+    /// connection. Prints a report (stderr when the clip goes to stdout).
+    Play {
+        /// The vm's API URL, such as `http://127.0.0.1:8080`.
+        #[arg(long, env = "GUARDIAN_VM")]
+        vm: String,
+        /// The owner's API token.
+        #[arg(long, env = "GUARDIAN_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The event.
+        event_id: String,
+        /// Where to write the clip; `-` for stdout (to pipe into a player).
+        #[arg(short, long)]
+        output: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Use this playback token (from `POST /api/v1/events/{id}/play`) for the first
+        /// attempt instead of asking the vm for one.
+        #[arg(long)]
+        play_token: Option<String>,
+        /// Resumes allowed after the stream breaks.
+        #[arg(long, default_value_t = 5)]
+        retries: u32,
+        /// Stay on the vm's relay: no hole punching, no direct connection.
+        #[arg(long)]
+        relay_only: bool,
+        /// Seconds allowed for the dial and for the edge's first answer, each.
+        #[arg(long, default_value_t = 15)]
+        connect_timeout: u64,
     },
     /// Print the CID of a file (CIDv1, raw, sha2-256, base32).
     Cid {
@@ -166,6 +199,64 @@ fn run(cli: Cli) -> Result<()> {
             let fetched = guardian_client::fetch::fetch(&vm, &token, &cid, k.identity(), &output)?;
             println!("{fetched}");
         }
+        Command::Play {
+            vm,
+            token,
+            event_id,
+            output,
+            json,
+            play_token,
+            retries,
+            relay_only,
+            connect_timeout,
+        } => {
+            init_logging();
+            let mut opts = play::PlayOptions::new(&vm, &token, &event_id);
+            opts.play_token = play_token;
+            opts.retries = retries;
+            opts.prefer_direct = !relay_only;
+            opts.connect_timeout = std::time::Duration::from_secs(connect_timeout.max(1));
+            let to_stdout = output == "-";
+            let out = if to_stdout {
+                play::Output::Stdout
+            } else {
+                play::Output::File(PathBuf::from(&output))
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(play::play(&opts, out))?;
+            let text = if json {
+                serde_json::to_string(&report)?
+            } else {
+                format!(
+                    "ok: event {}: {} bytes, first byte after {} ms, {} ({}), {:.1} MB/s, {} resumes, written to {}",
+                    report.event_id,
+                    report.bytes,
+                    report.first_byte_ms,
+                    if report.relayed {
+                        "relayed by the vm"
+                    } else {
+                        "direct"
+                    },
+                    match report.direct_after_ms {
+                        Some(ms) if report.switched_to_direct =>
+                            format!("direct after {ms} ms, stream moved to it"),
+                        Some(ms) => format!("direct after {ms} ms"),
+                        None => "no direct connection".into(),
+                    },
+                    report.throughput / 1e6,
+                    report.resumes,
+                    if to_stdout { "stdout" } else { &report.output },
+                )
+            };
+            if to_stdout {
+                eprintln!("{text}");
+            } else {
+                println!("{text}");
+            }
+        }
         Command::Cid { file } => {
             println!("{}", commands::cid_of_file(&file)?);
         }
@@ -179,6 +270,17 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Logs to stderr, warnings only unless `GUARDIAN_LOG` says otherwise.
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GUARDIAN_LOG")
+                .unwrap_or_else(|_| "warn,libp2p=error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> ExitCode {

@@ -37,6 +37,11 @@ impl AtomicFile {
         BufWriter::with_capacity(256 * 1024, self.tmp.as_file_mut())
     }
 
+    /// The temporary file itself.
+    pub fn file(&mut self) -> &mut File {
+        self.tmp.as_file_mut()
+    }
+
     /// Syncs the data and renames it to the destination.
     pub fn commit(self) -> Result<()> {
         self.tmp

@@ -6,6 +6,11 @@
 //! event outbox in batches (a record leaves only on the vm's ack), and sends telemetry at the
 //! interval the vm asks for. Everything it must not lose is in SQLite first, so a restart of
 //! either side loses nothing and duplicates nothing (the vm stores events by id).
+//!
+//! It also serves `/guardian/clips/1` ([`crate::playback`]). The gate admits the vm, and
+//! peers the vm relays to it (and, for a while, their direct connections, so DCUtR can
+//! upgrade): the vm relays only for its edges and for clients it gave a playback token to, and
+//! the token is what authorizes a clip; the edge serves no other protocol to such peers.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -75,12 +80,15 @@ impl Installed {
     }
 }
 
+/// How long a peer relayed by the vm may also connect directly (DCUtR).
+const RELAYED_PEER_DIRECT_FOR: Duration = Duration::from_secs(600);
+
 /// The store, shared with blocking-pool closures.
 #[derive(Clone)]
-struct Db(Arc<Mutex<Store>>);
+pub(crate) struct Db(Arc<Mutex<Store>>);
 
 impl Db {
-    async fn call<R: Send + 'static>(
+    pub(crate) async fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
@@ -132,6 +140,7 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
 
     let allow = AllowList::closed();
     allow.allow(vm);
+    allow.admit_via_relay(vm, RELAYED_PEER_DIRECT_FOR);
     let mut config = NodeConfig::new(Role::Edge, installed.key.clone());
     config.listen = installed
         .config
@@ -157,11 +166,29 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
             .max(1),
     ));
     let poll = Duration::from_millis(installed.config.outbox.poll_millis.max(50));
+    let db = Db(Arc::new(Mutex::new(store)));
+    let clips = {
+        let server = Arc::new(crate::playback::ClipServer {
+            data: installed.data.clone(),
+            tenant_id: installed.info.tenant_id.clone(),
+            tenant_key: protocols::signed::parse_public_key(&installed.info.tenant_public_key)
+                .context("the package's tenant key")?,
+            edge_peer_id: installed.peer_id(),
+            db: db.clone(),
+        });
+        let incoming = handle
+            .streams()
+            .accept(guardian_node::StreamProtocol::new(
+                protocols::messages::CLIPS,
+            ))
+            .map_err(|e| anyhow!("{e}"))?;
+        tokio::spawn(crate::playback::serve(server, incoming))
+    };
     let mut agent = Agent {
         sampler: Sampler::new(&installed.data),
         installed,
         handle: handle.clone(),
-        db: Db(Arc::new(Mutex::new(store))),
+        db,
         vm,
         vm_addresses,
         device,
@@ -200,6 +227,7 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
             }
         }
     };
+    clips.abort();
     // Cameras first: their open clips are finished and queued before the node goes.
     let _ = tokio::task::spawn_blocking(move || video.stop()).await;
     handle.shutdown().await;

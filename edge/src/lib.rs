@@ -8,6 +8,7 @@
 //! - [`agent`]: the `run` command.
 //! - [`telemetry`]: CPU, memory and disk sampling.
 //! - [`archive`]: sealing events and sending them to the vm's archive.
+//! - [`playback`]: `/guardian/clips/1`, local clips played to holders of a playback token.
 //! - [`video`]: cameras, clips, events, local retention.
 //! - [`detect`]: motion gating, the OpenVINO detector, tracking.
 
@@ -16,6 +17,7 @@ pub mod archive;
 pub mod config;
 pub mod detect;
 pub mod install;
+pub mod playback;
 pub mod store;
 pub mod telemetry;
 pub mod video;

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_archive.sql"),
     include_str!("../migrations/0003_video.sql"),
+    include_str!("../migrations/0004_playback.sql"),
 ];
 
 /// A camera event recorded on this edge.
@@ -348,6 +349,44 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The clip of an event: its path relative to the data directory, if the event exists
+    /// and has one.
+    pub fn clip_path(&self, event_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT clip_path FROM events WHERE event_id = ?1",
+                [event_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Spends a playback token's nonce: true if it was unused (and is now recorded until
+    /// `expires_at_ms`), false if already spent. Prunes nonces whose tokens have expired.
+    pub fn spend_nonce(
+        &mut self,
+        nonce: &str,
+        expires_at_ms: u64,
+        event_id: &str,
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM playback_nonces WHERE expires_at_ms < ?1",
+            [now_ms as i64],
+        )?;
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO playback_nonces (nonce, expires_at_ms, event_id, owner, used_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![nonce, expires_at_ms as i64, event_id, owner, now_ms as i64],
+        )?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
     /// Notes that an event was sealed for the archive.
     pub fn mark_archived(&self, event_id: &str) -> Result<(), StoreError> {
         self.conn.execute(
@@ -455,5 +494,41 @@ mod tests {
         s.mark_refused(&["b".into()], "bad").unwrap();
         assert_eq!(s.event_backlog().unwrap(), 1);
         assert_eq!(s.pending_events(10).unwrap()[0].event_id, "c");
+    }
+
+    #[test]
+    fn nonces_are_spent_once_across_reopen_and_pruned_after_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("edge.sqlite");
+        {
+            let mut s = Store::open(&p).unwrap();
+            assert!(s.spend_nonce("n1", 1000, "e", "o", 10).unwrap());
+            assert!(!s.spend_nonce("n1", 1000, "e", "o", 11).unwrap());
+        }
+        let mut s = Store::open(&p).unwrap();
+        assert!(!s.spend_nonce("n1", 1000, "e", "o", 12).unwrap());
+        // After n1's expiry it is pruned (its token is refused as expired by then anyway).
+        assert!(s.spend_nonce("n2", 5000, "e", "o", 2000).unwrap());
+        let left: i64 = s
+            .conn
+            .query_row("SELECT COUNT(*) FROM playback_nonces", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 1);
+    }
+
+    #[test]
+    fn clip_path_of_an_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("edge.sqlite")).unwrap();
+        let e = LocalEvent {
+            record: record("ev"),
+            track_json: "[]".into(),
+            clip_path: Some("clips/ev.mp4".into()),
+            snapshot_path: None,
+            bytes: 1,
+        };
+        s.insert_event(&e, 1).unwrap();
+        assert_eq!(s.clip_path("ev").unwrap().as_deref(), Some("clips/ev.mp4"));
+        assert_eq!(s.clip_path("nope").unwrap(), None);
     }
 }

@@ -101,6 +101,9 @@ pub struct NodeConfig {
     pub request_timeout: Duration,
     /// The software version, for identify.
     pub agent_version: String,
+    /// Take part in DCUtR hole punching (default: not on the vm). A client that must stay on
+    /// the relay turns it off.
+    pub hole_punch: bool,
 }
 
 impl NodeConfig {
@@ -119,6 +122,7 @@ impl NodeConfig {
             idle_timeout: Duration::from_secs(300),
             request_timeout: Duration::from_secs(30),
             agent_version: format!("guardian-{}/{}", role.name(), env!("CARGO_PKG_VERSION")),
+            hole_punch: role != Role::Vm,
         }
     }
 }

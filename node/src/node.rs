@@ -280,6 +280,10 @@ enum Command {
         peer: PeerId,
         reply: oneshot::Sender<Option<bool>>,
     },
+    CloseRelayed {
+        peer: PeerId,
+        reply: oneshot::Sender<usize>,
+    },
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
@@ -385,6 +389,7 @@ impl Node {
             pending_telemetry: HashMap::new(),
             replies: FuturesUnordered::new(),
             rng: rand::rngs::StdRng::from_entropy(),
+            role: config.role,
         }
         .spawn(cmd_rx);
         Ok(Node {
@@ -400,6 +405,7 @@ fn build_swarm(config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeError> {
     let transport_err = |e: &dyn std::fmt::Display| NodeError::Transport(e.to_string());
     let role = config.role;
     let relay_limits = config.relay_limits;
+    let hole_punch = config.hole_punch;
     let allow = config.allow.clone();
     let agent = config.agent_version.clone();
     let rr_config =
@@ -437,7 +443,7 @@ fn build_swarm(config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeError> {
                         .then(|| relay::Behaviour::new(peer_id, relay_limits.to_config())),
                 ),
                 relay_client,
-                dcutr: Toggle::from((role != Role::Vm).then(|| dcutr::Behaviour::new(peer_id))),
+                dcutr: Toggle::from(hole_punch.then(|| dcutr::Behaviour::new(peer_id))),
                 autonat: Toggle::from(
                     (role != Role::Vm).then(autonat::v2::client::Behaviour::default),
                 ),
@@ -510,6 +516,14 @@ impl NodeHandle {
     pub async fn connection(&self, peer: PeerId) -> Result<Option<bool>, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.command(Command::IsConnected { peer, reply }).await?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Closes the relayed connections to `peer` when a direct one is open (after DCUtR), so
+    /// new streams take the direct path; returns how many were closed.
+    pub async fn close_relayed(&self, peer: PeerId) -> Result<usize, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::CloseRelayed { peer, reply }).await?;
         rx.await.map_err(|_| NodeError::Stopped)
     }
 
@@ -627,6 +641,7 @@ struct EventLoop {
     pending_telemetry: PendingMap<TelemetryAck>,
     replies: FuturesUnordered<BoxFuture<'static, PendingReply>>,
     rng: rand::rngs::StdRng,
+    role: Role,
 }
 
 /// Awaits the application's answer (bounded by [`REPLY_TIMEOUT`]).
@@ -753,6 +768,20 @@ impl EventLoop {
                     .filter(|c| !c.is_empty())
                     .map(|c| c.values().all(|relayed| *relayed));
                 let _ = reply.send(state);
+            }
+            Command::CloseRelayed { peer, reply } => {
+                let ids: Vec<ConnectionId> = match self.connections.get(&peer) {
+                    Some(c) if c.values().any(|relayed| !relayed) => c
+                        .iter()
+                        .filter(|(_, relayed)| **relayed)
+                        .map(|(id, _)| *id)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for id in &ids {
+                    self.swarm.close_connection(*id);
+                }
+                let _ = reply.send(ids.len());
             }
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.listening.clone());
@@ -910,6 +939,21 @@ impl EventLoop {
                 };
                 let inbound = matches!(endpoint, ConnectedPoint::Listener { .. });
                 tracing::info!(peer = %peer_id, %address, relayed, inbound, "connected");
+                if self.role == Role::Vm && inbound && !relayed {
+                    // A peer that connects again has lost its old connections (an edge
+                    // restarted after a crash leaves a QUIC connection that only idles out
+                    // after a minute); close them, so the relay does not route circuits into
+                    // a dead connection.
+                    let stale: Vec<ConnectionId> = self
+                        .connections
+                        .get(&peer_id)
+                        .map(|c| c.keys().copied().collect())
+                        .unwrap_or_default();
+                    for id in stale {
+                        tracing::info!(peer = %peer_id, "closing an older connection of a peer that reconnected");
+                        self.swarm.close_connection(id);
+                    }
+                }
                 self.connections
                     .entry(peer_id)
                     .or_default()

@@ -36,6 +36,23 @@ pub struct VmConfig {
     /// Archive policy, quota and retention.
     #[serde(default)]
     pub archive: crate::archive::ArchiveConfig,
+    /// Remote playback.
+    #[serde(default)]
+    pub playback: PlaybackConfig,
+}
+
+/// Remote playback settings (`[playback]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlaybackConfig {
+    /// How long a playback token is valid, seconds (default 300).
+    pub token_secs: u64,
+}
+
+impl Default for PlaybackConfig {
+    fn default() -> Self {
+        PlaybackConfig { token_secs: 300 }
+    }
 }
 
 /// libp2p settings.
@@ -136,6 +153,7 @@ impl VmConfig {
             telemetry: Default::default(),
             s3: Default::default(),
             archive: Default::default(),
+            playback: Default::default(),
         }
     }
 
@@ -178,6 +196,7 @@ mod tests {
         assert_eq!(back.relay.max_circuit_bytes, 1 << 30);
         let minimal: VmConfig = toml::from_str("tenant_id = \"t\"\nfqdn = \"x\"\n").unwrap();
         assert_eq!(minimal.enrollment.token_valid_hours, 168);
+        assert_eq!(minimal.playback.token_secs, 300);
         assert!(toml::from_str::<VmConfig>("tenant_id = \"t\"\nfqdn = \"x\"\ntypo = 1\n").is_err());
     }
 }

@@ -377,6 +377,31 @@ pub fn events(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// One cached event by id.
+pub fn event(c: &Connection, event_id: &str) -> Result<Option<EventRow>, DbError> {
+    Ok(c.query_row(
+        "SELECT event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms, category, score_milli,
+                clip_id, snapshot_id, received_at_ms
+         FROM events WHERE event_id = ?1",
+        [event_id],
+        |r| {
+            Ok(EventRow {
+                event_id: r.get(0)?,
+                edge_peer_id: r.get(1)?,
+                camera_id: r.get(2)?,
+                started_at_ms: u(r.get(3)?),
+                ended_at_ms: u(r.get(4)?),
+                category: r.get(5)?,
+                score_milli: r.get(6)?,
+                clip_id: r.get(7)?,
+                snapshot_id: r.get(8)?,
+                received_at_ms: u(r.get(9)?),
+            })
+        },
+    )
+    .optional()?)
+}
+
 /// Number of cached events.
 pub fn event_count(c: &Connection) -> Result<u64, DbError> {
     Ok(u(c.query_row("SELECT COUNT(*) FROM events", [], |r| {

@@ -11,6 +11,7 @@
 //! - [`http`]: the HTTP API (warp) and `/metrics`.
 //! - [`storage`]: S3 through aws-sdk-s3; the embedded s3s-fs server by default.
 //! - [`archive`]: `/guardian/archive/1`, retention and the start-up reconciliation.
+//! - [`playback`]: playback tokens, and clips streamed from edges over HTTP.
 
 pub mod archive;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod enroll;
 pub mod health;
 pub mod http;
 pub mod iso;
+pub mod playback;
 pub mod provision;
 pub mod service;
 pub mod storage;

@@ -54,6 +54,14 @@ pub struct VmState {
     /// The database.
     pub db: Db,
     tenant_key: VerifyingKey,
+    /// Signs playback tokens.
+    pub(crate) tenant_signing: ed25519_dalek::SigningKey,
+    /// The node, once started (the HTTP clip path opens streams on it).
+    pub(crate) node: std::sync::OnceLock<guardian_node::NodeHandle>,
+    /// Who may connect: playback clients are admitted for their token's lifetime.
+    pub(crate) allow: AllowList,
+    /// The vm's own addresses, ending in `/p2p/<vm>`, the bases of relay addresses.
+    pub(crate) relay_base: Vec<guardian_node::Multiaddr>,
     owner_token_sha256: String,
     connected: Mutex<HashSet<String>>,
     metrics: Metrics,
@@ -70,6 +78,11 @@ impl VmState {
         let given = token_hash(token);
         let (a, b) = (given.as_bytes(), self.owner_token_sha256.as_bytes());
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    /// The tenant's public key.
+    pub fn tenant_key(&self) -> &VerifyingKey {
+        &self.tenant_key
     }
 
     /// Whether an edge is connected now.
@@ -184,10 +197,22 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
     );
     tracing::info!(endpoint = %storage.endpoint(), "archive storage ready");
     let metrics = Metrics::default();
+    let allow = AllowList::closed();
+    let node_key = dir.node_key.clone();
+    let vm_peer = PeerId::from_str(&protocols::signed::peer_id_of(&node_key.verifying_key()))
+        .context("the node key's peer id")?;
+    let relay_base = external_addresses(&dir.config.fqdn, &dir.config.p2p)?
+        .into_iter()
+        .map(|a| a.with(libp2p::multiaddr::Protocol::P2p(vm_peer)))
+        .collect();
     let state = Arc::new(VmState {
         registry: registry(&metrics),
         metrics,
         tenant_key: dir.tenant_key.verifying_key(),
+        tenant_signing: dir.tenant_key.clone(),
+        node: std::sync::OnceLock::new(),
+        allow: allow.clone(),
+        relay_base,
         owner_token_sha256,
         connected: Mutex::new(HashSet::new()),
         db: dir.db.clone(),
@@ -202,7 +227,6 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
         Err(e) => tracing::warn!(error = %e, "cannot reconcile the archive index with S3 now"),
     }
 
-    let allow = AllowList::closed();
     refresh_allow_list(&state, &allow).await?;
     let mut node_config = NodeConfig::new(Role::Vm, dir.node_key.clone());
     node_config.listen = dir
@@ -227,6 +251,7 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
         tenant = %dir.config.tenant_id,
         "vm started"
     );
+    let _ = state.node.set(handle.clone());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let archive = {

@@ -18,8 +18,15 @@ fn spec() -> Value {
 
 /// The schema of a documented response, with `$ref`s resolvable against the spec.
 fn response_schema(spec: &Value, path: &str, status: u16) -> Value {
-    let mut response = spec["paths"][path]["get"]["responses"][status.to_string()].clone();
-    assert!(response.is_object(), "{path} does not document {status}");
+    response_schema_of(spec, "get", path, status)
+}
+
+fn response_schema_of(spec: &Value, method: &str, path: &str, status: u16) -> Value {
+    let mut response = spec["paths"][path][method]["responses"][status.to_string()].clone();
+    assert!(
+        response.is_object(),
+        "{method} {path} does not document {status}"
+    );
     if let Some(r) = response["$ref"].as_str() {
         let name = r.rsplit('/').next().unwrap();
         response = spec["components"]["responses"][name].clone();
@@ -29,6 +36,40 @@ fn response_schema(spec: &Value, path: &str, status: u16) -> Value {
     let mut schema = media["schema"].clone();
     schema["components"] = spec["components"].clone();
     schema
+}
+
+/// POSTs `body` and checks the answer against the spec: (status, body).
+fn check_post(
+    spec: &Value,
+    vm: &Vm,
+    path_template: &str,
+    url: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
+    let mut req = ureq::post(&format!("{}{url}", vm.http)).set("Content-Type", "application/json");
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    let (status, body) = match req.send_string(body) {
+        Ok(r) => (r.status(), r.into_json().unwrap_or(Value::Null)),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap_or(Value::Null)),
+        Err(e) => panic!("POST {url}: {e}"),
+    };
+    let mut schema = response_schema_of(spec, "post", path_template, status);
+    if schema.is_null() {
+        schema = json!({});
+    }
+    let validator = jsonschema::validator_for(&schema).expect("the spec's schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&body)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "POST {url} -> {status} {body}\ndoes not match: {errors:?}"
+    );
+    (status, body)
 }
 
 fn check(spec: &Value, vm: &Vm, path_template: &str, url: &str, token: Option<&str>) -> u16 {
@@ -106,6 +147,8 @@ fn the_server_matches_its_openapi_document() {
             "/api/v1/archive/{cid}/manifest",
             "/api/v1/devices",
             "/api/v1/events",
+            "/api/v1/events/{id}/clip",
+            "/api/v1/events/{id}/play",
             "/api/v1/health",
             "/metrics"
         ]
@@ -213,6 +256,94 @@ fn the_server_matches_its_openapi_document() {
     let mut ten = Vec::new();
     std::io::Read::read_to_end(&mut part.into_reader(), &mut ten).unwrap();
     assert_eq!(ten, bytes[10..20]);
+
+    // Playback: a ticket for an event, refusals.
+    let play_path = "/api/v1/events/{id}/play";
+    let event = vm.event_ids()[0].clone();
+    let play_url = format!("/api/v1/events/{event}/play");
+    let (status, ticket) = check_post(&spec, &vm, play_path, &play_url, Some(&token), "");
+    assert_eq!(status, 200, "{ticket}");
+    let client = libp2p::identity::Keypair::generate_ed25519()
+        .public()
+        .to_peer_id()
+        .to_string();
+    let (status, t2) = check_post(
+        &spec,
+        &vm,
+        play_path,
+        &play_url,
+        Some(&token),
+        &json!({ "client_peer_id": client }).to_string(),
+    );
+    assert_eq!(status, 200);
+    assert_ne!(
+        ticket["token"], t2["token"],
+        "every token has its own nonce"
+    );
+    let relay = ticket["relay_addrs"][0].as_str().unwrap();
+    assert!(
+        relay.ends_with(&format!(
+            "/p2p/{}/p2p-circuit/p2p/{}",
+            ticket["vm_peer_id"].as_str().unwrap(),
+            ticket["edge_peer_id"].as_str().unwrap()
+        )),
+        "{relay}"
+    );
+    for (url, tok, body, want) in [
+        (play_url.as_str(), None, "", 401),
+        (play_url.as_str(), Some("gdn_wrong"), "", 401),
+        ("/api/v1/events/nope/play", Some(token.as_str()), "", 404),
+        (
+            "/api/v1/events/Bad%20Id/play",
+            Some(token.as_str()),
+            "",
+            400,
+        ),
+        (
+            play_url.as_str(),
+            Some(token.as_str()),
+            "{\"client_peer_id\": \"x\"}",
+            400,
+        ),
+        (
+            play_url.as_str(),
+            Some(token.as_str()),
+            "{\"unknown\": 1}",
+            400,
+        ),
+    ] {
+        assert_eq!(
+            check_post(&spec, &vm, play_path, url, tok, body).0,
+            want,
+            "{url} {body}"
+        );
+    }
+    // The clip over HTTP: test events have no clip (404); auth and ids checked first.
+    let clip_path = "/api/v1/events/{id}/clip";
+    let clip_url = format!("/api/v1/events/{event}/clip");
+    assert_eq!(check(&spec, &vm, clip_path, &clip_url, Some(&token)), 404);
+    assert_eq!(check(&spec, &vm, clip_path, &clip_url, None), 401);
+    let play_token = ticket["token"].as_str().unwrap();
+    assert_eq!(
+        check(
+            &spec,
+            &vm,
+            clip_path,
+            &format!("{clip_url}?token={play_token}"),
+            None
+        ),
+        404
+    );
+    assert_eq!(
+        check(
+            &spec,
+            &vm,
+            clip_path,
+            "/api/v1/events/nope/clip",
+            Some(&token)
+        ),
+        404
+    );
 
     // Paging: a full page names where the next starts.
     let (_, page) = vm.get("/api/v1/events?limit=2");

@@ -7,6 +7,10 @@
 //!
 //! A playback token names one event and one nonce; the edge accepts each nonce once, before
 //! its expiry, so a dropped stream resumes with a fresh token at the offset it reached.
+//!
+//! Outside the wire (HTTP, the command line) a token travels as text:
+//! [`encode_token`] gives the unpadded base64url of its CBOR (`Signed { body, signature }`),
+//! which fits a URL query parameter as is.
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +47,10 @@ pub struct ClipRequest {
     pub token: Signed<PlaybackToken>,
     /// Byte offset to start from (0 for the beginning).
     pub offset: u64,
+    /// The event the client means to play; the edge refuses a token for any other. Optional
+    /// (added after version 1 shipped): without it the token's event is played.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
 }
 
 impl WireMessage for ClipRequest {
@@ -86,6 +94,14 @@ pub enum ClipRefusal {
     /// Issued for another edge.
     #[error("the playback token is for another edge")]
     WrongEdge,
+    /// Issued for another event than the one requested.
+    #[error("the playback token is for event {token_event}, not {requested}")]
+    WrongEvent {
+        /// The event the token names.
+        token_event: String,
+        /// The event requested.
+        requested: String,
+    },
     /// No such event or its clip is gone (retention).
     #[error("no clip for event {0}")]
     NoSuchClip(String),
@@ -97,6 +113,31 @@ pub enum ClipRefusal {
         /// The clip's size.
         total_size: u64,
     },
+}
+
+/// Why a textual playback token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a playback token (expected unpadded base64url of CBOR): {0}")]
+pub struct TokenTextError(String);
+
+/// The text form of a playback token: unpadded base64url of its CBOR.
+pub fn encode_token(token: &Signed<PlaybackToken>) -> String {
+    let mut bytes = Vec::new();
+    ciborium::into_writer(token, &mut bytes).expect("a token encodes");
+    data_encoding::BASE64URL_NOPAD.encode(&bytes)
+}
+
+/// Parses [`encode_token`]'s form (at most [`ClipRequest::MAX_SIZE`] bytes). The signature
+/// is not checked here.
+pub fn decode_token(text: &str) -> Result<Signed<PlaybackToken>, TokenTextError> {
+    let text = text.trim();
+    if text.len() > ClipRequest::MAX_SIZE * 4 / 3 {
+        return Err(TokenTextError("too long".into()));
+    }
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(text.as_bytes())
+        .map_err(|e| TokenTextError(e.to_string()))?;
+    ciborium::from_reader(bytes.as_slice()).map_err(|e| TokenTextError(e.to_string()))
 }
 
 #[cfg(test)]
@@ -124,7 +165,26 @@ mod tests {
         conformance::check(&ClipRequest {
             token: token(),
             offset: 1 << 20,
+            event_id: None,
         });
+        conformance::check(&ClipRequest {
+            token: token(),
+            offset: 0,
+            event_id: Some("ev-1".into()),
+        });
+    }
+
+    #[test]
+    fn token_text_round_trips() {
+        let t = token();
+        let text = encode_token(&t);
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(decode_token(&text).unwrap(), t);
+        assert!(decode_token("not a token!").is_err());
+        assert!(decode_token(&"A".repeat(20_000)).is_err());
     }
 
     #[test]
@@ -139,5 +199,9 @@ mod tests {
             total_size: 8,
         }));
         conformance::check(&ClipResponse::Refused(ClipRefusal::Replayed));
+        conformance::check(&ClipResponse::Refused(ClipRefusal::WrongEvent {
+            token_event: "ev-1".into(),
+            requested: "ev-2".into(),
+        }));
     }
 }

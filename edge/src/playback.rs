@@ -1,0 +1,294 @@
+//! `/guardian/clips/1` on the edge: plays a local clip to whoever holds a playback token.
+//!
+//! The token is the authorization, whoever the peer is (the owner's client through the vm's
+//! relay, or the vm itself for its HTTP path). It must be signed by the tenant key named in
+//! the install package, name this tenant and this edge, not have expired, name the event the
+//! client asks for, and its nonce must be unused: nonces are spent in SQLite (kept until the
+//! token's expiry), so neither a replay nor a restart reopens a token. The event must exist
+//! with a clip, and the offset be at most the clip's size. Then `Streaming` and the bytes from
+//! the offset follow, read in 256 KiB pieces (memory stays one buffer per stream, at most
+//! [`MAX_STREAMS`] at once). Every refusal is typed ([`ClipRefusal`]), sent, and logged.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use ed25519_dalek::VerifyingKey;
+use futures::{AsyncWriteExt, StreamExt};
+use guardian_node::{PeerId, Stream};
+use protocols::codec::{read_frame, write_frame};
+use protocols::messages::clips::{ClipRefusal, ClipRequest, ClipResponse, PlaybackToken};
+use protocols::signed::Signed;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::Semaphore;
+
+use crate::agent::Db;
+use crate::now_ms;
+
+/// Clip streams served at once; more wait for a turn.
+pub const MAX_STREAMS: usize = 8;
+const CHUNK: usize = 256 * 1024;
+/// How long a peer may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long one write may wait for a peer that stopped reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The content type of clips.
+pub const CONTENT_TYPE: &str = "video/mp4";
+
+/// What the clip server knows about this edge.
+pub struct ClipServer {
+    /// The data directory (clip paths are relative to it).
+    pub data: PathBuf,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The tenant key, from the install package.
+    pub tenant_key: VerifyingKey,
+    /// This edge's peer id.
+    pub edge_peer_id: String,
+    pub(crate) db: Db,
+}
+
+/// Checks what can be checked without the database: signature, tenant, edge, expiry, event.
+pub fn check_token(
+    token: &Signed<PlaybackToken>,
+    requested_event: Option<&str>,
+    tenant_id: &str,
+    tenant_key: &VerifyingKey,
+    edge_peer_id: &str,
+    now_ms: u64,
+) -> Result<PlaybackToken, ClipRefusal> {
+    let t = token
+        .verify(tenant_key)
+        .map_err(|_| ClipRefusal::BadSignature)?;
+    if t.tenant_id != tenant_id {
+        return Err(ClipRefusal::BadSignature);
+    }
+    if t.edge_peer_id != edge_peer_id {
+        return Err(ClipRefusal::WrongEdge);
+    }
+    if now_ms > t.expires_at_ms {
+        return Err(ClipRefusal::Expired);
+    }
+    if let Some(r) = requested_event
+        && r != t.event_id
+    {
+        return Err(ClipRefusal::WrongEvent {
+            token_event: t.event_id,
+            requested: r.to_owned(),
+        });
+    }
+    Ok(t)
+}
+
+/// Serves clip streams until the stream of incoming streams ends.
+pub async fn serve(server: Arc<ClipServer>, mut incoming: guardian_node::IncomingStreams) {
+    let permits = Arc::new(Semaphore::new(MAX_STREAMS));
+    while let Some((peer, stream)) = incoming.next().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let server = server.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle(&server, peer, stream).await {
+                tracing::warn!(%peer, error = format!("{e:#}"), "clip stream failed");
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// An accepted request: the open clip at the offset.
+struct Accepted {
+    file: tokio::fs::File,
+    total_size: u64,
+    offset: u64,
+    token: PlaybackToken,
+}
+
+async fn decide(server: &ClipServer, request: &ClipRequest) -> Result<Accepted, ClipRefusal> {
+    let token = check_token(
+        &request.token,
+        request.event_id.as_deref(),
+        &server.tenant_id,
+        &server.tenant_key,
+        &server.edge_peer_id,
+        now_ms(),
+    )?;
+    let no_clip = || ClipRefusal::NoSuchClip(token.event_id.clone());
+    let event = token.event_id.clone();
+    let clip = server
+        .db
+        .call(move |s| s.clip_path(&event))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot look up a clip");
+            no_clip()
+        })?
+        .ok_or_else(no_clip)?;
+    let path = server.data.join(&clip);
+    let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
+        tracing::warn!(path = %path.display(), error = %e, "an event's clip cannot be opened");
+        no_clip()
+    })?;
+    let total_size = file.metadata().await.map_err(|_| no_clip())?.len();
+    if request.offset > total_size {
+        return Err(ClipRefusal::BadOffset {
+            offset: request.offset,
+            total_size,
+        });
+    }
+    let (nonce, expires, event, owner) = (
+        token.nonce.clone(),
+        token.expires_at_ms,
+        token.event_id.clone(),
+        token.owner.clone(),
+    );
+    let fresh = server
+        .db
+        .call(move |s| s.spend_nonce(&nonce, expires, &event, &owner, now_ms()))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot record a playback nonce");
+            // Refuse rather than risk a replay.
+            ClipRefusal::Replayed
+        })?;
+    if !fresh {
+        return Err(ClipRefusal::Replayed);
+    }
+    file.seek(std::io::SeekFrom::Start(request.offset))
+        .await
+        .map_err(|_| no_clip())?;
+    Ok(Accepted {
+        file,
+        total_size,
+        offset: request.offset,
+        token,
+    })
+}
+
+async fn handle(server: &ClipServer, peer: PeerId, mut stream: Stream) -> Result<()> {
+    let request: ClipRequest = tokio::time::timeout(REQUEST_TIMEOUT, read_frame(&mut stream))
+        .await
+        .context("no clip request in time")??;
+    let accepted = match decide(server, &request).await {
+        Ok(a) => a,
+        Err(refusal) => {
+            let t = request.token.peek().ok();
+            tracing::warn!(
+                %peer,
+                event = t.as_ref().map(|t| t.event_id.as_str()).unwrap_or("?"),
+                owner = t.as_ref().map(|t| t.owner.as_str()).unwrap_or("?"),
+                reason = %refusal,
+                "clip playback refused"
+            );
+            let _ = tokio::time::timeout(
+                WRITE_TIMEOUT,
+                write_frame(&mut stream, &ClipResponse::Refused(refusal)),
+            )
+            .await;
+            let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.close()).await;
+            return Ok(());
+        }
+    };
+    let Accepted {
+        mut file,
+        total_size,
+        offset,
+        token,
+    } = accepted;
+    tracing::info!(%peer, event = %token.event_id, owner = %token.owner, offset, total_size, "clip playback started");
+    tokio::time::timeout(
+        WRITE_TIMEOUT,
+        write_frame(
+            &mut stream,
+            &ClipResponse::Streaming {
+                total_size,
+                offset,
+                content_type: CONTENT_TYPE.into(),
+            },
+        ),
+    )
+    .await
+    .context("the peer stopped reading")??;
+    let mut buf = vec![0u8; CHUNK];
+    let mut sent = 0u64;
+    let started = std::time::Instant::now();
+    let want = total_size - offset;
+    while sent < want {
+        let n = file
+            .read(&mut buf[..CHUNK.min((want - sent) as usize)])
+            .await?;
+        if n == 0 {
+            anyhow::bail!("the clip shrank while it was played ({sent} of {want} bytes sent)");
+        }
+        tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&buf[..n]))
+            .await
+            .context("the peer stopped reading")?
+            .with_context(|| format!("the stream broke after {sent} bytes"))?;
+        sent += n as u64;
+    }
+    tokio::time::timeout(WRITE_TIMEOUT, stream.close())
+        .await
+        .context("the peer stopped reading")??;
+    tracing::info!(
+        %peer,
+        event = %token.event_id,
+        bytes = sent,
+        ms = started.elapsed().as_millis() as u64,
+        "clip playback finished"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    fn token(key: &SigningKey, f: impl FnOnce(&mut PlaybackToken)) -> Signed<PlaybackToken> {
+        let mut t = PlaybackToken {
+            tenant_id: "t".into(),
+            event_id: "ev".into(),
+            owner: "o".into(),
+            edge_peer_id: "edge".into(),
+            nonce: "n".into(),
+            issued_at_ms: 0,
+            expires_at_ms: 1000,
+        };
+        f(&mut t);
+        Signed::sign(&t, key)
+    }
+
+    #[test]
+    fn each_check_refuses_with_its_reason() {
+        let k = SigningKey::from_bytes(&[1; 32]);
+        let other = SigningKey::from_bytes(&[2; 32]);
+        let vk = k.verifying_key();
+        let check = |t: &Signed<PlaybackToken>, ev: Option<&str>, now| {
+            check_token(t, ev, "t", &vk, "edge", now)
+        };
+        assert!(check(&token(&k, |_| {}), Some("ev"), 10).is_ok());
+        assert!(check(&token(&k, |_| {}), None, 1000).is_ok());
+        assert_eq!(
+            check(&token(&other, |_| {}), None, 10),
+            Err(ClipRefusal::BadSignature)
+        );
+        assert_eq!(
+            check(&token(&k, |t| t.tenant_id = "u".into()), None, 10),
+            Err(ClipRefusal::BadSignature)
+        );
+        assert_eq!(
+            check(&token(&k, |t| t.edge_peer_id = "x".into()), None, 10),
+            Err(ClipRefusal::WrongEdge)
+        );
+        assert_eq!(
+            check(&token(&k, |_| {}), None, 1001),
+            Err(ClipRefusal::Expired)
+        );
+        assert!(matches!(
+            check(&token(&k, |_| {}), Some("ev2"), 10),
+            Err(ClipRefusal::WrongEvent { .. })
+        ));
+    }
+}

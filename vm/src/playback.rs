@@ -1,0 +1,250 @@
+//! Remote playback on the vm: playback tokens for the owner's client, and the HTTP clip path
+//! for clients without libp2p.
+//!
+//! - `POST /api/v1/events/{id}/play` ([`ticket`]): a [`PlaybackToken`] for the event, signed by
+//!   the tenant key (fresh random nonce, valid `[playback] token_secs`), with the edge's peer
+//!   id and the relay addresses through which the client reaches it. A `client_peer_id` in the
+//!   request body is admitted by the vm's gate until the token expires, so the client may use
+//!   the vm's relay; no one else can (the vm relays only for its edges and such clients).
+//! - `GET /api/v1/events/{id}/clip` ([`open_clip`]): the vm mints a token for itself (owner
+//!   `vm-http`) and opens `/guardian/clips/1` to the edge over the connection it already has;
+//!   a `Range: bytes=N-` (or `N-M`) becomes the request's offset (and a limit).
+//!
+//! Tokens travel as unpadded base64url of their CBOR
+//! ([`protocols::messages::clips::encode_token`]).
+
+use std::time::{Duration, Instant};
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+use guardian_node::{PeerId, Stream, StreamProtocol};
+use protocols::codec::{read_frame, write_frame};
+use protocols::messages::clips::{ClipRefusal, ClipRequest, ClipResponse, PlaybackToken};
+use protocols::signed::Signed;
+use rand::RngCore;
+use serde::Serialize;
+
+use crate::db::{self, EventRow};
+use crate::now_ms;
+use crate::service::VmState;
+
+/// The owner named in tokens the vm mints for its own HTTP clip path.
+pub const VM_HTTP_OWNER: &str = "vm-http";
+/// The owner named in tokens minted for the owner's API token.
+pub const OWNER_API: &str = "owner-api";
+/// How long opening a clip stream on the edge may take (stream and first answer).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long one read from the edge may take once streaming.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why playback could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaybackError {
+    /// No such event in the vm's cache.
+    #[error("no event {0}")]
+    NoSuchEvent(String),
+    /// The edge holding the event is not connected.
+    #[error("the edge {edge} holding event {event} is offline")]
+    EdgeOffline {
+        /// The edge.
+        edge: String,
+        /// The event.
+        event: String,
+    },
+    /// The edge refused.
+    #[error("the edge refused: {0}")]
+    Refused(ClipRefusal),
+    /// Talking to the edge failed.
+    #[error("cannot stream from the edge: {0}")]
+    Edge(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] db::DbError),
+}
+
+/// The answer of `POST /api/v1/events/{id}/play`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ticket {
+    /// The playback token (unpadded base64url of CBOR `Signed<PlaybackToken>`).
+    pub token: String,
+    /// The event.
+    pub event_id: String,
+    /// The edge that holds the clip.
+    pub edge_peer_id: String,
+    /// The vm (the relay).
+    pub vm_peer_id: String,
+    /// `<vm address>/p2p/<vm>/p2p-circuit/p2p/<edge>`, QUIC first.
+    pub relay_addrs: Vec<String>,
+    /// Not accepted after, Unix ms.
+    pub expires_at_ms: u64,
+}
+
+/// The event, if known.
+pub async fn event(state: &VmState, event_id: &str) -> Result<EventRow, PlaybackError> {
+    let id = event_id.to_owned();
+    state
+        .db
+        .call(move |c| db::event(c, &id))
+        .await?
+        .ok_or_else(|| PlaybackError::NoSuchEvent(event_id.to_owned()))
+}
+
+/// Signs a fresh token for `event` on behalf of `owner`.
+pub fn mint(state: &VmState, event: &EventRow, owner: &str) -> Signed<PlaybackToken> {
+    let mut nonce = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let now = now_ms();
+    let token = PlaybackToken {
+        tenant_id: state.config.tenant_id.clone(),
+        event_id: event.event_id.clone(),
+        owner: owner.to_owned(),
+        edge_peer_id: event.edge_peer_id.clone(),
+        nonce: data_encoding::BASE64URL_NOPAD.encode(&nonce),
+        issued_at_ms: now,
+        expires_at_ms: now + state.config.playback.token_secs.max(1) * 1000,
+    };
+    Signed::sign(&token, &state.tenant_signing)
+}
+
+/// Mints a token for the owner's client, admits `client` (if given) until it expires, and
+/// says how to reach the edge.
+pub async fn ticket(
+    state: &VmState,
+    event_id: &str,
+    client: Option<PeerId>,
+) -> Result<Ticket, PlaybackError> {
+    let event = event(state, event_id).await?;
+    if !state.is_connected(&event.edge_peer_id) {
+        return Err(PlaybackError::EdgeOffline {
+            edge: event.edge_peer_id,
+            event: event.event_id,
+        });
+    }
+    let signed = mint(state, &event, OWNER_API);
+    let token = signed.peek().expect("just signed");
+    if let Some(peer) = client {
+        let secs = state.config.playback.token_secs.max(1);
+        state
+            .allow
+            .allow_until(peer, Instant::now() + Duration::from_secs(secs));
+        tracing::info!(%peer, event = %event.event_id, secs, "playback client admitted");
+    }
+    let vm_peer_id = state
+        .node
+        .get()
+        .map(|h| h.peer_id().to_string())
+        .unwrap_or_default();
+    let relay_addrs = state
+        .relay_base
+        .iter()
+        .map(|a| format!("{a}/p2p-circuit/p2p/{}", event.edge_peer_id))
+        .collect();
+    Ok(Ticket {
+        token: protocols::messages::clips::encode_token(&signed),
+        event_id: event.event_id,
+        edge_peer_id: event.edge_peer_id,
+        vm_peer_id,
+        relay_addrs,
+        expires_at_ms: token.expires_at_ms,
+    })
+}
+
+/// Checks a playback token presented over HTTP for `event_id`: the tenant's signature, this
+/// tenant, the event, the expiry. Over HTTP a token is a bearer credential until it expires
+/// (a player makes several range requests); the edge's single use applies to the tokens the
+/// vm mints for each request.
+pub fn check_http_token(state: &VmState, text: &str, event_id: &str) -> bool {
+    let Ok(signed) = protocols::messages::clips::decode_token(text) else {
+        return false;
+    };
+    match signed.verify(state.tenant_key()) {
+        Ok(t) => {
+            t.tenant_id == state.config.tenant_id
+                && t.event_id == event_id
+                && now_ms() <= t.expires_at_ms
+        }
+        Err(_) => false,
+    }
+}
+
+/// An open clip stream from the edge: the size, where the bytes start, and the stream.
+pub struct OpenClip {
+    /// The clip's total size.
+    pub total_size: u64,
+    /// Where the bytes start.
+    pub offset: u64,
+    /// MIME type.
+    pub content_type: String,
+    /// The bytes from `offset` to the end follow on it.
+    pub stream: Stream,
+}
+
+/// Opens `/guardian/clips/1` on the event's edge at `offset`, with a token the vm mints.
+pub async fn open_clip(
+    state: &VmState,
+    event_id: &str,
+    offset: u64,
+) -> Result<OpenClip, PlaybackError> {
+    let event = event(state, event_id).await?;
+    let offline = || PlaybackError::EdgeOffline {
+        edge: event.edge_peer_id.clone(),
+        event: event.event_id.clone(),
+    };
+    if !state.is_connected(&event.edge_peer_id) {
+        return Err(offline());
+    }
+    let edge: PeerId = event
+        .edge_peer_id
+        .parse()
+        .map_err(|_| PlaybackError::Edge("the event's edge id does not parse".into()))?;
+    let node = state
+        .node
+        .get()
+        .ok_or_else(|| PlaybackError::Edge("the node is not started".into()))?;
+    let request = ClipRequest {
+        token: mint(state, &event, VM_HTTP_OWNER),
+        offset,
+        event_id: Some(event.event_id.clone()),
+    };
+    let mut control = node.streams();
+    let opened = tokio::time::timeout(OPEN_TIMEOUT, async {
+        let mut stream = control
+            .open_stream(edge, StreamProtocol::new(protocols::messages::CLIPS))
+            .await
+            .map_err(|e| PlaybackError::Edge(e.to_string()))?;
+        write_frame(&mut stream, &request)
+            .await
+            .map_err(|e| PlaybackError::Edge(e.to_string()))?;
+        stream
+            .flush()
+            .await
+            .map_err(|e| PlaybackError::Edge(e.to_string()))?;
+        let response: ClipResponse = read_frame(&mut stream)
+            .await
+            .map_err(|e| PlaybackError::Edge(e.to_string()))?;
+        Ok::<_, PlaybackError>((stream, response))
+    })
+    .await
+    .map_err(|_| PlaybackError::Edge(format!("no answer from the edge in {OPEN_TIMEOUT:?}")))??;
+    match opened {
+        (
+            stream,
+            ClipResponse::Streaming {
+                total_size,
+                offset,
+                content_type,
+            },
+        ) => Ok(OpenClip {
+            total_size,
+            offset,
+            content_type,
+            stream,
+        }),
+        (mut stream, ClipResponse::Refused(r)) => {
+            let _ = stream.close().await;
+            let mut rest = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), stream.read_to_end(&mut rest)).await;
+            Err(PlaybackError::Refused(r))
+        }
+    }
+}

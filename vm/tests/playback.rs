@@ -1,0 +1,493 @@
+//! Remote playback on loopback with real processes: a vm, an edge holding a clip, and
+//! `guardian play` (its own libp2p node, through the vm's relay or direct), plus the vm's HTTP
+//! clip path. Byte-identical playback to a file and to stdout; expired, forged, replayed and
+//! other-event tokens refused with their typed reason; an offline edge is a quick, clear
+//! error; a kill -9 of the edge mid-stream is resumed byte-identically; HTTP ranges.
+
+mod support;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use guardian_edge::store::{LocalEvent, Store};
+use protocols::messages::Category;
+use protocols::messages::clips::{PlaybackToken, encode_token};
+use protocols::messages::events::EventRecord;
+use protocols::signed::Signed;
+use support::*;
+
+/// A vm and an enrolled, connected edge.
+struct Setup {
+    _root: tempfile::TempDir,
+    root: PathBuf,
+    vm: Vm,
+    edge: Edge,
+    edge_peer_id: String,
+}
+
+/// A vm (with `token_secs` if given) and an installed edge, not started.
+fn setup(token_secs: Option<u64>) -> Setup {
+    let root = tempfile::tempdir().unwrap();
+    let mut vm = Vm::init(root.path(), "vm");
+    if let Some(secs) = token_secs {
+        let p = vm.dir.join("vm.toml");
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("token_secs = 300"), "{text}");
+        let text = text.replace("token_secs = 300", &format!("token_secs = {secs}"));
+        std::fs::write(&p, text).unwrap();
+    }
+    vm.start();
+    let edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
+    let edge_peer_id = edge.package_json()["edge_peer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Setup {
+        root: root.path().to_path_buf(),
+        _root: root,
+        vm,
+        edge,
+        edge_peer_id,
+    }
+}
+
+impl Setup {
+    /// Records an event on the (stopped) edge whose clip holds `bytes`.
+    fn add_event(&self, event_id: &str, bytes: &[u8]) {
+        let rel = format!("clips/{event_id}.mp4");
+        let path = self.edge.dir.join(&rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let mut store = Store::open(&self.edge.dir.join("edge.sqlite")).unwrap();
+        let now = protocols::now_ms();
+        store
+            .insert_event(
+                &LocalEvent {
+                    record: EventRecord {
+                        event_id: event_id.into(),
+                        tenant_id: self.vm.tenant_id.clone(),
+                        edge_id: self.edge_peer_id.clone(),
+                        camera_id: "front-door".into(),
+                        started_at_ms: now - 10_000,
+                        ended_at_ms: now,
+                        category: Category::Person,
+                        score_milli: 900,
+                        clip_id: None,
+                        snapshot_id: None,
+                    },
+                    track_json: "[]".into(),
+                    clip_path: Some(rel),
+                    snapshot_path: None,
+                    bytes: bytes.len() as u64,
+                },
+                now,
+            )
+            .unwrap();
+    }
+
+    /// Starts the edge and waits until the vm has `events` and the edge holds its relay
+    /// reservation.
+    fn start_edge(&mut self, events: &[&str]) {
+        let n = self.edge.log_text_len();
+        self.edge.start();
+        let (vm_log, edge_log) = (self.vm.log(), self.edge.log());
+        let vm = &self.vm;
+        let edge = &self.edge;
+        wait_for(
+            "the events on the vm and the edge's relay reservation",
+            Duration::from_secs(30),
+            &[&vm_log, &edge_log],
+            || {
+                let ids = vm.event_ids();
+                events.iter().all(|e| ids.iter().any(|i| i == e))
+                    && edge.log_text()[n..].contains("relay reservation accepted")
+            },
+        );
+    }
+
+    fn play(&self, event: &str, args: &[&str]) -> std::process::Output {
+        Command::new(bin("guardian"))
+            .args(["play", "--vm", &self.vm.http, "--token", &self.vm.token])
+            .args(args)
+            .arg(event)
+            .env("GUARDIAN_LOG", "warn,libp2p=error")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// A token for `event` minted by the vm (`POST /play`).
+    fn mint(&self, event: &str) -> String {
+        let r = ureq::post(&format!("{}/api/v1/events/{event}/play", self.vm.http))
+            .set("Authorization", &format!("Bearer {}", self.vm.token))
+            .call()
+            .unwrap();
+        let v: serde_json::Value = r.into_json().unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A token signed by `key` (the tenant's own key unless a forgery is wanted).
+    fn craft(&self, key: &ed25519_dalek::SigningKey, event: &str, expires_at_ms: u64) -> String {
+        encode_token(&Signed::sign(
+            &PlaybackToken {
+                tenant_id: self.vm.tenant_id.clone(),
+                event_id: event.into(),
+                owner: "test".into(),
+                edge_peer_id: self.edge_peer_id.clone(),
+                nonce: format!("n-{}", rand_u64()),
+                issued_at_ms: protocols::now_ms(),
+                expires_at_ms,
+            },
+            key,
+        ))
+    }
+
+    fn tenant_key(&self) -> ed25519_dalek::SigningKey {
+        guardian_node::identity::read_key(&self.vm.dir.join("tenant.key")).unwrap()
+    }
+}
+
+trait LogLen {
+    fn log_text_len(&self) -> usize;
+    fn log_text(&self) -> String;
+}
+
+impl LogLen for Edge {
+    fn log_text_len(&self) -> usize {
+        self.log_text().len()
+    }
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut b)
+        .unwrap();
+    u64::from_le_bytes(b)
+}
+
+/// A real H.264 MP4 (5 s at 15 fps), made with GStreamer.
+fn mp4(dir: &Path) -> Vec<u8> {
+    let out = dir.join("test.mp4");
+    let status = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "videotestsrc",
+            "num-buffers=75",
+            "!",
+            "video/x-raw,width=640,height=360,framerate=15/1,format=I420",
+            "!",
+            "x264enc",
+            "key-int-max=30",
+            "speed-preset=ultrafast",
+            "!",
+            "mp4mux",
+            "!",
+            "filesink",
+        ])
+        .arg(format!("location={}", out.display()))
+        .status()
+        .expect("gst-launch-1.0 (scripts/setup.sh installs it)");
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn plays_byte_identical_to_a_file_and_stdout_and_over_http() {
+    let mut s = setup(None);
+    let clip = mp4(&s.root);
+    let big = pseudo_random(24 << 20, 7);
+    s.add_event("ev-mp4", &clip);
+    s.add_event("ev-big", &big);
+    s.start_edge(&["ev-mp4", "ev-big"]);
+
+    // To a file, with the JSON report.
+    let out = s.root.join("out.mp4");
+    let o = s.play("ev-mp4", &["-o", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), clip);
+    assert_eq!(report["bytes"], clip.len() as u64);
+    assert!(report["first_byte_ms"].as_u64().unwrap() < 5000, "{report}");
+    assert!(report["relayed"].is_boolean() && report["throughput"].as_f64().unwrap() > 0.0);
+    eprintln!("mp4 report: {report}");
+
+    // A larger clip to stdout (the report goes to stderr).
+    let o = s.play("ev-big", &["-o", "-", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout == big, "stdout differs ({} bytes)", o.stdout.len());
+    let report: serde_json::Value =
+        serde_json::from_str(stderr(&o).lines().last().unwrap()).unwrap();
+    eprintln!("big report: {report}");
+
+    // Relay only: the report says relayed and the stream never moved.
+    let o = s.play("ev-big", &["-o", "-", "--json", "--relay-only"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout == big);
+    let report: serde_json::Value =
+        serde_json::from_str(stderr(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(report["relayed"], true, "{report}");
+    assert_eq!(report["switched_to_direct"], false, "{report}");
+    assert_eq!(
+        report["direct_after_ms"],
+        serde_json::Value::Null,
+        "{report}"
+    );
+    eprintln!("relay-only report: {report}");
+
+    // HTTP: whole, ranges, a play token in the query, errors.
+    let url = format!("{}/api/v1/events/ev-mp4/clip", s.vm.http);
+    let auth = format!("Bearer {}", s.vm.token);
+    let get = |range: Option<&str>, query: &str, auth: Option<&str>| {
+        let mut r = ureq::get(&format!("{url}{query}"));
+        if let Some(a) = auth {
+            r = r.set("Authorization", a);
+        }
+        if let Some(range) = range {
+            r = r.set("Range", range);
+        }
+        match r.call() {
+            Ok(r) => {
+                let (status, cr, ct) = (
+                    r.status(),
+                    r.header("content-range").map(str::to_owned),
+                    r.content_type().to_owned(),
+                );
+                let mut b = Vec::new();
+                r.into_reader().read_to_end(&mut b).unwrap();
+                (status, cr, ct, b)
+            }
+            Err(ureq::Error::Status(code, r)) => (
+                code,
+                r.header("content-range").map(str::to_owned),
+                String::new(),
+                r.into_string().unwrap_or_default().into_bytes(),
+            ),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (status, _, ct, body) = get(None, "", Some(&auth));
+    assert_eq!((status, ct.as_str()), (200, "video/mp4"));
+    assert!(body == clip);
+    let n = clip.len();
+    let (status, cr, _, body) = get(Some("bytes=1000-"), "", Some(&auth));
+    assert_eq!(status, 206);
+    assert_eq!(cr.unwrap(), format!("bytes 1000-{}/{n}", n - 1));
+    assert!(body == clip[1000..]);
+    let (status, cr, _, body) = get(Some("bytes=10-19"), "", Some(&auth));
+    assert_eq!((status, cr.unwrap()), (206, format!("bytes 10-19/{n}")));
+    assert_eq!(body, clip[10..20]);
+    let (status, cr, _, _) = get(Some(&format!("bytes={n}-")), "", Some(&auth));
+    assert_eq!((status, cr.unwrap()), (416, format!("bytes */{n}")));
+    // A play token works in the query, for this event only, several times (a player's
+    // range requests) until it expires.
+    let t = s.mint("ev-mp4");
+    for _ in 0..2 {
+        let (status, _, _, body) = get(Some("bytes=0-"), &format!("?token={t}"), None);
+        assert_eq!(status, 206);
+        assert!(body == clip);
+    }
+    let other = s.mint("ev-big");
+    assert_eq!(get(None, &format!("?token={other}"), None).0, 401);
+    assert_eq!(get(None, "", None).0, 401);
+    assert_eq!(get(None, &format!("?token={}", s.vm.token), None).0, 200);
+    let (status, _, _, _) = {
+        let r = ureq::get(&format!("{}/api/v1/events/nope/clip", s.vm.http))
+            .set("Authorization", &auth)
+            .call();
+        match r {
+            Err(ureq::Error::Status(c, _)) => (c, None::<String>, String::new(), Vec::<u8>::new()),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn tokens_expired_forged_replayed_or_for_another_event_are_refused() {
+    let mut s = setup(None);
+    let clip = pseudo_random(300_000, 3);
+    s.add_event("ev-a", &clip);
+    s.add_event("ev-b", &clip[..1000]);
+    s.start_edge(&["ev-a", "ev-b"]);
+    let tenant = s.tenant_key();
+    let now = protocols::now_ms();
+    let out = s.root.join("out.bin");
+    let out_s = out.to_str().unwrap().to_owned();
+
+    fn refused(s: &Setup, token: &str, event: &str, reason: &str) {
+        let out = s.root.join("out.bin");
+        let start = Instant::now();
+        let o = s.play(
+            event,
+            &[
+                "-o",
+                out.to_str().unwrap(),
+                "--play-token",
+                token,
+                "--retries",
+                "0",
+            ],
+        );
+        let err = stderr(&o);
+        assert!(!o.status.success(), "accepted: {err}");
+        assert!(
+            err.contains(&format!("the edge refused playback: {reason}")),
+            "want {reason:?}, got {err}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(20));
+        assert!(!out.exists(), "a refused playback left an output file");
+    }
+    refused(
+        &s,
+        &s.craft(&tenant, "ev-a", now - 1),
+        "ev-a",
+        "the playback token expired",
+    );
+    let forger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    refused(
+        &s,
+        &s.craft(&forger, "ev-a", now + 60_000),
+        "ev-a",
+        "the playback token is not signed by this tenant",
+    );
+    refused(
+        &s,
+        &s.mint("ev-b"),
+        "ev-a",
+        "the playback token is for event ev-b, not ev-a",
+    );
+    // A good token plays once; the second time it is a replay.
+    let t = s.mint("ev-a");
+    let o = s.play("ev-a", &["-o", &out_s, "--play-token", &t]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(&out).unwrap() == clip);
+    std::fs::remove_file(&out).unwrap();
+    refused(&s, &t, "ev-a", "the playback token was already used");
+    // Across a restart of the edge too (nonces are in SQLite).
+    s.edge.stop();
+    s.start_edge(&["ev-a"]);
+    refused(&s, &t, "ev-a", "the playback token was already used");
+    // Each refusal is logged by the edge with its reason.
+    let log = s.edge.log_text();
+    for reason in [
+        "the playback token expired",
+        "not signed by this tenant",
+        "is for event ev-b",
+        "already used",
+    ] {
+        assert!(
+            log.contains("clip playback refused") && log.contains(reason),
+            "{reason} not logged"
+        );
+    }
+    // The vm's POST: unknown event 404, no token 401.
+    let r = ureq::post(&format!("{}/api/v1/events/nope/play", s.vm.http))
+        .set("Authorization", &format!("Bearer {}", s.vm.token))
+        .call();
+    assert!(matches!(r, Err(ureq::Error::Status(404, _))), "{r:?}");
+    let r = ureq::post(&format!("{}/api/v1/events/ev-a/play", s.vm.http)).call();
+    assert!(matches!(r, Err(ureq::Error::Status(401, _))), "{r:?}");
+}
+
+#[test]
+fn tokens_expire_after_the_configured_time() {
+    let mut s = setup(Some(1));
+    s.add_event("ev-a", b"hello");
+    s.start_edge(&["ev-a"]);
+    let t = s.mint("ev-a");
+    std::thread::sleep(Duration::from_millis(1500));
+    let o = s.play("ev-a", &["-o", "-", "--play-token", &t, "--retries", "0"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("the edge refused playback: the playback token expired"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn an_offline_edge_is_a_clear_error() {
+    let mut s = setup(None);
+    s.add_event("ev-a", b"hello");
+    s.start_edge(&["ev-a"]);
+    s.edge.stop();
+    let vm = &s.vm;
+    wait_for(
+        "the vm to see the edge offline",
+        Duration::from_secs(20),
+        &[&vm.log()],
+        || vm.devices()[0]["online"] == false,
+    );
+    let start = Instant::now();
+    let o = s.play("ev-a", &["-o", "-"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("is offline"), "{}", stderr(&o));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    // The HTTP path says so too.
+    let r = ureq::get(&format!("{}/api/v1/events/ev-a/clip", s.vm.http))
+        .set("Authorization", &format!("Bearer {}", s.vm.token))
+        .call();
+    match r {
+        Err(ureq::Error::Status(503, r)) => {
+            let v: serde_json::Value = r.into_json().unwrap();
+            assert_eq!(v["error"], "edge_offline");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_kill_of_the_edge_mid_stream_is_resumed_byte_identically() {
+    let mut s = setup(None);
+    let big = pseudo_random(64 << 20, 11);
+    s.add_event("ev-big", &big);
+    s.start_edge(&["ev-big"]);
+    let mut child = Command::new(bin("guardian"))
+        .args(["play", "--vm", &s.vm.http, "--token", &s.vm.token])
+        .args(["-o", "-", "--json", "--retries", "8", "ev-big"])
+        .env("GUARDIAN_LOG", "warn,libp2p=error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut got = vec![0u8; 8 << 20];
+    stdout.read_exact(&mut got).unwrap();
+    // The pipe is full and the edge waits on flow control: kill it mid-stream.
+    let killed_at = Instant::now();
+    s.edge.kill9();
+    s.edge.start();
+    stdout.read_to_end(&mut got).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        got.len() == big.len(),
+        "{} of {} bytes",
+        got.len(),
+        big.len()
+    );
+    assert!(got == big, "the resumed clip differs");
+    let report: serde_json::Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert!(report["resumes"].as_u64().unwrap() >= 1, "{report}");
+    eprintln!(
+        "resumed after the kill in {:?} total: {report}",
+        killed_at.elapsed()
+    );
+}

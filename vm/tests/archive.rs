@@ -6,88 +6,12 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use support::*;
 
 const WAIT: Duration = Duration::from_secs(40);
-const SECRET: &str = "owner passphrase for the archive test";
-
-struct Owner {
-    secret_file: PathBuf,
-    recipient: String,
-    identity_file: PathBuf,
-}
-
-fn owner(root: &Path, tenant: &str) -> Owner {
-    let secret_file = root.join("owner.secret");
-    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
-    let out = ok(Command::new(bin("guardian"))
-        .args(["keys", "init", "--tenant", tenant, "--secret-file"])
-        .arg(&secret_file));
-    let recipient = out
-        .lines()
-        .find_map(|l| l.strip_prefix("recipient: "))
-        .unwrap()
-        .to_owned();
-    let identity_file = root.join("owner.identity");
-    let id = ok(Command::new(bin("guardian"))
-        .args(["keys", "identity", "--tenant", tenant, "--secret-file"])
-        .arg(&secret_file));
-    std::fs::write(&identity_file, id).unwrap();
-    Owner {
-        secret_file,
-        recipient,
-        identity_file,
-    }
-}
-
-fn archive_file(
-    edge: &Edge,
-    camera: &str,
-    file: &Path,
-    snapshot: Option<&Path>,
-) -> (String, String) {
-    let mut cmd = Command::new(bin("guardian-edge"));
-    cmd.args(["archive-file", "--camera", camera, "--data"])
-        .arg(&edge.dir);
-    if let Some(s) = snapshot {
-        cmd.arg("--snapshot").arg(s);
-    }
-    let out = ok(cmd.arg(file));
-    let field = |p: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(p))
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_owned()
-    };
-    (field("event: "), field("clip: "))
-}
-
-fn fetch(vm: &Vm, owner: &Owner, cid: &str, out: &Path) -> std::process::Output {
-    Command::new(bin("guardian"))
-        .args([
-            "fetch",
-            "--vm",
-            &vm.http,
-            "--token",
-            &vm.token,
-            "--tenant",
-            &vm.tenant_id,
-        ])
-        .arg("--secret-file")
-        .arg(&owner.secret_file)
-        .arg(cid)
-        .arg("-o")
-        .arg(out)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
 
 /// Every file under `dir`.
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -110,7 +34,11 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 fn archived_clip_is_fetched_by_cid_decrypted_and_never_stored_in_the_clear() {
     let root = tempfile::tempdir().unwrap();
     let mut vm = Vm::init(root.path(), "vm");
-    let owner = owner(root.path(), &vm.tenant_id);
+    let owner = owner(
+        root.path(),
+        &vm.tenant_id,
+        "owner passphrase for the archive test",
+    );
     vm.start();
     let mut edge = Edge::install(
         &vm.package_for("home", &owner.recipient, None),

@@ -124,34 +124,15 @@ fn archive_end_to_end_on_radosgw() {
     std::fs::write(&config, text).unwrap();
 
     // The owner's keys: the vm and edge only ever see the recipient.
-    let secret_file = root.path().join("owner.secret");
-    std::fs::write(&secret_file, "owner secret for the radosgw test\n").unwrap();
-    let keys = ok(Command::new(bin("guardian"))
-        .args(["keys", "init", "--tenant", &vm.tenant_id, "--secret-file"])
-        .arg(&secret_file));
-    let recipient = keys
-        .lines()
-        .find_map(|l| l.strip_prefix("recipient: "))
-        .unwrap()
-        .to_owned();
-    let identity_file = root.path().join("owner.identity");
-    std::fs::write(
-        &identity_file,
-        ok(Command::new(bin("guardian"))
-            .args([
-                "keys",
-                "identity",
-                "--tenant",
-                &vm.tenant_id,
-                "--secret-file",
-            ])
-            .arg(&secret_file)),
-    )
-    .unwrap();
+    let owner = owner(
+        root.path(),
+        &vm.tenant_id,
+        "owner secret for the radosgw test",
+    );
 
     vm.start();
     let mut edge = Edge::install(
-        &vm.package_for("home", &recipient, None),
+        &vm.package_for("home", &owner.recipient, None),
         &root.path().join("edge"),
     );
     edge.start();
@@ -160,22 +141,7 @@ fn archive_end_to_end_on_radosgw() {
     wait_for("the edge enrolled", WAIT, &logs, || vm.devices().len() == 1);
 
     let camera = format!("porch-{}", std::process::id() % 100_000);
-    let archive = |file: &Path| -> (String, String) {
-        let out = ok(Command::new(bin("guardian-edge"))
-            .args(["archive-file", "--camera", &camera, "--data"])
-            .arg(&edge.dir)
-            .arg(file));
-        let field = |p: &str| {
-            out.lines()
-                .find_map(|l| l.strip_prefix(p))
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_owned()
-        };
-        (field("event: "), field("clip: "))
-    };
+    let archive = |file: &Path| archive_file(&edge, &camera, file, None);
     let clip = pseudo_random(6 << 20, 0xCE9F);
     let clip_path = root.path().join("clip.mp4");
     std::fs::write(&clip_path, &clip).unwrap();
@@ -223,7 +189,7 @@ fn archive_end_to_end_on_radosgw() {
     let age = Command::new("age")
         .arg("-d")
         .arg("-i")
-        .arg(&identity_file)
+        .arg(&owner.identity_file)
         .arg(&sealed)
         .output()
         .unwrap();
@@ -235,26 +201,7 @@ fn archive_end_to_end_on_radosgw() {
     assert_eq!(age.stdout, clip);
 
     // The owner fetches by CID.
-    let fetch = |out: &Path| {
-        Command::new(bin("guardian"))
-            .args([
-                "fetch",
-                "--vm",
-                &vm.http,
-                "--token",
-                &vm.token,
-                "--tenant",
-                &vm.tenant_id,
-            ])
-            .arg("--secret-file")
-            .arg(&secret_file)
-            .arg(&cid)
-            .arg("-o")
-            .arg(out)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let fetch = |out: &Path| fetch(&vm, &owner, &cid, out);
     let out = root.path().join("fetched.mp4");
     let r = fetch(&out);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));

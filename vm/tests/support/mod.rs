@@ -387,3 +387,82 @@ impl Drop for Edge {
         self.stop();
     }
 }
+
+/// The owner's keys for a tenant, from a secret file.
+pub struct Owner {
+    pub secret_file: PathBuf,
+    pub recipient: String,
+    pub identity_file: PathBuf,
+}
+
+/// `guardian keys init` and `keys identity` for `tenant` with `secret`, files under `root`.
+pub fn owner(root: &Path, tenant: &str, secret: &str) -> Owner {
+    let secret_file = root.join("owner.secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let out = ok(Command::new(bin("guardian"))
+        .args(["keys", "init", "--tenant", tenant, "--secret-file"])
+        .arg(&secret_file));
+    let recipient = out
+        .lines()
+        .find_map(|l| l.strip_prefix("recipient: "))
+        .unwrap()
+        .to_owned();
+    let identity_file = root.join("owner.identity");
+    let id = ok(Command::new(bin("guardian"))
+        .args(["keys", "identity", "--tenant", tenant, "--secret-file"])
+        .arg(&secret_file));
+    std::fs::write(&identity_file, id).unwrap();
+    Owner {
+        secret_file,
+        recipient,
+        identity_file,
+    }
+}
+
+/// `guardian-edge archive-file`: (event id, clip CID).
+pub fn archive_file(
+    edge: &Edge,
+    camera: &str,
+    file: &Path,
+    snapshot: Option<&Path>,
+) -> (String, String) {
+    let mut cmd = Command::new(bin("guardian-edge"));
+    cmd.args(["archive-file", "--camera", camera, "--data"])
+        .arg(&edge.dir);
+    if let Some(s) = snapshot {
+        cmd.arg("--snapshot").arg(s);
+    }
+    let out = ok(cmd.arg(file));
+    let field = |p: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(p))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    (field("event: "), field("clip: "))
+}
+
+/// `guardian fetch` of `cid` into `out`.
+pub fn fetch(vm: &Vm, owner: &Owner, cid: &str, out: &Path) -> std::process::Output {
+    Command::new(bin("guardian"))
+        .args([
+            "fetch",
+            "--vm",
+            &vm.http,
+            "--token",
+            &vm.token,
+            "--tenant",
+            &vm.tenant_id,
+        ])
+        .arg("--secret-file")
+        .arg(&owner.secret_file)
+        .arg(cid)
+        .arg("-o")
+        .arg(out)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}

@@ -1,6 +1,12 @@
-//! A userspace delay line on NFQUEUE, for kernels without `sch_netem`: packets leaving an
-//! interface are queued to this process (an `iptables-nft -t mangle ... -j NFQUEUE
-//! --queue-bypass` rule), held for the delay (plus jitter), then accepted in order.
+//! A userspace delay line on NFQUEUE, for kernels without `sch_netem`: packets *arriving* on
+//! an interface are queued to this process (an `iptables-nft -t mangle -A PREROUTING -i IFACE
+//! -j NFQUEUE --queue-bypass` rule), held for the delay (plus jitter), then accepted in order.
+//!
+//! Why on arrival, at the far end of the link, and not as the sender's packets leave: a packet
+//! held on its sender's egress still counts against its socket (TCP Small Queues, UDP send
+//! buffers), so a 20 ms hold there throttled TCP to 2 Mbit/s and UDP to 25 Mbit/s on a
+//! 100 Mbit/s link. Across the veth the packet no longer belongs to the sender's socket, and
+//! the sender sees a link with the delay, as it would.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -28,8 +34,8 @@ pub(crate) struct DelayLine {
 }
 
 impl DelayLine {
-    /// Starts holding packets that leave `iface` in `ns` for `delay` ± `jitter`, through
-    /// queue number `queue`.
+    /// Starts holding packets that arrive on `iface` in `ns` for `delay` ± `jitter`, through
+    /// queue number `queue` (of `ns`).
     pub(crate) fn start(
         ns: &str,
         iface: &str,
@@ -66,8 +72,8 @@ impl DelayLine {
         let rule: Vec<String> = [
             "-t",
             "mangle",
-            "POSTROUTING",
-            "-o",
+            "PREROUTING",
+            "-i",
             iface,
             "-j",
             "NFQUEUE",

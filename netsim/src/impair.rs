@@ -1,9 +1,10 @@
 //! Link impairment behind one call: delay, jitter, loss and rate for the packets crossing a
 //! link one way. With `sch_netem` in the kernel that is one `tc netem` qdisc on the sending
-//! interface; without it (this project's machines) rate is a `tbf` qdisc there, delay a
-//! userspace NFQUEUE delay line ([`crate::delay`]) there, and loss an nftables `numgen
-//! random` drop on the *receiving* interface's ingress hook: dropped where the sender cannot
-//! see it (a drop on the sender's output path would fail its `send` with EPERM).
+//! interface; without it (this project's machines) rate is a `tbf` qdisc there, and delay and
+//! loss act on the *receiving* interface: a userspace NFQUEUE delay line ([`crate::delay`])
+//! and an nftables `numgen random` drop on its ingress hook. There the sender cannot see them:
+//! a drop on its output path would fail its `send` with EPERM, and a packet held there would
+//! still count against its socket's send budget (see [`crate::delay`]).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -101,7 +102,7 @@ fn ms(d: Duration) -> String {
 }
 
 /// Applies `imp` to packets sent from `iface` in `ns` to `peer_iface` in `peer_ns` (the two
-/// ends of a veth pair); `queue` is a queue number free in `ns`, for the delay line.
+/// ends of a veth pair); `queue` is a queue number free in `peer_ns`, for the delay line.
 pub(crate) fn apply(
     backend: Backend,
     (ns, iface): (&str, &str),
@@ -176,7 +177,9 @@ pub(crate) fn apply(
         applied.nft_table = Some((peer_ns.to_owned(), table));
     }
     if !imp.delay.is_zero() || !imp.jitter.is_zero() {
-        applied.delay = Some(DelayLine::start(ns, iface, queue, imp.delay, imp.jitter)?);
+        applied.delay = Some(DelayLine::start(
+            peer_ns, peer_iface, queue, imp.delay, imp.jitter,
+        )?);
     }
     Ok(applied)
 }

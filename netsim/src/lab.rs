@@ -339,7 +339,8 @@ impl Lab {
         self.clear_dir(from)?;
         let queue = {
             let mut s = self.state();
-            let q = s.next_queue.entry(from.ns.clone()).or_insert(0);
+            // The delay line's queue lives where the packets arrive.
+            let q = s.next_queue.entry(to.ns.clone()).or_insert(0);
             *q += 1;
             *q
         };

@@ -231,7 +231,7 @@ fn run(cli: Cli) -> Result<()> {
                 serde_json::to_string(&report)?
             } else {
                 format!(
-                    "ok: event {}: {} bytes, first byte after {} ms, {} ({}), {:.1} MB/s, {} resumes, written to {}",
+                    "ok: event {}: {} bytes, first byte after {} ms, {} ({}), {:.1} MB/s ({} bytes relayed, {} direct), {} resumes, written to {}",
                     report.event_id,
                     report.bytes,
                     report.first_byte_ms,
@@ -247,6 +247,8 @@ fn run(cli: Cli) -> Result<()> {
                         None => "no direct connection".into(),
                     },
                     report.throughput / 1e6,
+                    report.relayed_bytes,
+                    report.direct_bytes,
                     report.resumes,
                     if to_stdout { "stdout" } else { &report.output },
                 )

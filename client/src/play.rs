@@ -106,6 +106,14 @@ pub struct PlayReport {
     pub total_ms: u64,
     /// Times the stream was reopened after it broke.
     pub resumes: u32,
+    /// Bytes that came through the vm's relay.
+    pub relayed_bytes: u64,
+    /// Milliseconds spent streaming through the relay (from each stream's open).
+    pub relayed_ms: u64,
+    /// Bytes that came over a direct connection.
+    pub direct_bytes: u64,
+    /// Milliseconds spent streaming over a direct connection (from each stream's open).
+    pub direct_ms: u64,
     /// Where it went: a path, `-` for stdout, or empty.
     pub output: String,
 }
@@ -303,10 +311,28 @@ struct Session {
     first_byte_ms: Option<u64>,
     first_relayed: Option<bool>,
     direct_after_ms: Option<u64>,
+    /// The stream now open: when it opened, the offset then, whether it is relayed.
+    open_path: Option<(Instant, u64, bool)>,
+    /// (bytes, time) through the relay and direct.
+    relayed: (u64, Duration),
+    direct: (u64, Duration),
     bar: indicatif::ProgressBar,
 }
 
 impl Session {
+    /// Books the bytes and time of the stream that was open to its path.
+    fn close_path(&mut self) {
+        if let Some((opened, from, relayed)) = self.open_path.take() {
+            let slot = if relayed {
+                &mut self.relayed
+            } else {
+                &mut self.direct
+            };
+            slot.0 += self.bytes - from;
+            slot.1 += opened.elapsed();
+        }
+    }
+
     fn note_event(&mut self, e: &NodeEvent) -> bool {
         let direct = match e {
             NodeEvent::Connected { peer, relayed, .. } => *peer == self.edge && !relayed,
@@ -399,6 +425,7 @@ impl Session {
             Ok::<_, PlayError>((s, r))
         })
         .await;
+        let request_sent = Instant::now();
         let (mut stream, total) = match opened {
             Err(_) => {
                 return broke(PlayError::Edge(format!(
@@ -430,6 +457,7 @@ impl Session {
             }
         };
         self.total = Some(total);
+        self.open_path = Some((request_sent, self.bytes, relayed));
         self.bar.set_length(total);
         if self.first_relayed.is_none() {
             self.first_relayed = Some(relayed);
@@ -516,6 +544,9 @@ pub async fn play(opts: &PlayOptions, output: Output) -> Result<PlayReport, Play
         first_byte_ms: None,
         first_relayed: None,
         direct_after_ms: None,
+        open_path: None,
+        relayed: (0, Duration::ZERO),
+        direct: (0, Duration::ZERO),
         bar,
     };
     let result = run(opts, &mut session, &mut ticket, &output).await;
@@ -536,6 +567,10 @@ pub async fn play(opts: &PlayOptions, output: Output) -> Result<PlayReport, Play
         throughput: session.bytes as f64 / secs,
         total_ms,
         resumes,
+        relayed_bytes: session.relayed.0,
+        relayed_ms: session.relayed.1.as_millis() as u64,
+        direct_bytes: session.direct.0,
+        direct_ms: session.direct.1.as_millis() as u64,
         output: match output {
             Output::File(p) => p.display().to_string(),
             Output::Stdout => "-".into(),
@@ -560,7 +595,9 @@ async fn run(
     let mut wait = Duration::from_secs(1);
     loop {
         let before = session.bytes;
-        let error = match session.attempt(opts, ticket, &token, &mut sink).await {
+        let ended = session.attempt(opts, ticket, &token, &mut sink).await;
+        session.close_path();
+        let error = match ended {
             Ended::Done => {
                 sink.finish()?;
                 return Ok((resumes, switched));

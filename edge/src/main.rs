@@ -1,7 +1,8 @@
 //! `guardian-edge`: the edge appliance agent. `init` installs an install package, `run`
 //! runs the cameras and connects to the vm, delivering events, sealed clips and telemetry
 //! until SIGTERM or SIGINT; `camera add|list|remove` manages cameras; `detect` runs the
-//! detector on a photograph; `archive-file` and `emit-test-event` queue things by hand.
+//! detector on a photograph; `import-clip`, `archive-file` and `emit-test-event` queue things
+//! by hand.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,25 @@ enum Command {
         /// A snapshot file to seal with it.
         #[arg(long)]
         snapshot: Option<PathBuf>,
+        /// The clip.
+        file: PathBuf,
+    },
+    /// Record FILE (an MP4) as an event of CAMERA, as if the camera had recorded it: copied
+    /// into the edge's clip store (so the owner can play it remotely), delivered to the vm,
+    /// and sealed for the archive with `--archive`. Prints the event id.
+    ImportClip {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The camera id.
+        #[arg(long)]
+        camera: String,
+        /// The category.
+        #[arg(long, default_value = "person")]
+        category: String,
+        /// Also seal it into the archive outbox.
+        #[arg(long)]
+        archive: bool,
         /// The clip.
         file: PathBuf,
     },
@@ -286,6 +306,18 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}: {} ({} bytes)", o.kind, o.cid, o.size);
             }
         }
+        Command::ImportClip {
+            data,
+            camera,
+            category,
+            archive,
+            file,
+        } => {
+            let installed = agent::Installed::load(&data)?;
+            let record = test_record(&installed, &camera, &category, 0.9)?;
+            let event_id = import_clip(&installed, record, &file, archive)?;
+            println!("{event_id}");
+        }
         Command::Camera { action } => camera(action)?,
         Command::Detect { data, image } => detect(data, image)?,
         Command::EmitTestEvent {
@@ -302,6 +334,60 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Copies `file` into the clip store (temporary name, fsync, rename) and records the event;
+/// seals it for the archive if asked. The event's id.
+fn import_clip(
+    installed: &agent::Installed,
+    record: EventRecord,
+    file: &std::path::Path,
+    archive: bool,
+) -> Result<String> {
+    use anyhow::Context;
+    let meta =
+        std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
+    ensure!(meta.is_file(), "{} is not a file", file.display());
+    let rel = std::path::Path::new(guardian_edge::video::camera::CLIPS_DIR)
+        .join(&record.camera_id)
+        .join(format!("{}.mp4", record.event_id));
+    let clip = installed.data.join(&rel);
+    let dir = clip.parent().expect("a clip in a folder");
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let part = clip.with_extension("mp4.part");
+    let bytes = std::fs::copy(file, &part)
+        .with_context(|| format!("cannot copy {} to {}", file.display(), part.display()))?;
+    std::fs::File::open(&part)?.sync_all()?;
+    std::fs::rename(&part, &clip)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    let mut store = installed.store()?;
+    let event_id = record.event_id.clone();
+    store.insert_event(
+        &guardian_edge::store::LocalEvent {
+            record: record.clone(),
+            track_json: "[]".into(),
+            clip_path: Some(rel.to_string_lossy().into_owned()),
+            snapshot_path: None,
+            bytes,
+        },
+        now_ms(),
+    )?;
+    if archive {
+        guardian_edge::archive::seal_event(
+            &installed.data,
+            &mut store,
+            &installed.info,
+            &installed.key,
+            guardian_edge::archive::EventToSeal {
+                record,
+                clip: &clip,
+                snapshot: None,
+            },
+            now_ms(),
+        )?;
+        store.mark_archived(&event_id)?;
+    }
+    Ok(event_id)
 }
 
 /// An event record for a command-line event (test event or archived file), ending now.

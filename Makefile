@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(GUARDIAN_CACHE)/target
 CARGO ?= cargo
 CARGO_FLAGS ?= --release --locked
 
-.PHONY: demo demo-up test setup build lint unit netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-cameras radosgw-stop clean-cache
+.PHONY: demo demo-up test setup build lint unit netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-cameras bench-stream radosgw-stop clean-cache
 
 ## demo: the product end to end (see README); demo-up leaves it running until Ctrl-C.
 demo: setup build
@@ -61,7 +61,7 @@ fuzz-build:
 fuzz:
 	@scripts/fuzz.sh run
 
-bench: bench-seal bench-events bench-archive bench-detect bench-cameras
+bench: bench-seal bench-events bench-archive bench-detect bench-cameras bench-stream
 
 ## bench-seal: guardian seal + CID of a 256 MiB file against `age -r`, as a ratio.
 bench-seal: setup
@@ -84,6 +84,12 @@ bench-detect: setup
 ## without a 640x360 detection substream.
 bench-cameras: setup
 	$(CARGO) bench $(CARGO_FLAGS) -p guardian-edge --bench cameras
+
+## bench-stream: remote playback in netsim on a 100 Mbit/s, +20 ms uplink: time to first byte,
+## relayed and direct throughput as ratios against iperf3 on the same link (root).
+bench-stream: setup
+	$(CARGO) build $(CARGO_FLAGS) --workspace --bins
+	$(CARGO_TARGET_DIR)/release/netsim bench-stream
 
 ## radosgw-stop: stop the Ceph cluster the tests boot (it is reused while it runs).
 radosgw-stop:

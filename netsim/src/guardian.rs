@@ -1,5 +1,6 @@
-//! The project's own binaries in a lab: a `guardian-vm` on a public host (its HTTP API read
-//! from inside its namespace with the owner token) and `guardian-edge`s behind NATs.
+//! The project's own binaries in a lab: a `guardian-vm` on a public host (its HTTP API on its
+//! public address, port 8080, read with the owner token), `guardian-edge`s behind NATs, and
+//! the owner's `guardian` client playing clips from another host.
 //!
 //! Binaries are found in `$GUARDIAN_BIN_DIR`, else `$CARGO_TARGET_DIR/release`, else beside
 //! the running executable (`target/release`, or its parent for test executables in `deps/`).
@@ -15,6 +16,8 @@ use crate::process::Proc;
 
 /// The vm's libp2p port (QUIC and TCP).
 pub const VM_PORT: u16 = 4001;
+/// The vm's HTTP API port (on its public address).
+pub const VM_HTTP_PORT: u16 = 8080;
 /// A recipient for packages (the key behind it is not needed here).
 pub const RECIPIENT: &str = "age1ydtd594d737rjz4ezm8ckwzrkv7n8qge5xuh4zj8taxdvhl4sssq2upmtd";
 /// The log filter given to the project's binaries (unless `GUARDIAN_LOG` is set).
@@ -47,6 +50,20 @@ pub fn bin_dir() -> Result<PathBuf> {
                     .into(),
             )
         })
+}
+
+/// `$GUARDIAN_CACHE` (default `/var/cache/private-ai-guardian`): models, OpenVINO, photos.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("GUARDIAN_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/private-ai-guardian"))
+}
+
+/// The repository's root (for tools such as the camera stand-in).
+pub fn repo_dir() -> PathBuf {
+    std::env::var_os("GUARDIAN_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 /// A binary of the project.
@@ -140,14 +157,15 @@ pub struct Vm {
 
 impl Vm {
     /// `guardian-vm init` for `host` (listening on QUIC and TCP port 4001 of every address,
-    /// its API on 127.0.0.1:8080 inside its namespace).
+    /// its API on port 8080 of its public address).
     pub fn init(lab: &Lab, host: Host) -> Result<Vm> {
         let dir = lab.path(&host.name);
         let mut c = command("guardian-vm")?;
         c.args(["init", "--fqdn", &host.ip.to_string(), "--data"])
             .arg(&dir)
             .args(["--listen", &format!("/ip4/0.0.0.0/udp/{VM_PORT}/quic-v1")])
-            .args(["--listen", &format!("/ip4/0.0.0.0/tcp/{VM_PORT}")]);
+            .args(["--listen", &format!("/ip4/0.0.0.0/tcp/{VM_PORT}")])
+            .args(["--http-listen", &format!("{}:{VM_HTTP_PORT}", host.ip)]);
         let out = run_ok(c)?;
         let field = |label: &str| {
             out.lines()
@@ -169,6 +187,11 @@ impl Vm {
     /// Its public address.
     pub fn ip(&self) -> Ipv4Addr {
         self.host.ip
+    }
+
+    /// Its API's URL, as owners use it.
+    pub fn url(&self) -> String {
+        format!("http://{}:{VM_HTTP_PORT}", self.host.ip)
     }
 
     /// Starts `guardian-vm run` and waits (up to 30 s) for its API.
@@ -211,10 +234,20 @@ impl Vm {
     }
 
     fn http(&self, lab: &Lab, path: &str, auth: bool) -> Result<(u16, serde_json::Value)> {
-        let url = format!("http://127.0.0.1:8080{path}");
+        self.request(lab, "GET", path, auth)
+    }
+
+    fn request(
+        &self,
+        lab: &Lab,
+        method: &'static str,
+        path: &str,
+        auth: bool,
+    ) -> Result<(u16, serde_json::Value)> {
+        let url = format!("{}{path}", self.url());
         let token = auth.then(|| self.token.clone());
         lab.run_in(&self.host, move || {
-            let mut req = ureq::get(&url).timeout(Duration::from_secs(10));
+            let mut req = ureq::request(method, &url).timeout(Duration::from_secs(10));
             if let Some(t) = token {
                 req = req.set("Authorization", &format!("Bearer {t}"));
             }
@@ -230,7 +263,7 @@ impl Vm {
                 Err(ureq::Error::Status(code, r)) => {
                     Ok((code, r.into_json().unwrap_or(serde_json::Value::Null)))
                 }
-                Err(e) => Err(Error::Invalid(format!("GET {url}: {e}"))),
+                Err(e) => Err(Error::Invalid(format!("{method} {url}: {e}"))),
             }
         })?
     }
@@ -238,6 +271,17 @@ impl Vm {
     /// GET `path` of the API with the owner token: (status, JSON body).
     pub fn get(&self, lab: &Lab, path: &str) -> Result<(u16, serde_json::Value)> {
         self.http(lab, path, true)
+    }
+
+    /// A playback token for `event` (`POST /api/v1/events/{event}/play`).
+    pub fn mint_play_token(&self, lab: &Lab, event: &str) -> Result<String> {
+        let (status, body) =
+            self.request(lab, "POST", &format!("/api/v1/events/{event}/play"), true)?;
+        body["token"]
+            .as_str()
+            .filter(|_| status == 200)
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Invalid(format!("POST play {event}: {status} {body}")))
     }
 
     fn list(&self, lab: &Lab, path: &str, key: &str) -> Result<Vec<serde_json::Value>> {
@@ -288,6 +332,8 @@ pub struct Edge {
     pub dir: PathBuf,
     /// The running process.
     pub proc: Option<Proc>,
+    /// Extra environment for `run` (the detector's model and OpenVINO, for cameras).
+    pub env: Vec<(String, PathBuf)>,
     starts: u32,
 }
 
@@ -306,6 +352,7 @@ impl Edge {
             host,
             dir,
             proc: None,
+            env: Vec::new(),
             starts: 0,
         })
     }
@@ -315,9 +362,57 @@ impl Edge {
         self.starts += 1;
         let mut c = command("guardian-edge")?;
         c.arg("run").arg("--data").arg(&self.dir);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         let name = format!("{}-{}", self.host.name, self.starts);
         self.proc = Some(lab.spawn(&self.host, &name, c)?);
         Ok(())
+    }
+
+    /// Gives it the detector (the model and OpenVINO that `scripts/setup.sh` installed in
+    /// `$GUARDIAN_CACHE`) from its next start.
+    pub fn with_detector(&mut self) -> Result<()> {
+        let cache = cache_dir();
+        let model = cache.join("models/nanodet-m-416/nanodet.xml");
+        let env_file = cache.join("openvino.env");
+        let text = std::fs::read_to_string(&env_file).map_err(|e| {
+            Error::io(
+                format!("reading {} (run scripts/setup.sh)", env_file.display()),
+                e,
+            )
+        })?;
+        let lib = text
+            .lines()
+            .find_map(|l| l.strip_prefix("OPENVINO_LIB="))
+            .ok_or_else(|| Error::Invalid(format!("no OPENVINO_LIB in {}", env_file.display())))?;
+        if !model.is_file() {
+            return Err(Error::Invalid(format!(
+                "{} is missing (run scripts/setup.sh)",
+                model.display()
+            )));
+        }
+        self.env = vec![
+            ("GUARDIAN_MODEL".into(), model),
+            ("GUARDIAN_OPENVINO_LIB".into(), PathBuf::from(lib)),
+        ];
+        Ok(())
+    }
+
+    /// `guardian-edge camera add --id ID --url URL`.
+    pub fn add_camera(&self, id: &str, url: &str) -> Result<()> {
+        let mut c = command("guardian-edge")?;
+        c.args(["camera", "add", "--id", id, "--url", url, "--data"])
+            .arg(&self.dir);
+        run_ok(c).map(|_| ())
+    }
+
+    /// `guardian-edge import-clip`: records `file` as an event of `camera` with a local clip
+    /// (playable remotely); the event id.
+    pub fn import_clip(&self, camera: &str, file: &Path) -> Result<String> {
+        let mut c = command("guardian-edge")?;
+        c.args(["import-clip", "--camera", camera, "--data"])
+            .arg(&self.dir)
+            .arg(file);
+        Ok(run_ok(c)?.trim().to_owned())
     }
 
     /// Stops it (SIGTERM).

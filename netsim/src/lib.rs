@@ -10,6 +10,8 @@
 //! - [`guardian`]: the project's binaries (vm, edge) and the vm's API in a lab.
 //! - [`peer`]: a libp2p probe peer on `guardian-node` that reports relayed and direct
 //!   connections as JSON lines (`netsim peer`).
+//! - [`playback`]: the owner's `guardian play` from behind one NAT of a clip on an edge behind
+//!   another, the camera stand-in, and the streaming benchmark against iperf3.
 //! - [`scenario`]: the scenarios (enroll behind each NAT, outages, impaired uplink).
 //! - [`matrix`]: the relay + DCUtR matrix over NAT profiles.
 //! - [`cmd`], [`netns`]: running the system tools and entering namespaces.
@@ -27,6 +29,7 @@ pub mod matrix;
 pub mod nat;
 pub mod netns;
 pub mod peer;
+pub mod playback;
 pub mod probe;
 pub mod process;
 pub mod scenario;

@@ -76,6 +76,23 @@ enum Cmd {
         #[arg(long)]
         keep: bool,
     },
+    /// The streaming benchmark: `guardian play` of a clip on an edge (port-restricted NAT)
+    /// to a client (another port-restricted NAT), relayed and direct, against iperf3 on the
+    /// edge's uplink (default 100 Mbit/s, +20 ms each way), as ratios.
+    BenchStream {
+        /// Uplink rate, Mbit/s.
+        #[arg(long, default_value_t = 100)]
+        mbit: u32,
+        /// Delay added each way on the uplink, ms.
+        #[arg(long, default_value_t = 20)]
+        delay_ms: u64,
+        /// The clip's size, MiB.
+        #[arg(long, default_value_t = 64)]
+        clip_mib: usize,
+        /// Runs of each kind (the medians are printed).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Check every NAT profile's mapping and filtering with probes.
     Selftest,
     /// Remove namespaces left by interrupted runs.
@@ -147,6 +164,25 @@ fn main() -> Result<()> {
             }
         }
         Cmd::Selftest => selftest()?,
+        Cmd::BenchStream {
+            mbit,
+            delay_ms,
+            clip_mib,
+            runs,
+        } => {
+            if mbit == 0 || runs == 0 || clip_mib == 0 {
+                bail!("--mbit, --runs and --clip-mib must be at least 1");
+            }
+            let link = Impairment {
+                delay: Duration::from_millis(delay_ms),
+                rate_kbit: Some(mbit * 1000),
+                ..Default::default()
+            };
+            let t = Instant::now();
+            let b = guardian_netsim::playback::bench_stream(link, clip_mib, runs)?;
+            println!("{}", b.table());
+            println!("({:.0} s)", t.elapsed().as_secs_f64());
+        }
         Cmd::Matrix {
             nat,
             parallel,

@@ -554,15 +554,27 @@ pub struct ClipQuery {
     token: Option<String>,
 }
 
-/// `bytes=N-` or `bytes=N-M`: (N, M).
-fn parse_range(r: &str) -> Result<(u64, Option<u64>), Rejection> {
+/// One byte range of a `Range` header (RFC 9110 14.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ByteRange {
+    /// `bytes=N-` (M `None`) or `bytes=N-M`.
+    From(u64, Option<u64>),
+    /// `bytes=-N`: the last N bytes.
+    Suffix(u64),
+}
+
+/// Parses a single `bytes=` range.
+fn parse_range(r: &str) -> Result<ByteRange, Rejection> {
     let bad = || {
         warp::reject::custom(ApiError::BadRequest(
-            "only a single `bytes=N-` or `bytes=N-M` range is supported".into(),
+            "only a single `bytes=N-`, `bytes=N-M` or `bytes=-N` range is supported".into(),
         ))
     };
     let spec = r.trim().strip_prefix("bytes=").ok_or_else(bad)?;
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
+    if a.trim().is_empty() {
+        return Ok(ByteRange::Suffix(b.trim().parse().map_err(|_| bad())?));
+    }
     let start: u64 = a.trim().parse().map_err(|_| bad())?;
     let end = match b.trim() {
         "" => None,
@@ -571,7 +583,7 @@ fn parse_range(r: &str) -> Result<(u64, Option<u64>), Rejection> {
     if end.is_some_and(|e| e < start) {
         return Err(bad());
     }
-    Ok((start, end))
+    Ok(ByteRange::From(start, end))
 }
 
 async fn get_clip(
@@ -593,7 +605,25 @@ async fn get_clip(
         return Err(warp::reject::custom(ApiError::Unauthorized));
     }
     check_event_id(&event_id)?;
-    let range = range.as_deref().map(parse_range).transpose()?;
+    let range = match range.as_deref().map(parse_range).transpose()? {
+        // The last N bytes: the edge names the clip's size when asked for an offset past it
+        // (one more round trip), then the range starts N before the end.
+        Some(ByteRange::Suffix(n)) => {
+            let total = match crate::playback::open_clip(&state, &event_id, u64::MAX).await {
+                Err(crate::playback::PlaybackError::Refused(
+                    protocols::messages::clips::ClipRefusal::BadOffset { total_size, .. },
+                )) => total_size,
+                Err(e) => return Err(playback_rejection(e)),
+                Ok(_) => return Err(internal("the edge streamed from offset 2^64-1")),
+            };
+            if n == 0 || total == 0 {
+                return Err(warp::reject::custom(ApiError::RangeNotSatisfiable(total)));
+            }
+            Some((total.saturating_sub(n), None))
+        }
+        Some(ByteRange::From(start, end)) => Some((start, end)),
+        None => None,
+    };
     let start = range.map(|r| r.0).unwrap_or(0);
     let clip = crate::playback::open_clip(&state, &event_id, start)
         .await
@@ -668,4 +698,30 @@ async fn get_clip(
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ByteRange, parse_range};
+
+    #[test]
+    fn ranges_parse_as_rfc_9110_single_ranges() {
+        let ok = |s: &str| parse_range(s).unwrap();
+        assert_eq!(ok("bytes=0-"), ByteRange::From(0, None));
+        assert_eq!(ok("bytes=10-19"), ByteRange::From(10, Some(19)));
+        assert_eq!(ok(" bytes=5-5 "), ByteRange::From(5, Some(5)));
+        assert_eq!(ok("bytes=-500"), ByteRange::Suffix(500));
+        assert_eq!(ok("bytes=-0"), ByteRange::Suffix(0));
+        for bad in [
+            "bytes=20-10",
+            "bytes=-",
+            "bytes=a-",
+            "bytes=1-2,4-5",
+            "items=0-",
+            "0-10",
+            "bytes=--5",
+        ] {
+            assert!(parse_range(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -8,7 +8,7 @@
 //!   the vm's relay; no one else can (the vm relays only for its edges and such clients).
 //! - `GET /api/v1/events/{id}/clip` ([`open_clip`]): the vm mints a token for itself (owner
 //!   `vm-http`) and opens `/guardian/clips/1` to the edge over the connection it already has;
-//!   a `Range: bytes=N-` (or `N-M`) becomes the request's offset (and a limit).
+//!   a `Range: bytes=N-` (or `N-M`, or the suffix `-N`) becomes the request's offset (and a limit).
 //!
 //! Tokens travel as unpadded base64url of their CBOR
 //! ([`protocols::messages::clips::encode_token`]).

@@ -289,6 +289,21 @@ fn plays_byte_identical_to_a_file_and_stdout_and_over_http() {
     assert_eq!(body, clip[10..20]);
     let (status, cr, _, _) = get(Some(&format!("bytes={n}-")), "", Some(&auth));
     assert_eq!((status, cr.unwrap()), (416, format!("bytes */{n}")));
+    // The last 500 bytes; a suffix longer than the clip is the whole clip.
+    let (status, cr, _, body) = get(Some("bytes=-500"), "", Some(&auth));
+    assert_eq!(
+        (status, cr.unwrap()),
+        (206, format!("bytes {}-{}/{n}", n - 500, n - 1))
+    );
+    assert_eq!(body, clip[n - 500..]);
+    let (status, cr, _, body) = get(Some(&format!("bytes=-{}", n + 10)), "", Some(&auth));
+    assert_eq!(
+        (status, cr.unwrap()),
+        (206, format!("bytes 0-{}/{n}", n - 1))
+    );
+    assert!(body == clip);
+    let (status, cr, _, _) = get(Some("bytes=-0"), "", Some(&auth));
+    assert_eq!((status, cr.unwrap()), (416, format!("bytes */{n}")));
     // A play token works in the query, for this event only, several times (a player's
     // range requests) until it expires.
     let t = s.mint("ev-mp4");

@@ -52,19 +52,7 @@ pub fn bin_dir() -> Result<PathBuf> {
         })
 }
 
-/// `$GUARDIAN_CACHE` (default `/var/cache/private-ai-guardian`): models, OpenVINO, photos.
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("GUARDIAN_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/private-ai-guardian"))
-}
-
-/// The repository's root (for tools such as the camera stand-in).
-pub fn repo_dir() -> PathBuf {
-    std::env::var_os("GUARDIAN_REPO")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-}
+pub use guardian_test_support::{cache as cache_dir, repo as repo_dir};
 
 /// A binary of the project.
 pub fn bin(name: &str) -> Result<PathBuf> {

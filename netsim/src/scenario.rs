@@ -291,15 +291,4 @@ pub fn impaired_uplink(
     })
 }
 
-/// `len` pseudo-random bytes (xorshift32): incompressible and reproducible.
-pub fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
+pub use guardian_test_support::pseudo_random;

@@ -9,8 +9,10 @@ export GUARDIAN_CACHE
 export CARGO_TARGET_DIR ?= $(GUARDIAN_CACHE)/target
 CARGO ?= cargo
 CARGO_FLAGS ?= --release --locked
+# `cargo bench` builds with the bench profile (release settings) and refuses `--release`.
+BENCH_FLAGS ?= --locked
 
-.PHONY: demo demo-up test setup build lint unit netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-cameras bench-stream radosgw-stop clean-cache
+.PHONY: demo demo-up test setup build lint unit bench-build netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-cameras bench-stream radosgw-stop clean-cache
 
 ## demo: the product end to end (see README); demo-up leaves it running until Ctrl-C.
 demo: setup build
@@ -19,8 +21,9 @@ demo: setup build
 demo-up: setup build
 	@DEMO_UP=1 scripts/demo.sh
 
-## test: every check CI runs: formatting, clippy, all tests, and the fuzz targets compile.
-test: setup lint unit fuzz-check
+## test: every check CI runs: formatting, clippy, all tests, the benchmarks and the fuzz
+## targets compile.
+test: setup lint unit bench-build fuzz-check
 
 setup:
 	@scripts/setup.sh
@@ -49,6 +52,10 @@ netsim-matrix: setup
 	$(CARGO) build $(CARGO_FLAGS) --workspace --bins
 	$(CARGO_TARGET_DIR)/release/netsim matrix
 
+# The benchmarks build with the flags their targets use (they run only by hand: make bench).
+bench-build:
+	$(CARGO) bench $(BENCH_FLAGS) --workspace --no-run
+
 # The fuzz targets build with the stable toolchain for a type check; running them needs
 # cargo-fuzz and nightly (make fuzz).
 fuzz-check:
@@ -64,31 +71,30 @@ fuzz:
 bench: bench-seal bench-events bench-archive bench-detect bench-cameras bench-stream
 
 ## bench-seal: guardian seal + CID of a 256 MiB file against `age -r`, as a ratio.
-bench-seal: setup
-	$(CARGO) bench $(CARGO_FLAGS) -p guardian-client --bench seal
+bench-seal: setup build
+	$(CARGO) bench $(BENCH_FLAGS) -p guardian-client --bench seal
 
 ## bench-events: edge -> vm event requests on loopback against a raw quinn request/response.
-bench-events: setup
-	$(CARGO) bench $(CARGO_FLAGS) -p guardian-vm --bench events
+bench-events: setup build
+	$(CARGO) bench $(BENCH_FLAGS) -p guardian-vm --bench events
 
 ## bench-archive: 100 sealed 8 MiB clips edge -> vm -> S3 against straight aws-sdk-s3 uploads.
-bench-archive: setup
-	$(CARGO) bench $(CARGO_FLAGS) -p guardian-vm --bench archive
+bench-archive: setup build
+	$(CARGO) bench $(BENCH_FLAGS) -p guardian-vm --bench archive
 
 ## bench-detect: detector latency against OpenVINO's benchmark_app (same model, same run),
 ## and throughput with one and with several inference requests.
-bench-detect: setup
-	$(CARGO) bench $(CARGO_FLAGS) -p guardian-edge --bench detect
+bench-detect: setup build
+	$(CARGO) bench $(BENCH_FLAGS) -p guardian-edge --bench detect
 
 ## bench-cameras: edge CPU per camera for 1, 4, 8, 16 stand-in 1080p15 cameras, with and
 ## without a 640x360 detection substream.
-bench-cameras: setup
-	$(CARGO) bench $(CARGO_FLAGS) -p guardian-edge --bench cameras
+bench-cameras: setup build
+	$(CARGO) bench $(BENCH_FLAGS) -p guardian-edge --bench cameras
 
 ## bench-stream: remote playback in netsim on a 100 Mbit/s, +20 ms uplink: time to first byte,
 ## relayed and direct throughput as ratios against iperf3 on the same link (root).
-bench-stream: setup
-	$(CARGO) build $(CARGO_FLAGS) --workspace --bins
+bench-stream: setup build
 	$(CARGO_TARGET_DIR)/release/netsim bench-stream
 
 ## radosgw-stop: stop the Ceph cluster the tests boot (it is reused while it runs).

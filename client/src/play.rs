@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use guardian_node::{AllowList, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId, Role};
-use protocols::codec::{read_frame, write_frame};
 use protocols::messages::clips::{ClipRefusal, ClipRequest, ClipResponse};
 use serde::{Deserialize, Serialize};
 
@@ -180,22 +179,7 @@ impl PlayError {
     }
 }
 
-/// The vm's answer to `POST /api/v1/events/{id}/play`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Ticket {
-    /// The playback token (text form).
-    pub token: String,
-    /// The event.
-    pub event_id: String,
-    /// The edge.
-    pub edge_peer_id: String,
-    /// The vm.
-    pub vm_peer_id: String,
-    /// Relay addresses of the edge.
-    pub relay_addrs: Vec<String>,
-    /// Expiry, Unix ms.
-    pub expires_at_ms: u64,
-}
+pub use protocols::messages::clips::Ticket;
 
 /// Asks the vm for a playback token (blocking; admits `client` to the vm's relay).
 pub fn request_ticket(
@@ -404,27 +388,17 @@ impl Session {
             event_id: Some(opts.event_id.clone()),
         };
         let mut control = self.handle.streams();
-        let edge = self.edge;
-        let opened = tokio::time::timeout(opts.connect_timeout, async {
-            let mut s = control
-                .open_stream(
-                    edge,
-                    guardian_node::StreamProtocol::new(protocols::messages::CLIPS),
-                )
-                .await
-                .map_err(|e| PlayError::Edge(e.to_string()))?;
-            write_frame(&mut s, &request)
-                .await
-                .map_err(|e| PlayError::Edge(e.to_string()))?;
-            s.flush()
-                .await
-                .map_err(|e| PlayError::Edge(e.to_string()))?;
-            let r: ClipResponse = read_frame(&mut s)
-                .await
-                .map_err(|e| PlayError::Edge(e.to_string()))?;
-            Ok::<_, PlayError>((s, r))
-        })
-        .await;
+        let opened = tokio::time::timeout(
+            opts.connect_timeout,
+            guardian_node::open_with_request::<_, ClipResponse>(
+                &mut control,
+                self.edge,
+                protocols::messages::CLIPS,
+                &request,
+            ),
+        )
+        .await
+        .map(|r| r.map_err(|e| PlayError::Edge(e.to_string())));
         let request_sent = Instant::now();
         let (mut stream, total) = match opened {
             Err(_) => {

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use futures::{AsyncReadExt, AsyncWriteExt};
-use guardian_node::{NodeHandle, PeerId, StreamProtocol};
+use guardian_node::{NodeHandle, PeerId};
 use protocols::codec::{read_frame, write_frame};
 use protocols::manifest::{FORMAT, Label, Manifest, ObjectKind, ObjectRef};
 use protocols::messages::archive::{
@@ -187,18 +187,17 @@ pub async fn send(
     let dir: PathBuf = data.join(ARCHIVE_DIR).join(&item.event_id);
     let manifest = Manifest::from_json(&item.manifest_json)?;
     let mut control = handle.streams();
-    let mut stream = control
-        .open_stream(vm, StreamProtocol::new(protocols::messages::ARCHIVE))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open an archive stream: {e}"))?;
-    write_frame(
-        &mut stream,
+    let (mut stream, decision) = guardian_node::open_with_request::<_, ArchiveDecision>(
+        &mut control,
+        vm,
+        protocols::messages::ARCHIVE,
         &ArchiveOffer {
             manifest_json: item.manifest_json.clone(),
         },
     )
-    .await?;
-    let kinds = match read_frame::<ArchiveDecision, _>(&mut stream).await? {
+    .await
+    .map_err(|e| anyhow::anyhow!("archive offer to the vm: {e}"))?;
+    let kinds = match decision {
         ArchiveDecision::Send { objects } => objects,
         ArchiveDecision::AlreadyArchived => return Ok(SendOutcome::Stored),
         ArchiveDecision::Refused(r) => return Ok(SendOutcome::Refused(r)),

@@ -1,12 +1,16 @@
 //! A request-response codec over the length-prefixed CBOR frames of `protocols::codec`: the
-//! request and response types bring their own size limits and versions.
+//! request and response types bring their own size limits and versions. And
+//! [`open_with_request`], for protocols whose stream goes on after the first answer (a clip's
+//! bytes, archived objects).
 
 use std::io;
 use std::marker::PhantomData;
 
 use futures::{AsyncRead, AsyncWrite};
-use libp2p::StreamProtocol;
+use libp2p::{PeerId, Stream, StreamProtocol};
 use protocols::codec::{FrameError, WireMessage, read_frame, write_frame};
+
+use crate::node::RequestError;
 
 /// The codec for one protocol: requests `Req`, responses `Resp`.
 pub struct FrameCodec<Req, Resp>(PhantomData<fn() -> (Req, Resp)>);
@@ -71,4 +75,32 @@ where
     {
         write_frame(io, &res).await.map_err(io_error)
     }
+}
+
+/// Opens a `protocol` stream to `peer` (over a connection the node has or dials), writes
+/// `request` as one frame and reads the first answer: the stream, for what follows, and the
+/// answer. Callers bound it with their own timeout.
+pub async fn open_with_request<Req: WireMessage, Resp: WireMessage>(
+    control: &mut libp2p_stream::Control,
+    peer: PeerId,
+    protocol: &'static str,
+    request: &Req,
+) -> Result<(Stream, Resp), RequestError> {
+    let mut stream = control
+        .open_stream(peer, StreamProtocol::new(protocol))
+        .await
+        .map_err(|e| match e {
+            libp2p_stream::OpenStreamError::UnsupportedProtocol(_) => {
+                RequestError::UnsupportedProtocol
+            }
+            other => RequestError::Io(other.to_string()),
+        })?;
+    write_frame(&mut stream, request)
+        .await
+        .map_err(|e| RequestError::Io(e.to_string()))?;
+    let answer = read_frame(&mut stream).await.map_err(|e| match e {
+        FrameError::Closed { .. } => RequestError::ConnectionClosed,
+        other => RequestError::Io(other.to_string()),
+    })?;
+    Ok((stream, answer))
 }

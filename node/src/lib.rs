@@ -23,6 +23,7 @@ pub mod identity;
 pub mod node;
 pub mod process;
 
+pub use codec::open_with_request;
 pub use config::{NodeConfig, RelayLimits, Role};
 pub use gate::AllowList;
 pub use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};

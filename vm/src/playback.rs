@@ -16,12 +16,10 @@
 use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncWriteExt};
-use guardian_node::{PeerId, Stream, StreamProtocol};
-use protocols::codec::{read_frame, write_frame};
+use guardian_node::{PeerId, Stream};
 use protocols::messages::clips::{ClipRefusal, ClipRequest, ClipResponse, PlaybackToken};
 use protocols::signed::Signed;
 use rand::RngCore;
-use serde::Serialize;
 
 use crate::db::{self, EventRow};
 use crate::now_ms;
@@ -61,22 +59,7 @@ pub enum PlaybackError {
     Db(#[from] db::DbError),
 }
 
-/// The answer of `POST /api/v1/events/{id}/play`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Ticket {
-    /// The playback token (unpadded base64url of CBOR `Signed<PlaybackToken>`).
-    pub token: String,
-    /// The event.
-    pub event_id: String,
-    /// The edge that holds the clip.
-    pub edge_peer_id: String,
-    /// The vm (the relay).
-    pub vm_peer_id: String,
-    /// `<vm address>/p2p/<vm>/p2p-circuit/p2p/<edge>`, QUIC first.
-    pub relay_addrs: Vec<String>,
-    /// Not accepted after, Unix ms.
-    pub expires_at_ms: u64,
-}
+pub use protocols::messages::clips::Ticket;
 
 /// The event, if known.
 pub async fn event(state: &VmState, event_id: &str) -> Result<EventRow, PlaybackError> {
@@ -206,25 +189,18 @@ pub async fn open_clip(
         event_id: Some(event.event_id.clone()),
     };
     let mut control = node.streams();
-    let opened = tokio::time::timeout(OPEN_TIMEOUT, async {
-        let mut stream = control
-            .open_stream(edge, StreamProtocol::new(protocols::messages::CLIPS))
-            .await
-            .map_err(|e| PlaybackError::Edge(e.to_string()))?;
-        write_frame(&mut stream, &request)
-            .await
-            .map_err(|e| PlaybackError::Edge(e.to_string()))?;
-        stream
-            .flush()
-            .await
-            .map_err(|e| PlaybackError::Edge(e.to_string()))?;
-        let response: ClipResponse = read_frame(&mut stream)
-            .await
-            .map_err(|e| PlaybackError::Edge(e.to_string()))?;
-        Ok::<_, PlaybackError>((stream, response))
-    })
+    let opened = tokio::time::timeout(
+        OPEN_TIMEOUT,
+        guardian_node::open_with_request::<_, ClipResponse>(
+            &mut control,
+            edge,
+            protocols::messages::CLIPS,
+            &request,
+        ),
+    )
     .await
-    .map_err(|_| PlaybackError::Edge(format!("no answer from the edge in {OPEN_TIMEOUT:?}")))??;
+    .map_err(|_| PlaybackError::Edge(format!("no answer from the edge in {OPEN_TIMEOUT:?}")))?
+    .map_err(|e| PlaybackError::Edge(e.to_string()))?;
     match opened {
         (
             stream,

@@ -17,6 +17,24 @@ use serde::{Deserialize, Serialize};
 use crate::codec::WireMessage;
 use crate::signed::{Signed, SignedPayload};
 
+/// The vm's answer to `POST /api/v1/events/{id}/play` (JSON): a playback token and how to
+/// reach the edge that holds the clip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// The playback token (text form: [`encode_token`]).
+    pub token: String,
+    /// The event.
+    pub event_id: String,
+    /// The edge that holds the clip.
+    pub edge_peer_id: String,
+    /// The vm (the relay).
+    pub vm_peer_id: String,
+    /// `<vm address>/p2p/<vm>/p2p-circuit/p2p/<edge>`, QUIC first.
+    pub relay_addrs: Vec<String>,
+    /// Not accepted after, Unix ms.
+    pub expires_at_ms: u64,
+}
+
 /// Permission to play one event's clip, issued by the vm and signed by the tenant key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlaybackToken {

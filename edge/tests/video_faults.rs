@@ -149,25 +149,7 @@ print('READY', flush=True); GLib.MainLoop().run()
     );
     // A recording with bytes flipped in its middle.
     let corrupt = root.path().join("corrupt.mp4");
-    ok(Command::new("gst-launch-1.0")
-        .args([
-            "-q",
-            "videotestsrc",
-            "num-buffers=300",
-            "pattern=ball",
-            "!",
-            "video/x-raw,width=640,height=360,framerate=15/1,format=I420",
-            "!",
-            "x264enc",
-            "key-int-max=30",
-            "speed-preset=ultrafast",
-            "!",
-            "mp4mux",
-            "!",
-            "filesink",
-        ])
-        .arg(format!("location={}", corrupt.display())));
-    let mut bytes = std::fs::read(&corrupt).unwrap();
+    let mut bytes = h264_mp4(&corrupt, 300, "ball");
     let n = bytes.len();
     for i in (n / 3..n / 2).step_by(97) {
         bytes[i] ^= 0x5a;

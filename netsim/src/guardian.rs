@@ -64,7 +64,9 @@ pub fn bin(name: &str) -> Result<PathBuf> {
     }
 }
 
-fn command(name: &str) -> Result<Command> {
+/// A command for binary `name`, with `GUARDIAN_LOG` set to [`LOG_FILTER`] unless the
+/// environment sets it.
+pub(crate) fn command(name: &str) -> Result<Command> {
     let mut c = Command::new(bin(name)?);
     if std::env::var_os("GUARDIAN_LOG").is_none() {
         c.env("GUARDIAN_LOG", LOG_FILTER);
@@ -359,9 +361,8 @@ impl Edge {
     /// Gives it the detector (the model and OpenVINO that `scripts/setup.sh` installed in
     /// `$GUARDIAN_CACHE`) from its next start.
     pub fn with_detector(&mut self) -> Result<()> {
-        let cache = cache_dir();
-        let model = cache.join("models/nanodet-m-416/nanodet.xml");
-        let env_file = cache.join("openvino.env");
+        let model = guardian_test_support::model_path();
+        let env_file = cache_dir().join("openvino.env");
         let text = std::fs::read_to_string(&env_file).map_err(|e| {
             Error::io(
                 format!("reading {} (run scripts/setup.sh)", env_file.display()),

@@ -44,3 +44,17 @@ pub use process::Proc;
 pub fn can_run() -> bool {
     cmd::is_root()
 }
+
+/// For tests: [`can_run`], and when it cannot, a `SKIPPED` line on stderr, written straight
+/// there because the test harness captures `eprintln!` of passing tests.
+pub fn can_run_or_say_skipped() -> bool {
+    if can_run() {
+        return true;
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: netsim tests need root (network namespaces, nftables, NFQUEUE)"
+    );
+    false
+}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use guardian_client::play::PlayReport;
 
 use crate::error::{Error, Result};
-use crate::guardian::{Edge, Vm, bin, repo_dir, wait_for};
+use crate::guardian::{Edge, Vm, command, repo_dir, wait_for};
 use crate::impair::Impairment;
 use crate::lab::{Host, Lab};
 use crate::nat::NatProfile;
@@ -76,16 +76,12 @@ impl Client {
         out: &Path,
     ) -> Result<Proc> {
         self.runs += 1;
-        let mut c = Command::new(bin("guardian")?);
+        let mut c = command("guardian")?;
         c.args(["play", "--vm", &vm.url(), "--token", &vm.token, "--json"])
             .args(args)
             .arg(event)
             .arg("-o")
-            .arg(out)
-            .env(
-                "GUARDIAN_LOG",
-                std::env::var("GUARDIAN_LOG").unwrap_or_else(|_| "info,libp2p=warn".into()),
-            );
+            .arg(out);
         let name = format!("{}-play-{}", self.host.name, self.runs);
         lab.spawn(&self.host, &name, c)
     }

@@ -3,19 +3,13 @@
 //! mappings (with UDP) must be direct within 15 s; pairs a symmetric NAT makes impossible must
 //! stay relayed and still connect; every pair must connect.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use guardian_netsim::{Impairment, NatProfile, matrix, scenario};
 
 #[test]
 fn relay_then_direct_over_every_pair_of_nats() {
-    if !guardian_netsim::can_run() {
-        // Straight to stderr: the test harness captures eprintln! of passing tests.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: netsim tests need root (network namespaces, nftables, NFQUEUE)"
-        );
+    if !guardian_netsim::can_run_or_say_skipped() {
         return;
     }
     let t = Instant::now();

@@ -9,18 +9,6 @@ use std::time::{Duration, Instant};
 use guardian_netsim::probe::ProbeServers;
 use guardian_netsim::{Dir, Host, Impairment, Lab, NatProfile};
 
-fn root() -> bool {
-    if guardian_netsim::can_run() {
-        return true;
-    }
-    // Straight to stderr: the test harness captures eprintln! of passing tests.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: netsim tests need root (network namespaces, nftables, NFQUEUE)"
-    );
-    false
-}
-
 fn namespaces() -> String {
     String::from_utf8(
         std::process::Command::new("ip")
@@ -34,7 +22,7 @@ fn namespaces() -> String {
 
 #[test]
 fn every_profile_maps_and_filters_as_named() {
-    if !root() {
+    if !guardian_netsim::can_run_or_say_skipped() {
         return;
     }
     let lab = Lab::new().unwrap();
@@ -98,7 +86,7 @@ fn pings(client: &UdpSocket, to: std::net::SocketAddr, n: u32) -> (u32, Duration
 
 #[test]
 fn impairment_delays_drops_and_limits() {
-    if !root() {
+    if !guardian_netsim::can_run_or_say_skipped() {
         return;
     }
     let lab = Lab::new().unwrap();
@@ -219,7 +207,7 @@ fn impairment_delays_drops_and_limits() {
 
 #[test]
 fn a_cut_link_passes_nothing_until_restored() {
-    if !root() {
+    if !guardian_netsim::can_run_or_say_skipped() {
         return;
     }
     let lab = Lab::new().unwrap();
@@ -244,7 +232,7 @@ fn a_cut_link_passes_nothing_until_restored() {
 
 #[test]
 fn a_dropped_lab_leaves_nothing_and_leftovers_are_swept() {
-    if !root() {
+    if !guardian_netsim::can_run_or_say_skipped() {
         return;
     }
     let prefix;

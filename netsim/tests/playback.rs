@@ -9,7 +9,6 @@
 //! - expired, forged, replayed and other-event tokens are refused with their reason, and an
 //!   offline edge is a quick, clear error.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use guardian_netsim::guardian::wait_for;
@@ -18,17 +17,6 @@ use guardian_netsim::scenario::pseudo_random;
 use guardian_netsim::{Impairment, NatProfile};
 use protocols::messages::clips::{decode_token, encode_token};
 use protocols::signed::Signed;
-
-fn root() -> bool {
-    if guardian_netsim::can_run() {
-        return true;
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: netsim tests need root (network namespaces, nftables, NFQUEUE)"
-    );
-    false
-}
 
 /// A home uplink: `mbit` Mbit/s, 20 ms each way.
 fn uplink(mbit: u32) -> Impairment {
@@ -41,7 +29,7 @@ fn uplink(mbit: u32) -> Impairment {
 
 #[test]
 fn an_owner_behind_one_nat_plays_a_camera_clip_from_an_edge_behind_another() {
-    if !root() {
+    if !guardian_netsim::can_run_or_say_skipped() {
         return;
     }
     let t = Instant::now();
@@ -101,7 +89,7 @@ fn an_owner_behind_one_nat_plays_a_camera_clip_from_an_edge_behind_another() {
 
 #[test]
 fn the_stream_moves_to_direct_and_a_cut_mid_stream_resumes_byte_identical() {
-    if !root() {
+    if !guardian_netsim::can_run_or_say_skipped() {
         return;
     }
     let t = Instant::now();
@@ -177,7 +165,7 @@ fn the_stream_moves_to_direct_and_a_cut_mid_stream_resumes_byte_identical() {
 
 #[test]
 fn between_symmetric_nats_the_relay_carries_it_and_http_serves_ranges() {
-    if !root() {
+    if !guardian_netsim::can_run_or_say_skipped() {
         return;
     }
     let mut pl = PlaybackLab::new(NatProfile::Symmetric, NatProfile::Symmetric, None, false)
@@ -229,7 +217,7 @@ fn between_symmetric_nats_the_relay_carries_it_and_http_serves_ranges() {
 
 #[test]
 fn bad_tokens_are_refused_with_their_reason_and_an_offline_edge_is_a_clear_error() {
-    if !root() {
+    if !guardian_netsim::can_run_or_say_skipped() {
         return;
     }
     let mut pl = PlaybackLab::new(

@@ -3,26 +3,13 @@
 //! 30 s cut uplink lose and duplicate nothing; a 256 kbit/s, 400 ms, 5% loss uplink still
 //! carries events and an archive.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use guardian_netsim::{Impairment, NatProfile, scenario};
 
-fn root() -> bool {
-    if guardian_netsim::can_run() {
-        return true;
-    }
-    // Straight to stderr: the test harness captures eprintln! of passing tests.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: netsim tests need root (network namespaces, nftables, NFQUEUE)"
-    );
-    false
-}
-
 #[test]
 fn an_edge_behind_each_nat_enrolls_and_delivers_events() {
-    if !root() {
+    if !guardian_netsim::can_run_or_say_skipped() {
         return;
     }
     let t = Instant::now();
@@ -53,7 +40,7 @@ fn an_edge_behind_each_nat_enrolls_and_delivers_events() {
 
 #[test]
 fn vm_restart_and_a_30s_cut_lose_and_duplicate_nothing() {
-    if !root() {
+    if !guardian_netsim::can_run_or_say_skipped() {
         return;
     }
     let t = Instant::now();
@@ -75,7 +62,7 @@ fn vm_restart_and_a_30s_cut_lose_and_duplicate_nothing() {
 
 #[test]
 fn a_slow_lossy_uplink_still_delivers_events_and_archives() {
-    if !root() {
+    if !guardian_netsim::can_run_or_say_skipped() {
         return;
     }
     let t = Instant::now();

@@ -45,6 +45,31 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// Writes a real H.264 MP4 to `out` with GStreamer (installed by `scripts/setup.sh`):
+/// `frames` frames of videotestsrc `pattern` at 640x360, 15 fps, a keyframe every 2 s. Its
+/// bytes.
+pub fn h264_mp4(out: &Path, frames: u32, pattern: &str) -> Vec<u8> {
+    ok(Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "videotestsrc",
+            &format!("num-buffers={frames}"),
+            &format!("pattern={pattern}"),
+            "!",
+            "video/x-raw,width=640,height=360,framerate=15/1,format=I420",
+            "!",
+            "x264enc",
+            "key-int-max=30",
+            "speed-preset=ultrafast",
+            "!",
+            "mp4mux",
+            "!",
+            "filesink",
+        ])
+        .arg(format!("location={}", out.display())));
+    std::fs::read(out).unwrap_or_else(|e| panic!("{}: {e}", out.display()))
+}
+
 /// A port free for both TCP and UDP on 127.0.0.1.
 pub fn free_port() -> u16 {
     for _ in 0..100 {

@@ -174,28 +174,7 @@ fn rand_u64() -> u64 {
 
 /// A real H.264 MP4 (5 s at 15 fps), made with GStreamer.
 fn mp4(dir: &Path) -> Vec<u8> {
-    let out = dir.join("test.mp4");
-    let status = Command::new("gst-launch-1.0")
-        .args([
-            "-q",
-            "videotestsrc",
-            "num-buffers=75",
-            "!",
-            "video/x-raw,width=640,height=360,framerate=15/1,format=I420",
-            "!",
-            "x264enc",
-            "key-int-max=30",
-            "speed-preset=ultrafast",
-            "!",
-            "mp4mux",
-            "!",
-            "filesink",
-        ])
-        .arg(format!("location={}", out.display()))
-        .status()
-        .expect("gst-launch-1.0 (scripts/setup.sh installs it)");
-    assert!(status.success());
-    std::fs::read(out).unwrap()
+    h264_mp4(&dir.join("test.mp4"), 75, "smpte")
 }
 
 fn stderr(o: &std::process::Output) -> String {

@@ -11,7 +11,7 @@ use std::time::Duration;
 // Each test crate uses a different part of these.
 #[allow(unused_imports)]
 pub use guardian_test_support::{
-    Proc, RECIPIENT, bin, free_port, ok as run_ok, pseudo_random, wait_for,
+    Proc, RECIPIENT, bin, free_port, h264_mp4, ok as run_ok, pseudo_random, wait_for,
 };
 
 /// A vm in a data directory.

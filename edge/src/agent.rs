@@ -23,7 +23,7 @@ use guardian_node::{
     AllowList, Inbound, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId, Role,
 };
 use protocols::messages::enroll::{DeviceConfig, EnrollRefusal, EnrollRequest, EnrollResponse};
-use protocols::messages::events::{EventAck, EventBatch};
+use protocols::messages::events::{EventAck, EventBatch, EventRefusal};
 use protocols::messages::telemetry::{TelemetryAck, TelemetryReport};
 use protocols::package::PackageInfo;
 
@@ -33,6 +33,10 @@ use crate::telemetry::Sampler;
 use crate::{now_ms, paths};
 
 const RETRY: Duration = Duration::from_secs(5);
+/// The first wait before an event batch is sent again after a failure or a retryable refusal.
+const OUTBOX_RETRY: Duration = Duration::from_secs(1);
+/// The longest such wait.
+const OUTBOX_RETRY_MAX: Duration = Duration::from_secs(60);
 /// Batches sent per outbox pass before other work gets a turn.
 const BATCHES_PER_PASS: usize = 16;
 
@@ -111,6 +115,8 @@ struct Agent {
     next_telemetry: Instant,
     sampler: Sampler,
     outbox_blocked_until: Instant,
+    /// Waits between event sends that failed or were refused for now: 1 s doubling to 60 s.
+    outbox_backoff: guardian_node::backoff::Backoff,
     cameras: crate::video::camera::StatusBoard,
 }
 
@@ -196,6 +202,7 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
         telemetry_interval,
         next_telemetry: Instant::now(),
         outbox_blocked_until: Instant::now(),
+        outbox_backoff: guardian_node::backoff::Backoff::new(OUTBOX_RETRY, OUTBOX_RETRY_MAX),
         cameras,
     };
     if agent.device.is_some() {
@@ -253,9 +260,9 @@ fn refuse_inbound(request: Inbound) {
         Inbound::Enroll { reply, .. } => reply.send_and_close(EnrollResponse::Refused(
             EnrollRefusal::Other("an edge does not enroll others".into()),
         )),
-        Inbound::Events { reply, .. } => reply.send(EventAck::Refused {
-            reason: "an edge does not take events".into(),
-        }),
+        Inbound::Events { reply, .. } => reply.send(EventAck::Refused(EventRefusal::Malformed(
+            "an edge does not take events".into(),
+        ))),
         Inbound::Telemetry { reply, .. } => reply.send(TelemetryAck {
             next_interval_secs: 0,
         }),
@@ -342,16 +349,26 @@ impl Agent {
             {
                 Ok(EventAck::Stored { event_ids }) => {
                     let n = self.db.call(move |s| s.remove_events(&event_ids)).await?;
+                    self.outbox_backoff.reset();
                     tracing::info!(delivered = n, "events acknowledged by the vm");
                 }
-                Ok(EventAck::Refused { reason }) => {
-                    tracing::error!(%reason, events = ids.len(), "the vm refused events; they stay on the edge, parked");
+                Ok(EventAck::Refused(refusal)) if refusal.is_retryable() => {
+                    let wait = self.outbox_backoff.next_delay(&mut rand::thread_rng());
+                    tracing::warn!(%refusal, events = ids.len(), wait_ms = wait.as_millis() as u64, "the vm cannot take events for now; will retry");
+                    self.db.call(move |s| s.note_attempt(&ids)).await?;
+                    self.outbox_blocked_until = Instant::now() + wait;
+                    return Ok(false);
+                }
+                Ok(EventAck::Refused(refusal)) => {
+                    tracing::error!(%refusal, events = ids.len(), "the vm refused events; they stay on the edge, parked");
+                    let reason = refusal.to_string();
                     self.db.call(move |s| s.mark_refused(&ids, &reason)).await?;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "sending events failed; will retry");
+                    let wait = self.outbox_backoff.next_delay(&mut rand::thread_rng());
+                    tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "sending events failed; will retry");
                     self.db.call(move |s| s.note_attempt(&ids)).await?;
-                    self.outbox_blocked_until = Instant::now() + RETRY;
+                    self.outbox_blocked_until = Instant::now() + wait;
                     return Ok(false);
                 }
             }

@@ -32,6 +32,7 @@ use libp2p::{Multiaddr, PeerId};
 #[derive(Clone, Default)]
 pub struct AllowList {
     inner: Arc<RwLock<Inner>>,
+    refused: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Default)]
@@ -58,6 +59,11 @@ impl AllowList {
         let l = Self::default();
         l.inner.write().expect("not poisoned").open = true;
         l
+    }
+
+    /// Connections refused by the gate so far (before any protocol ran on them).
+    pub fn refused_count(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Allows `peer`.
@@ -133,6 +139,8 @@ impl AllowList {
             Ok(())
         } else {
             tracing::warn!(%peer, "connection refused: peer is not on the allow-list");
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Err(ConnectionDenied::new(NotAllowed(*peer)))
         }
     }
@@ -271,5 +279,20 @@ mod tests {
         assert!(l.check_inbound(&client, &via(&relay)).is_ok());
         // Now its direct connection (DCUtR) is admitted too.
         assert!(l.check_inbound(&client, &direct).is_ok());
+    }
+
+    #[test]
+    fn refusals_are_counted_admissions_are_not() {
+        let l = AllowList::closed();
+        let (known, stranger) = (peer(), peer());
+        l.allow(known);
+        let direct: Multiaddr = "/ip4/127.0.0.1/udp/5000/quic-v1".parse().unwrap();
+        assert!(l.check_inbound(&known, &direct).is_ok());
+        assert_eq!(l.refused_count(), 0);
+        assert!(l.check_inbound(&stranger, &direct).is_err());
+        assert!(l.check(&stranger).is_err());
+        assert_eq!(l.refused_count(), 2);
+        // Clones share the counter (the vm reads it from its state).
+        assert_eq!(l.clone().refused_count(), 2);
     }
 }

@@ -5,7 +5,9 @@
 //! - [`identity`]: the ed25519 key files a node is started from.
 //! - [`codec`]: request-response over the length-prefixed CBOR frames of `protocols`.
 //! - [`gate`]: connection gating by an allow-list, before any protocol runs.
-//! - [`backoff`]: exponential backoff with full jitter for redials.
+//! - [`backoff`]: exponential backoff with full jitter, for redials and every retry loop.
+//! - [`clock`]: wall and monotonic time and sleeps through one handle; a manual twin for tests.
+//! - [`shutdown`]: the one stop signal of a process, with children.
 //! - [`process`]: what every node binary does at start: logging, and its stop signal.
 //! - [`node`]: the swarm task, its handle (requests, dials, shutdown), inbound requests and
 //!   events.
@@ -16,16 +18,20 @@
 //! v2 (edge, client).
 
 pub mod backoff;
+pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod gate;
 pub mod identity;
 pub mod node;
 pub mod process;
+pub mod shutdown;
 
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use codec::open_with_request;
 pub use config::{NodeConfig, RelayLimits, Role};
 pub use gate::AllowList;
 pub use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
 pub use libp2p_stream::IncomingStreams;
 pub use node::{Inbound, Node, NodeError, NodeEvent, NodeHandle, RequestError};
+pub use shutdown::Shutdown;

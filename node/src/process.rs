@@ -1,6 +1,9 @@
 //! What every node binary (`guardian-vm`, `guardian-edge`) does around its work: logs to
 //! stderr through `tracing` (filter from `GUARDIAN_LOG`, default `info,libp2p=warn`; colours
-//! only on a terminal), and stops on SIGTERM or SIGINT.
+//! only on a terminal), and stops on SIGTERM or SIGINT through one [`Shutdown`] that reaches
+//! every task and thread of the process.
+
+use crate::shutdown::Shutdown;
 
 /// Installs the stderr log subscriber.
 pub fn init_logging() {
@@ -12,6 +15,20 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+/// The process's root stop signal, triggered on SIGTERM or SIGINT (or by the caller). Call it
+/// inside the tokio runtime; hand the result (or children of it) to every task and thread.
+pub fn shutdown_on_signal() -> Shutdown {
+    let root = Shutdown::new();
+    let trigger = root.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown_signal() => trigger.trigger(),
+            _ = trigger.wait() => {}
+        }
+    });
+    root
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use protocols::package::PackageInfo;
 
 /// The edge's systemd unit, installed by the seed.
-pub const EDGE_UNIT: &str = include_str!("../../edge/systemd/guardian-edge.service");
+pub const EDGE_UNIT: &str = include_str!("../../packaging/systemd/guardian-edge.service");
 
 /// The `user-data` for a package.
 pub fn user_data(info: &PackageInfo, with_binary: bool) -> String {

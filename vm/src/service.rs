@@ -21,7 +21,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use protocols::messages::enroll::{DeviceConfig, EnrollRefusal, EnrollRequest, EnrollResponse};
-use protocols::messages::events::{EventAck, EventBatch};
+use protocols::messages::events::{EventAck, EventBatch, EventRefusal};
 use protocols::messages::telemetry::{TelemetryAck, TelemetryReport};
 use protocols::messages::valid_id;
 use tokio::sync::watch;
@@ -509,31 +509,35 @@ async fn registered(state: &VmState, peer: &str) -> Result<bool, db::DbError> {
         .await
 }
 
-fn check_batch(state: &VmState, peer: &str, batch: &EventBatch) -> Result<(), String> {
+fn check_batch(state: &VmState, peer: &str, batch: &EventBatch) -> Result<(), EventRefusal> {
     if batch.events.len() > EventBatch::MAX_EVENTS {
-        return Err(format!(
+        return Err(EventRefusal::Malformed(format!(
             "more than {} events in one batch",
             EventBatch::MAX_EVENTS
-        ));
+        )));
     }
     for e in &batch.events {
         if e.tenant_id != state.config.tenant_id {
-            return Err(format!("event {} names another tenant", e.event_id));
+            return Err(EventRefusal::WrongTenant {
+                event_id: e.event_id.clone(),
+            });
         }
         if e.edge_id != peer {
-            return Err(format!("event {} names another edge", e.event_id));
+            return Err(EventRefusal::WrongTenant {
+                event_id: e.event_id.clone(),
+            });
         }
         if !valid_id(&e.event_id) || !valid_id(&e.camera_id) {
-            return Err(format!(
+            return Err(EventRefusal::Malformed(format!(
                 "event {} has an invalid event or camera id",
                 e.event_id
-            ));
+            )));
         }
         if e.ended_at_ms < e.started_at_ms || e.score_milli > 1000 {
-            return Err(format!(
+            return Err(EventRefusal::Malformed(format!(
                 "event {} has an end before its start or a score over 1000",
                 e.event_id
-            ));
+            )));
         }
     }
     Ok(())
@@ -545,20 +549,18 @@ async fn events(state: &Arc<VmState>, peer: PeerId, batch: EventBatch) -> EventA
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!(%peer, "events from an edge that is not enrolled refused");
-            return EventAck::Refused {
-                reason: "this edge is not enrolled".into(),
-            };
+            return EventAck::Refused(EventRefusal::NotEnrolled);
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot check the device");
-            return EventAck::Refused {
-                reason: "the vm could not read its database; try again".into(),
-            };
+            return EventAck::Refused(EventRefusal::StorageUnavailable(
+                "the vm could not read its database".into(),
+            ));
         }
     }
     if let Err(reason) = check_batch(state, &peer, &batch) {
         tracing::warn!(%peer, %reason, "event batch refused");
-        return EventAck::Refused { reason };
+        return EventAck::Refused(reason);
     }
     let n = batch.events.len();
     state.metrics.events_received.inc_by(n as u64);
@@ -576,9 +578,9 @@ async fn events(state: &Arc<VmState>, peer: PeerId, batch: EventBatch) -> EventA
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot store events");
-            EventAck::Refused {
-                reason: "the vm could not store the events; try again".into(),
-            }
+            EventAck::Refused(EventRefusal::StorageUnavailable(
+                "the vm could not store the events".into(),
+            ))
         }
     }
 }

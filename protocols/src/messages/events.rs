@@ -58,11 +58,37 @@ pub enum EventAck {
         /// The ids.
         event_ids: Vec<String>,
     },
-    /// The batch was refused as a whole; the edge keeps it and logs the reason.
-    Refused {
-        /// Why.
-        reason: String,
+    /// The batch was refused as a whole. The edge keeps it: it sends it again with backoff
+    /// when the refusal [`is_retryable`](EventRefusal::is_retryable), and parks it with the
+    /// reason otherwise.
+    Refused(EventRefusal),
+}
+
+/// Why the vm refused a batch of events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum EventRefusal {
+    /// The sender is not an enrolled edge of this vm.
+    #[error("this edge is not enrolled")]
+    NotEnrolled,
+    /// A record names another tenant or another edge than the sender.
+    #[error("event {event_id} names another tenant or edge")]
+    WrongTenant {
+        /// The record.
+        event_id: String,
     },
+    /// A record is invalid (empty or overlong ids, times, score, too many records).
+    #[error("invalid event batch: {0}")]
+    Malformed(String),
+    /// The vm could not read or write its database for now; send the batch again later.
+    #[error("the vm's storage is unavailable: {0}")]
+    StorageUnavailable(String),
+}
+
+impl EventRefusal {
+    /// Whether sending the same batch again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, EventRefusal::StorageUnavailable(_))
+    }
 }
 
 impl WireMessage for EventAck {
@@ -117,8 +143,29 @@ mod tests {
         conformance::check(&EventAck::Stored {
             event_ids: vec!["ev-1".into(), "ev-2".into()],
         });
-        conformance::check(&EventAck::Refused {
-            reason: "unknown camera".into(),
-        });
+        for refusal in [
+            EventRefusal::NotEnrolled,
+            EventRefusal::WrongTenant {
+                event_id: "ev-1".into(),
+            },
+            EventRefusal::Malformed("ids must not be empty".into()),
+            EventRefusal::StorageUnavailable("disk full".into()),
+        ] {
+            conformance::check(&EventAck::Refused(refusal));
+        }
+    }
+
+    #[test]
+    fn only_storage_failures_are_retried() {
+        assert!(EventRefusal::StorageUnavailable("database locked".into()).is_retryable());
+        for final_refusal in [
+            EventRefusal::NotEnrolled,
+            EventRefusal::WrongTenant {
+                event_id: "e".into(),
+            },
+            EventRefusal::Malformed("x".into()),
+        ] {
+            assert!(!final_refusal.is_retryable(), "{final_refusal}");
+        }
     }
 }

@@ -157,13 +157,12 @@ pub async fn run(package: &Path, options: PeerOptions) -> Result<()> {
         (Mode::Dial(_), Some(t)) => tokio::time::Instant::from_std(t + options.hold).min(deadline),
         _ => deadline,
     };
-    let stop = guardian_node::process::shutdown_signal();
-    tokio::pin!(stop);
+    let stop = guardian_node::process::shutdown_on_signal();
     loop {
         let until = stop_at(direct_at);
         let ev = tokio::select! {
             _ = tokio::time::sleep_until(until) => break,
-            _ = &mut stop => break,
+            _ = stop.wait() => break,
             ev = events.recv() => ev,
         };
         match ev {

@@ -79,7 +79,7 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
     anyhow::ensure!(!vm_addresses.is_empty(), "the package names no vm address");
     let store = installed.store()?;
     let device = store.device_config()?;
-    let swept = crate::archive::sweep_orphans(&installed.data, &store)?;
+    let swept = crate::archive::sweep_orphans(&installed.data, &store, clock.wall_ms())?;
     if swept > 0 {
         tracing::warn!(swept, "removed sealed folders left by an interrupted run");
     }
@@ -232,7 +232,14 @@ impl Agent {
                 }
             };
             if wake {
-                busy = self.work().await?;
+                // A stop cancels a pass: what it had not finished stays in the outboxes (a
+                // row leaves only after the vm's answer) and goes on the next run; the vm
+                // stores events and archives by id, so a resend is no duplicate.
+                tokio::select! {
+                    biased;
+                    _ = shutdown.wait() => return Ok(()),
+                    more = self.work() => busy = more?,
+                }
             }
         }
     }

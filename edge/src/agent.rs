@@ -5,7 +5,13 @@
 //! fatal: the agent stops and says why), keeps a relay reservation on the vm, empties the
 //! event outbox in batches (a record leaves only on the vm's ack), and sends telemetry at the
 //! interval the vm asks for. Everything it must not lose is in SQLite first, so a restart of
-//! either side loses nothing and duplicates nothing (the vm stores events by id).
+//! either side loses nothing and duplicates nothing (the vm stores events by id). When the
+//! outbox sends, parks or backs off is decided by [`crate::delivery`]; every deadline, retry
+//! time and reported time is read from the [`SharedClock`] it is given.
+//!
+//! It runs until its [`Shutdown`] is triggered (SIGTERM or SIGINT in `main`): a pass of work
+//! in progress is dropped (its rows stay for the next run), the cameras stop first so their
+//! open clips are finished and queued, then the clip server and the node, within 5 s in all.
 //!
 //! It also serves `/guardian/clips/1` ([`crate::playback`]). The gate admits the vm, and
 //! peers the vm relays to it (and, for a while, their direct connections, so DCUtR can

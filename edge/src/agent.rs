@@ -5,108 +5,55 @@
 //! fatal: the agent stops and says why), keeps a relay reservation on the vm, empties the
 //! event outbox in batches (a record leaves only on the vm's ack), and sends telemetry at the
 //! interval the vm asks for. Everything it must not lose is in SQLite first, so a restart of
-//! either side loses nothing and duplicates nothing (the vm stores events by id).
+//! either side loses nothing and duplicates nothing (the vm stores events by id). When the
+//! outbox sends, parks or backs off is decided by [`crate::delivery`]; every deadline, retry
+//! time and reported time is read from the [`SharedClock`] it is given.
+//!
+//! It runs until its [`Shutdown`] is triggered (SIGTERM or SIGINT in `main`): a pass of work
+//! in progress is dropped (its rows stay for the next run), the cameras stop first so their
+//! open clips are finished and queued, then the clip server and the node, within 5 s in all.
 //!
 //! It also serves `/guardian/clips/1` ([`crate::playback`]). The gate admits the vm, and
 //! peers the vm relays to it (and, for a while, their direct connections, so DCUtR can
 //! upgrade): the vm relays only for its edges and for clients it gave a playback token to, and
 //! the token is what authorizes a clip; the edge serves no other protocol to such peers.
 
-use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
+use guardian_node::clock::SharedClock;
+use guardian_node::shutdown::Shutdown;
 use guardian_node::{
     AllowList, Inbound, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId, Role,
 };
 use protocols::messages::enroll::{DeviceConfig, EnrollRefusal, EnrollRequest, EnrollResponse};
 use protocols::messages::events::{EventAck, EventBatch, EventRefusal};
 use protocols::messages::telemetry::{TelemetryAck, TelemetryReport};
-use protocols::package::PackageInfo;
 
-use crate::config::EdgeConfig;
-use crate::store::{Store, StoreError};
+use crate::data_dir::Installed;
+use crate::delivery::{Action, EventPacer, archive_retry_at};
+use crate::store::{ArchiveItem, Db};
 use crate::telemetry::Sampler;
-use crate::{now_ms, paths};
 
 const RETRY: Duration = Duration::from_secs(5);
-/// The first wait before an event batch is sent again after a failure or a retryable refusal.
-const OUTBOX_RETRY: Duration = Duration::from_secs(1);
-/// The longest such wait.
-const OUTBOX_RETRY_MAX: Duration = Duration::from_secs(60);
 /// Batches sent per outbox pass before other work gets a turn.
 const BATCHES_PER_PASS: usize = 16;
-
-/// An installed edge, loaded from its data directory.
-pub struct Installed {
-    /// The data directory.
-    pub data: PathBuf,
-    /// `edge.toml`.
-    pub config: EdgeConfig,
-    /// What the package said.
-    pub info: PackageInfo,
-    /// The edge's key.
-    pub key: ed25519_dalek::SigningKey,
-}
-
-impl Installed {
-    /// Loads `data`, which `guardian-edge init` made.
-    pub fn load(data: &Path) -> Result<Self> {
-        let package = data.join(paths::PACKAGE);
-        if !package.exists() {
-            anyhow::bail!(
-                "{} holds no edge: run `guardian-edge init --package FILE --data {}` first",
-                data.display(),
-                data.display()
-            );
-        }
-        let info: PackageInfo = serde_json::from_slice(&std::fs::read(&package)?)
-            .with_context(|| format!("cannot read {}", package.display()))?;
-        Ok(Installed {
-            data: data.to_path_buf(),
-            config: EdgeConfig::load(&data.join(paths::CONFIG))?,
-            info,
-            key: guardian_node::identity::read_key(&data.join(paths::KEY))?,
-        })
-    }
-
-    /// The edge's peer id.
-    pub fn peer_id(&self) -> String {
-        protocols::signed::peer_id_of(&self.key.verifying_key())
-    }
-
-    /// Opens the database.
-    pub fn store(&self) -> Result<Store, StoreError> {
-        Store::open(&self.data.join(paths::DB))
-    }
-}
+/// How long a stop may take in all: cameras (finishing their clips) first, then the node.
+const STOP_WITHIN: Duration = Duration::from_secs(5);
+/// The part of [`STOP_WITHIN`] the cameras get.
+const VIDEO_STOP_WITHIN: Duration = Duration::from_secs(4);
 
 /// How long a peer relayed by the vm may also connect directly (DCUtR).
 const RELAYED_PEER_DIRECT_FOR: Duration = Duration::from_secs(600);
-
-/// The store, shared with blocking-pool closures.
-#[derive(Clone)]
-pub(crate) struct Db(Arc<Mutex<Store>>);
-
-impl Db {
-    pub(crate) async fn call<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
-        let s = self.0.clone();
-        tokio::task::spawn_blocking(move || f(&mut s.lock().expect("not poisoned")))
-            .await
-            .expect("store closures do not panic")
-    }
-}
 
 struct Agent {
     installed: Installed,
     handle: NodeHandle,
     db: Db,
+    clock: SharedClock,
     vm: PeerId,
     vm_addresses: Vec<Multiaddr>,
     device: Option<DeviceConfig>,
@@ -114,15 +61,18 @@ struct Agent {
     telemetry_interval: Duration,
     next_telemetry: Instant,
     sampler: Sampler,
-    outbox_blocked_until: Instant,
-    /// Waits between event sends that failed or were refused for now: 1 s doubling to 60 s.
-    outbox_backoff: guardian_node::backoff::Backoff,
+    /// When event batches go, and the backoff after failed or refused-for-now sends.
+    pacer: EventPacer,
     cameras: crate::video::camera::StatusBoard,
 }
 
-/// Runs the edge from `data` until `shutdown` resolves, or until the vm refuses enrollment
-/// (an error saying why).
-pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> {
+/// Runs the edge from `data` until `shutdown` is triggered, or until the vm refuses
+/// enrollment (an error saying why). Time (deadlines, retries, stored and sent times) comes
+/// from `clock`.
+///
+/// On stop the cameras go first (their open clips finished and queued), then the clip server
+/// and the node, within [`STOP_WITHIN`] in all.
+pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<()> {
     let installed = Installed::load(data)?;
     let vm = PeerId::from_str(&installed.info.vm_peer_id)
         .context("the package's vm peer id does not parse")?;
@@ -135,12 +85,13 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
     anyhow::ensure!(!vm_addresses.is_empty(), "the package names no vm address");
     let store = installed.store()?;
     let device = store.device_config()?;
-    let swept = crate::archive::sweep_orphans(&installed.data, &store)?;
+    let swept = crate::archive::sweep_orphans(&installed.data, &store, clock.wall_ms())?;
     if swept > 0 {
         tracing::warn!(swept, "removed sealed folders left by an interrupted run");
     }
 
     // Cameras record locally whether or not the vm is reachable.
+    // The video side's next entry point: `Video::start(&installed, clock.clone(), shutdown.child())`.
     let video = crate::video::supervisor::Video::start(&installed)?;
     let cameras = video.status.clone();
 
@@ -172,7 +123,8 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
             .max(1),
     ));
     let poll = Duration::from_millis(installed.config.outbox.poll_millis.max(50));
-    let db = Db(Arc::new(Mutex::new(store)));
+    let db = Db::new(store);
+    let clips_stop = shutdown.child();
     let clips = {
         let server = Arc::new(crate::playback::ClipServer {
             data: installed.data.clone(),
@@ -181,6 +133,7 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
                 .context("the package's tenant key")?,
             edge_peer_id: installed.peer_id(),
             db: db.clone(),
+            clock: clock.clone(),
         });
         let incoming = handle
             .streams()
@@ -188,70 +141,53 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
                 protocols::messages::CLIPS,
             ))
             .map_err(|e| anyhow!("{e}"))?;
-        tokio::spawn(crate::playback::serve(server, incoming))
+        tokio::spawn(crate::playback::serve(server, incoming, clips_stop.clone()))
     };
+    let now = clock.monotonic();
     let mut agent = Agent {
         sampler: Sampler::new(&installed.data),
         installed,
         handle: handle.clone(),
         db,
+        clock,
         vm,
         vm_addresses,
         device,
-        retry_enroll_at: Instant::now(),
+        retry_enroll_at: now,
         telemetry_interval,
-        next_telemetry: Instant::now(),
-        outbox_blocked_until: Instant::now(),
-        outbox_backoff: guardian_node::backoff::Backoff::new(OUTBOX_RETRY, OUTBOX_RETRY_MAX),
+        next_telemetry: now,
+        pacer: EventPacer::new(),
         cameras,
     };
-    if agent.device.is_some() {
-        agent.reserve_relay().await?;
-    }
+    let result = agent.serve(&shutdown, &mut inbound, poll).await;
 
-    let mut events = handle.subscribe();
-    let mut tick = tokio::time::interval(poll);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(shutdown);
-    // `busy`: the last pass stopped with work left (a full pass), so go again at once.
-    let mut busy = false;
-    let result = loop {
-        let wake = tokio::select! {
-            biased;
-            _ = &mut shutdown => break Ok(()),
-            _ = std::future::ready(()), if busy => true,
-            e = events.recv() => matches!(e, Ok(NodeEvent::Connected { peer, .. }) if peer == vm),
-            _ = tick.tick() => true,
-            Some(request) = inbound.recv() => {
-                refuse_inbound(request);
-                false
-            }
-        };
-        if wake {
-            match agent.work().await {
-                Ok(more) => busy = more,
-                Err(e) => break Err(e),
-            }
+    // Cameras first: their open clips are finished and queued before the node goes. The
+    // bounds are real time: they bound how long the process takes to exit.
+    let stopped = tokio::time::timeout(STOP_WITHIN, async {
+        let video_stopped = tokio::task::spawn_blocking(move || video.stop());
+        if tokio::time::timeout(VIDEO_STOP_WITHIN, video_stopped)
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                within_ms = VIDEO_STOP_WITHIN.as_millis() as u64,
+                "the cameras did not stop in time"
+            );
         }
-    };
-    clips.abort();
-    // Cameras first: their open clips are finished and queued before the node goes.
-    let _ = tokio::task::spawn_blocking(move || video.stop()).await;
-    handle.shutdown().await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        clips_stop.trigger();
+        let _ = clips.await;
+        handle.shutdown().await;
+        let _ = task.await;
+    })
+    .await;
+    if stopped.is_err() {
+        tracing::error!(
+            within_ms = STOP_WITHIN.as_millis() as u64,
+            "the node did not stop in time"
+        );
+    }
     tracing::info!("stopped");
     result
-}
-
-/// The wait before retrying an archive send: 1 s doubling to 5 min, with full jitter.
-fn archive_backoff(attempts: u32) -> Duration {
-    let mut b =
-        guardian_node::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
-    for _ in 0..attempts.min(20) {
-        b.next_delay(&mut rand::thread_rng());
-    }
-    b.next_delay(&mut rand::thread_rng())
-        .max(Duration::from_millis(200))
 }
 
 /// An edge serves no requests on these protocols: answer rather than leave the peer waiting.
@@ -270,6 +206,50 @@ fn refuse_inbound(request: Inbound) {
 }
 
 impl Agent {
+    /// The loop: a pass of work whenever the vm (re)connects, every `poll`, and at once
+    /// after a pass that left work due; inbound requests are refused. Ends on `shutdown` or
+    /// on an error (a refused enrollment).
+    async fn serve(
+        &mut self,
+        shutdown: &Shutdown,
+        inbound: &mut tokio::sync::mpsc::Receiver<Inbound>,
+        poll: Duration,
+    ) -> Result<()> {
+        if self.device.is_some() {
+            self.reserve_relay().await?;
+        }
+        let mut events = self.handle.subscribe();
+        let mut tick = self.clock.sleep(Duration::ZERO);
+        // `busy`: the last pass stopped with work left (a full pass), so go again at once.
+        let mut busy = false;
+        loop {
+            let wake = tokio::select! {
+                biased;
+                _ = shutdown.wait() => return Ok(()),
+                _ = std::future::ready(()), if busy => true,
+                e = events.recv() => matches!(e, Ok(NodeEvent::Connected { peer, .. }) if peer == self.vm),
+                _ = &mut tick => {
+                    tick = self.clock.sleep(poll);
+                    true
+                }
+                Some(request) = inbound.recv() => {
+                    refuse_inbound(request);
+                    false
+                }
+            };
+            if wake {
+                // A stop cancels a pass: what it had not finished stays in the outboxes (a
+                // row leaves only after the vm's answer) and goes on the next run; the vm
+                // stores events and archives by id, so a resend is no duplicate.
+                tokio::select! {
+                    biased;
+                    _ = shutdown.wait() => return Ok(()),
+                    more = self.work() => busy = more?,
+                }
+            }
+        }
+    }
+
     async fn reserve_relay(&self) -> Result<()> {
         self.handle
             .keep_relay_reservation(self.vm, self.vm_addresses[0].clone())
@@ -284,7 +264,7 @@ impl Agent {
             return Ok(false);
         }
         if self.device.is_none() {
-            if Instant::now() < self.retry_enroll_at {
+            if self.clock.monotonic() < self.retry_enroll_at {
                 return Ok(false);
             }
             self.enroll().await?;
@@ -293,7 +273,7 @@ impl Agent {
             }
         }
         let events_left = self.flush_outbox().await?;
-        if Instant::now() >= self.next_telemetry {
+        if self.clock.monotonic() >= self.next_telemetry {
             self.send_telemetry().await?;
         }
         let archive_left = self.flush_archive().await?;
@@ -313,7 +293,7 @@ impl Agent {
                 tracing::info!(device = %config.device_id, tenant = %config.tenant_id, "enrolled with the vm");
                 self.telemetry_interval =
                     Duration::from_secs(u64::from(config.telemetry_interval_secs.max(1)));
-                self.next_telemetry = Instant::now();
+                self.next_telemetry = self.clock.monotonic();
                 self.device = Some(config);
                 self.reserve_relay().await?;
                 Ok(())
@@ -324,7 +304,7 @@ impl Agent {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "enrollment request failed; will retry");
-                self.retry_enroll_at = Instant::now() + RETRY;
+                self.retry_enroll_at = self.clock.monotonic() + RETRY;
                 Ok(())
             }
         }
@@ -332,7 +312,7 @@ impl Agent {
 
     /// Sends event batches; returns whether a full pass left more to send.
     async fn flush_outbox(&mut self) -> Result<bool> {
-        if Instant::now() < self.outbox_blocked_until {
+        if !self.pacer.is_due(self.clock.monotonic()) {
             return Ok(false);
         }
         let batch_size = self.installed.config.outbox.batch_size;
@@ -342,33 +322,34 @@ impl Agent {
                 return Ok(false);
             }
             let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-            match self
+            let reply = self
                 .handle
                 .send_events(self.vm, EventBatch { events })
-                .await
-            {
-                Ok(EventAck::Stored { event_ids }) => {
+                .await;
+            let action =
+                self.pacer
+                    .on_reply(ids, &reply, self.clock.monotonic(), &mut rand::thread_rng());
+            match action {
+                Action::Delete(event_ids) => {
                     let n = self.db.call(move |s| s.remove_events(&event_ids)).await?;
-                    self.outbox_backoff.reset();
                     tracing::info!(delivered = n, "events acknowledged by the vm");
                 }
-                Ok(EventAck::Refused(refusal)) if refusal.is_retryable() => {
-                    let wait = self.outbox_backoff.next_delay(&mut rand::thread_rng());
-                    tracing::warn!(%refusal, events = ids.len(), wait_ms = wait.as_millis() as u64, "the vm cannot take events for now; will retry");
-                    self.db.call(move |s| s.note_attempt(&ids)).await?;
-                    self.outbox_blocked_until = Instant::now() + wait;
-                    return Ok(false);
-                }
-                Ok(EventAck::Refused(refusal)) => {
-                    tracing::error!(%refusal, events = ids.len(), "the vm refused events; they stay on the edge, parked");
-                    let reason = refusal.to_string();
+                Action::Park { ids, reason } => {
+                    tracing::error!(refusal = %reason, events = ids.len(), "the vm refused events; they stay on the edge, parked");
                     self.db.call(move |s| s.mark_refused(&ids, &reason)).await?;
                 }
-                Err(e) => {
-                    let wait = self.outbox_backoff.next_delay(&mut rand::thread_rng());
-                    tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "sending events failed; will retry");
+                Action::Retry { ids, wait } => {
+                    let wait_ms = wait.as_millis() as u64;
+                    match &reply {
+                        Ok(EventAck::Refused(refusal)) => {
+                            tracing::warn!(%refusal, events = ids.len(), wait_ms, "the vm cannot take events for now; will retry");
+                        }
+                        Ok(EventAck::Stored { .. }) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, events = ids.len(), wait_ms, "sending events failed; will retry");
+                        }
+                    }
                     self.db.call(move |s| s.note_attempt(&ids)).await?;
-                    self.outbox_blocked_until = Instant::now() + wait;
                     return Ok(false);
                 }
             }
@@ -389,7 +370,7 @@ impl Agent {
         loop {
             while !stop && in_flight.len() < width && done + in_flight.len() < BATCHES_PER_PASS * 4
             {
-                let (now, want) = (now_ms(), (width + taken.len()) as u32);
+                let (now, want) = (self.clock.wall_ms(), (width + taken.len()) as u32);
                 let due = self.db.call(move |s| s.due_archives(now, want)).await?;
                 let Some(item) = due.into_iter().find(|i| !taken.contains(&i.event_id)) else {
                     break;
@@ -417,7 +398,7 @@ impl Agent {
     /// a refusal worth retrying later).
     async fn archive_outcome(
         &mut self,
-        item: crate::store::ArchiveItem,
+        item: ArchiveItem,
         outcome: Result<crate::archive::SendOutcome>,
     ) -> Result<bool> {
         let id = item.event_id.clone();
@@ -436,9 +417,11 @@ impl Agent {
                 Ok(true)
             }
             Ok(crate::archive::SendOutcome::Refused(r)) if r.is_retryable() => {
-                let wait = archive_backoff(item.attempts);
-                tracing::warn!(event = %item.event_id, reason = %r, ?wait, "archive refused for now; will retry");
-                let (reason, at) = (r.to_string(), now_ms() + wait.as_millis() as u64);
+                let now = self.clock.wall_ms();
+                let at = archive_retry_at(item.attempts, now, &mut rand::thread_rng());
+                let wait_ms = at - now;
+                tracing::warn!(event = %item.event_id, reason = %r, wait_ms, "archive refused for now; will retry");
+                let reason = r.to_string();
                 self.db
                     .call(move |s| s.retry_archive_at(&id, at, &reason))
                     .await?;
@@ -451,9 +434,11 @@ impl Agent {
                 Ok(true)
             }
             Err(e) => {
-                let wait = archive_backoff(item.attempts);
-                tracing::warn!(event = %item.event_id, error = %e, ?wait, "archive send failed; will retry");
-                let (reason, at) = (format!("{e:#}"), now_ms() + wait.as_millis() as u64);
+                let now = self.clock.wall_ms();
+                let at = archive_retry_at(item.attempts, now, &mut rand::thread_rng());
+                let wait_ms = at - now;
+                tracing::warn!(event = %item.event_id, error = %e, wait_ms, "archive send failed; will retry");
+                let reason = format!("{e:#}");
                 self.db
                     .call(move |s| s.retry_archive_at(&id, at, &reason))
                     .await?;
@@ -468,7 +453,7 @@ impl Agent {
         let (archive_objects, archive_bytes) = self.db.call(|s| s.archive_backlog()).await?;
         let report = TelemetryReport {
             edge_id: self.installed.peer_id(),
-            at_ms: now_ms(),
+            at_ms: self.clock.wall_ms(),
             cpu_milli: sample.cpu_milli,
             mem_used_bytes: sample.mem_used_bytes,
             mem_total_bytes: sample.mem_total_bytes,
@@ -489,11 +474,11 @@ impl Agent {
                     self.telemetry_interval =
                         Duration::from_secs(u64::from(ack.next_interval_secs));
                 }
-                self.next_telemetry = Instant::now() + self.telemetry_interval;
+                self.next_telemetry = self.clock.monotonic() + self.telemetry_interval;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "sending telemetry failed; will retry");
-                self.next_telemetry = Instant::now() + RETRY;
+                self.next_telemetry = self.clock.monotonic() + RETRY;
             }
         }
         Ok(())

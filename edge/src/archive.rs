@@ -142,9 +142,10 @@ pub fn seal_event(
 /// `archive-file` command may be sealing one right now.
 pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Removes sealed folders that have no outbox row and are older than [`ORPHAN_GRACE`] (left
-/// by a crash between sealing and queueing, or between deleting a row and its folder).
-pub fn sweep_orphans(data: &Path, store: &Store) -> Result<usize> {
+/// Removes sealed folders that have no outbox row and are older than [`ORPHAN_GRACE`] at
+/// `now_ms` (wall time, compared with the folders' modification times; left by a crash
+/// between sealing and queueing, or between deleting a row and its folder).
+pub fn sweep_orphans(data: &Path, store: &Store, now_ms: u64) -> Result<usize> {
     let root = data.join(ARCHIVE_DIR);
     let Ok(entries) = std::fs::read_dir(&root) else {
         return Ok(0);
@@ -157,8 +158,10 @@ pub fn sweep_orphans(data: &Path, store: &Store) -> Result<usize> {
             .metadata()
             .and_then(|m| m.modified())
             .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > ORPHAN_GRACE);
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .is_some_and(|modified| {
+                now_ms.saturating_sub(modified.as_millis() as u64) > ORPHAN_GRACE.as_millis() as u64
+            });
         if old && !queued.contains(&name) {
             tracing::warn!(event = %name, "removing sealed objects with no outbox row");
             std::fs::remove_dir_all(e.path())?;
@@ -246,4 +249,56 @@ pub async fn send(
         ArchiveResult::Stored { .. } => SendOutcome::Stored,
         ArchiveResult::Refused(r) => SendOutcome::Refused(r),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn modified_ms(p: &Path) -> u64 {
+        std::fs::metadata(p)
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    }
+
+    #[test]
+    fn only_old_folders_without_a_row_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join(ARCHIVE_DIR);
+        for name in ["orphan", "queued"] {
+            std::fs::create_dir_all(root.join(name)).unwrap();
+            std::fs::write(root.join(name).join("clip.age"), b"x").unwrap();
+        }
+        let mut store = Store::open_in_memory().unwrap();
+        let record = EventRecord {
+            event_id: "queued".into(),
+            tenant_id: "t".into(),
+            edge_id: "e".into(),
+            camera_id: "c".into(),
+            started_at_ms: 1,
+            ended_at_ms: 2,
+            category: protocols::messages::Category::Person,
+            score_milli: 900,
+            clip_id: None,
+            snapshot_id: None,
+        };
+        store.enqueue_archive(&record, b"{}", 1, 1).unwrap();
+        let t = modified_ms(&root.join("orphan")).max(modified_ms(&root.join("queued")));
+        let grace = ORPHAN_GRACE.as_millis() as u64;
+
+        // Within the grace an `archive-file` may still be sealing it: kept.
+        assert_eq!(sweep_orphans(dir.path(), &store, t + grace).unwrap(), 0);
+        assert!(root.join("orphan").exists());
+        // After it: the folder with no row goes, the queued one stays.
+        assert_eq!(sweep_orphans(dir.path(), &store, t + grace + 1).unwrap(), 1);
+        assert!(!root.join("orphan").exists());
+        assert!(root.join("queued").join("clip.age").exists());
+        // No archive folder at all: nothing to do.
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(sweep_orphans(empty.path(), &store, u64::MAX).unwrap(), 0);
+    }
 }

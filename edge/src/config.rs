@@ -342,7 +342,7 @@ impl Default for P2pConfig {
 pub struct OutboxConfig {
     /// Events per batch (at most 256).
     pub batch_size: u32,
-    /// Seconds between checks of the outbox and retries after a failure.
+    /// Milliseconds between checks of the outboxes (a failed send waits its backoff too).
     pub poll_millis: u64,
 }
 

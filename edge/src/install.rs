@@ -9,7 +9,7 @@ use guardian_node::identity::write_key;
 use protocols::package::InstallPackage;
 
 use crate::config::EdgeConfig;
-use crate::paths;
+use crate::data_dir::paths;
 use crate::store::Store;
 
 /// Installs `package` into `data`; refuses a data directory that already holds an edge.

@@ -2,19 +2,23 @@
 //! its vm over libp2p, keeps the connection and a relay reservation, and delivers event
 //! records (from a durable outbox) and telemetry.
 //!
-//! - [`config`]: the `edge.toml` file.
-//! - [`store`]: the SQLite database: device state and the event outbox.
-//! - [`install`]: `init --package`.
-//! - [`agent`]: the `run` command.
-//! - [`telemetry`]: CPU, memory and disk sampling.
-//! - [`archive`]: sealing events and sending them to the vm's archive.
-//! - [`playback`]: `/guardian/clips/1`, local clips played to holders of a playback token.
-//! - [`video`]: cameras, clips, events, local retention.
-//! - [`detect`]: motion gating, the OpenVINO detector, tracking.
+//! Layers, lowest first (a module imports only from the layers below it):
+//!
+//! 1. [`config`] (the `edge.toml` file), [`store`] (the SQLite database and its async
+//!    wrapper), [`telemetry`] (CPU, memory and disk sampling), [`detect`] (motion gating,
+//!    the OpenVINO detector, tracking).
+//! 2. [`data_dir`]: the data directory's paths and the installed edge ([`data_dir::Installed`]).
+//! 3. [`install`] (`init --package`), [`archive`] (sealing events and sending them to the
+//!    vm's archive), [`delivery`] (when the event outbox sends, retries or parks: pure),
+//!    [`playback`] (`/guardian/clips/1`, local clips played to holders of a playback token),
+//!    [`video`] (cameras, clips, events, local retention).
+//! 4. [`agent`]: the `run` command, which ties them together; only `main` imports it.
 
 pub mod agent;
 pub mod archive;
 pub mod config;
+pub mod data_dir;
+pub mod delivery;
 pub mod detect;
 pub mod install;
 pub mod playback;
@@ -22,16 +26,7 @@ pub mod store;
 pub mod telemetry;
 pub mod video;
 
+pub use data_dir::paths;
+/// Wall time, Unix ms. Kept for the video side until it reads a clock; new code takes a
+/// [`guardian_node::clock::SharedClock`].
 pub use protocols::now_ms;
-
-/// File names inside an edge's data directory.
-pub mod paths {
-    /// The configuration.
-    pub const CONFIG: &str = "edge.toml";
-    /// What the install package said (tenant, vm, recipient, token).
-    pub const PACKAGE: &str = "package.json";
-    /// The edge's key (libp2p identity, manifest signatures).
-    pub const KEY: &str = "edge.key";
-    /// The database.
-    pub const DB: &str = "edge.sqlite";
-}

@@ -11,7 +11,9 @@ use anyhow::{Result, ensure};
 use clap::{Parser, Subcommand};
 use rand::Rng;
 
-use guardian_edge::{agent, install, now_ms};
+use guardian_edge::data_dir::Installed;
+use guardian_edge::{agent, install};
+use guardian_node::clock::{Clock, SystemClock};
 use protocols::messages::Category;
 use protocols::messages::events::EventRecord;
 
@@ -185,7 +187,7 @@ fn camera(action: CameraCommand) -> Result<()> {
             let c = EdgeConfig::load(&data.join(guardian_edge::paths::CONFIG))?;
             let statuses = guardian_edge::store::Store::open(&data.join(guardian_edge::paths::DB))?
                 .camera_statuses()?;
-            let now = now_ms();
+            let now = SystemClock.wall_ms();
             println!(
                 "{:<20} {:<12} {:>6}  {:<40} LAST ERROR",
                 "ID", "STATE", "FPS", "URL"
@@ -241,9 +243,9 @@ fn detect(data: Option<PathBuf>, image: PathBuf) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", image.display()))?
         .to_rgb8();
     let (w, h) = img.dimensions();
-    let t0 = std::time::Instant::now();
+    let t0 = SystemClock.monotonic();
     let dets = detector.detect(img.into_raw(), w, h, std::time::Duration::from_secs(30))?;
-    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let ms = (SystemClock.monotonic() - t0).as_secs_f64() * 1000.0;
     for d in &dets {
         println!(
             "{}",
@@ -277,7 +279,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Run { data } => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(agent::run(&data, guardian_node::process::shutdown_signal()))?;
+            rt.block_on(async {
+                let shutdown = guardian_node::process::shutdown_on_signal();
+                agent::run(&data, shutdown, SystemClock::shared()).await
+            })?;
         }
         Command::ArchiveFile {
             data,
@@ -286,7 +291,7 @@ fn run(cli: Cli) -> Result<()> {
             snapshot,
             file,
         } => {
-            let installed = agent::Installed::load(&data)?;
+            let installed = Installed::load(&data)?;
             let record = test_record(&installed, &camera, &category, 0.9)?;
             let mut store = installed.store()?;
             let m = guardian_edge::archive::seal_event(
@@ -299,7 +304,7 @@ fn run(cli: Cli) -> Result<()> {
                     clip: &file,
                     snapshot: snapshot.as_deref(),
                 },
-                now_ms(),
+                SystemClock.wall_ms(),
             )?;
             println!("event: {}", m.event_id);
             for o in &m.objects {
@@ -313,7 +318,7 @@ fn run(cli: Cli) -> Result<()> {
             archive,
             file,
         } => {
-            let installed = agent::Installed::load(&data)?;
+            let installed = Installed::load(&data)?;
             let record = test_record(&installed, &camera, &category, 0.9)?;
             let event_id = import_clip(&installed, record, &file, archive)?;
             println!("{event_id}");
@@ -326,9 +331,9 @@ fn run(cli: Cli) -> Result<()> {
             category,
             score,
         } => {
-            let installed = agent::Installed::load(&data)?;
+            let installed = Installed::load(&data)?;
             let record = test_record(&installed, &camera, &category, score)?;
-            let (now, event_id) = (now_ms(), record.event_id.clone());
+            let (now, event_id) = (SystemClock.wall_ms(), record.event_id.clone());
             installed.store()?.enqueue_event(&record, now)?;
             println!("{event_id}");
         }
@@ -339,7 +344,7 @@ fn run(cli: Cli) -> Result<()> {
 /// Copies `file` into the clip store (temporary name, fsync, rename) and records the event;
 /// seals it for the archive if asked. The event's id.
 fn import_clip(
-    installed: &agent::Installed,
+    installed: &Installed,
     record: EventRecord,
     file: &std::path::Path,
     archive: bool,
@@ -370,7 +375,7 @@ fn import_clip(
             snapshot_path: None,
             bytes,
         },
-        now_ms(),
+        SystemClock.wall_ms(),
     )?;
     if archive {
         guardian_edge::archive::seal_event(
@@ -383,7 +388,7 @@ fn import_clip(
                 clip: &clip,
                 snapshot: None,
             },
-            now_ms(),
+            SystemClock.wall_ms(),
         )?;
         store.mark_archived(&event_id)?;
     }
@@ -392,7 +397,7 @@ fn import_clip(
 
 /// An event record for a command-line event (test event or archived file), ending now.
 fn test_record(
-    installed: &agent::Installed,
+    installed: &Installed,
     camera: &str,
     category: &str,
     score: f32,
@@ -402,7 +407,7 @@ fn test_record(
         "--camera must be 1 to 48 characters of a-z, 0-9 and -"
     );
     ensure!((0.0..=1.0).contains(&score), "--score must be 0 to 1");
-    let now = now_ms();
+    let now = SystemClock.wall_ms();
     let category: Category =
         serde_json::from_value(serde_json::Value::String(category.to_lowercase()))?;
     Ok(EventRecord {

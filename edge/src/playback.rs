@@ -16,6 +16,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use ed25519_dalek::VerifyingKey;
 use futures::{AsyncWriteExt, StreamExt};
+use guardian_node::clock::SharedClock;
+use guardian_node::shutdown::Shutdown;
 use guardian_node::{PeerId, Stream};
 use protocols::codec::{read_frame, write_frame};
 use protocols::messages::clips::{ClipRefusal, ClipRequest, ClipResponse, PlaybackToken};
@@ -23,8 +25,7 @@ use protocols::signed::Signed;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::Semaphore;
 
-use crate::agent::Db;
-use crate::now_ms;
+use crate::store::Db;
 
 /// Clip streams served at once; more wait for a turn.
 pub const MAX_STREAMS: usize = 8;
@@ -46,7 +47,10 @@ pub struct ClipServer {
     pub tenant_key: VerifyingKey,
     /// This edge's peer id.
     pub edge_peer_id: String,
-    pub(crate) db: Db,
+    /// The database (events' clips, spent nonces).
+    pub db: Db,
+    /// Where token expiry and nonce times are read.
+    pub clock: SharedClock,
 }
 
 /// Checks what can be checked without the database: signature, tenant, edge, expiry, event.
@@ -81,11 +85,29 @@ pub fn check_token(
     Ok(t)
 }
 
-/// Serves clip streams until the stream of incoming streams ends.
-pub async fn serve(server: Arc<ClipServer>, mut incoming: guardian_node::IncomingStreams) {
+/// Serves clip streams until `shutdown` is triggered or the stream of incoming streams
+/// ends. Streams already being played go on until they end or the node stops.
+pub async fn serve(
+    server: Arc<ClipServer>,
+    mut incoming: guardian_node::IncomingStreams,
+    shutdown: Shutdown,
+) {
     let permits = Arc::new(Semaphore::new(MAX_STREAMS));
-    while let Some((peer, stream)) = incoming.next().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            next = incoming.next() => next,
+        };
+        let Some((peer, stream)) = next else {
+            break;
+        };
+        let permit = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            permit = permits.clone().acquire_owned() => permit,
+        };
+        let Ok(permit) = permit else {
             break;
         };
         let server = server.clone();
@@ -113,7 +135,7 @@ async fn decide(server: &ClipServer, request: &ClipRequest) -> Result<Accepted, 
         &server.tenant_id,
         &server.tenant_key,
         &server.edge_peer_id,
-        now_ms(),
+        server.clock.wall_ms(),
     )?;
     let no_clip = || ClipRefusal::NoSuchClip(token.event_id.clone());
     let event = token.event_id.clone();
@@ -144,9 +166,10 @@ async fn decide(server: &ClipServer, request: &ClipRequest) -> Result<Accepted, 
         token.event_id.clone(),
         token.owner.clone(),
     );
+    let now = server.clock.wall_ms();
     let fresh = server
         .db
-        .call(move |s| s.spend_nonce(&nonce, expires, &event, &owner, now_ms()))
+        .call(move |s| s.spend_nonce(&nonce, expires, &event, &owner, now))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "cannot record a playback nonce");
@@ -213,7 +236,7 @@ async fn handle(server: &ClipServer, peer: PeerId, mut stream: Stream) -> Result
     .context("the peer stopped reading")??;
     let mut buf = vec![0u8; CHUNK];
     let mut sent = 0u64;
-    let started = std::time::Instant::now();
+    let started = server.clock.monotonic();
     let want = total_size - offset;
     while sent < want {
         let n = file
@@ -235,7 +258,7 @@ async fn handle(server: &ClipServer, peer: PeerId, mut stream: Stream) -> Result
         %peer,
         event = %token.event_id,
         bytes = sent,
-        ms = started.elapsed().as_millis() as u64,
+        ms = (server.clock.monotonic() - started).as_millis() as u64,
         "clip playback finished"
     );
     Ok(())
@@ -245,6 +268,7 @@ async fn handle(server: &ClipServer, peer: PeerId, mut stream: Stream) -> Result
 mod tests {
     use super::*;
     use ed25519_dalek::SigningKey;
+    use guardian_node::clock::ManualClock;
 
     fn token(key: &SigningKey, f: impl FnOnce(&mut PlaybackToken)) -> Signed<PlaybackToken> {
         let mut t = PlaybackToken {
@@ -289,6 +313,104 @@ mod tests {
         assert!(matches!(
             check(&token(&k, |_| {}), Some("ev2"), 10),
             Err(ClipRefusal::WrongEvent { .. })
+        ));
+    }
+
+    /// A clip server over a temporary data directory holding event `ev` with a 10-byte clip.
+    fn server(key: &SigningKey, clock: &ManualClock) -> (tempfile::TempDir, ClipServer) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::store::Store::open(&dir.path().join("edge.sqlite")).unwrap();
+        std::fs::create_dir_all(dir.path().join("clips")).unwrap();
+        std::fs::write(dir.path().join("clips/ev.mp4"), b"0123456789").unwrap();
+        let record = protocols::messages::events::EventRecord {
+            event_id: "ev".into(),
+            tenant_id: "t".into(),
+            edge_id: "edge".into(),
+            camera_id: "c".into(),
+            started_at_ms: 1,
+            ended_at_ms: 2,
+            category: protocols::messages::Category::Person,
+            score_milli: 900,
+            clip_id: None,
+            snapshot_id: None,
+        };
+        store
+            .insert_event(
+                &crate::store::LocalEvent {
+                    record,
+                    track_json: "[]".into(),
+                    clip_path: Some("clips/ev.mp4".into()),
+                    snapshot_path: None,
+                    bytes: 10,
+                },
+                1,
+            )
+            .unwrap();
+        let server = ClipServer {
+            data: dir.path().to_path_buf(),
+            tenant_id: "t".into(),
+            tenant_key: key.verifying_key(),
+            edge_peer_id: "edge".into(),
+            db: Db::new(store),
+            clock: clock.shared(),
+        };
+        (dir, server)
+    }
+
+    fn request(token: Signed<PlaybackToken>, offset: u64) -> ClipRequest {
+        ClipRequest {
+            token,
+            offset,
+            event_id: Some("ev".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_plays_once_until_it_expires_on_the_clock() {
+        let k = SigningKey::from_bytes(&[1; 32]);
+        let clock = ManualClock::new(100);
+        let (_dir, server) = server(&k, &clock);
+
+        let first = decide(&server, &request(token(&k, |_| {}), 4))
+            .await
+            .unwrap();
+        assert_eq!((first.total_size, first.offset), (10, 4));
+        assert!(matches!(
+            decide(&server, &request(token(&k, |_| {}), 0)).await,
+            Err(ClipRefusal::Replayed)
+        ));
+        assert!(matches!(
+            decide(&server, &request(token(&k, |_| {}), 11)).await,
+            Err(ClipRefusal::BadOffset {
+                offset: 11,
+                total_size: 10
+            })
+        ));
+
+        // Past the expiry (1000) on the clock: refused, and the nonce is not spent.
+        clock.advance(Duration::from_millis(901));
+        let n2 = |t: &mut PlaybackToken| t.nonce = "n2".into();
+        assert!(matches!(
+            decide(&server, &request(token(&k, n2), 0)).await,
+            Err(ClipRefusal::Expired)
+        ));
+        // The first nonce was kept until its token expired, then pruned: a new token reusing
+        // it plays (the spent record is gone with the token it guarded).
+        let later = |t: &mut PlaybackToken| t.expires_at_ms = 5_000;
+        assert!(decide(&server, &request(token(&k, later), 0)).await.is_ok());
+        let n2_later = |t: &mut PlaybackToken| {
+            t.nonce = "n2".into();
+            t.expires_at_ms = 5_000;
+        };
+        assert!(
+            decide(&server, &request(token(&k, n2_later), 0))
+                .await
+                .is_ok(),
+            "the expired token did not spend its nonce"
+        );
+        assert!(matches!(
+            decide(&server, &request(token(&k, n2_later), 0)).await,
+            Err(ClipRefusal::Replayed)
         ));
     }
 }

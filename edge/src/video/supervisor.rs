@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use super::camera::{CLIPS_DIR, CameraContext, CameraHandle, StatusBoard};
 use super::retention;
-use crate::agent::Installed;
 use crate::config::{DetectorConfig, EdgeConfig};
+use crate::data_dir::Installed;
 use crate::detect::runtime::{self, Detector, DetectorSettings};
 use crate::store::{CameraStatusRow, Store};
 

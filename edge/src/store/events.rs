@@ -1,0 +1,177 @@
+//! Local camera events (table `events`): what a camera recorded on this edge, with its clip
+//! and snapshot paths. Inserting one also queues its record in the event outbox.
+
+use guardian_sqlite::rusqlite::{OptionalExtension, params};
+use protocols::messages::events::EventRecord;
+
+use super::{Store, StoreError, to_json};
+
+/// A camera event recorded on this edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalEvent {
+    /// The record sent to the vm.
+    pub record: EventRecord,
+    /// The box track, JSON (`[[t_ms, x0, y0, x1, y1], ...]`).
+    pub track_json: String,
+    /// The clip, relative to the data directory.
+    pub clip_path: Option<String>,
+    /// The snapshot, relative to the data directory.
+    pub snapshot_path: Option<String>,
+    /// Clip plus snapshot bytes.
+    pub bytes: u64,
+}
+
+impl Store {
+    /// Records a camera event and queues its record for the vm, in one transaction (after
+    /// its files are durable).
+    pub fn insert_event(&mut self, e: &LocalEvent, now_ms: u64) -> Result<(), StoreError> {
+        let json = to_json(&e.record)?;
+        let r = &e.record;
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO events (event_id, camera_id, started_at_ms, ended_at_ms, category,
+                    score_milli, track_json, clip_path, snapshot_path, clip_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    r.event_id,
+                    r.camera_id,
+                    r.started_at_ms as i64,
+                    r.ended_at_ms as i64,
+                    r.category.as_str(),
+                    r.score_milli,
+                    e.track_json,
+                    e.clip_path,
+                    e.snapshot_path,
+                    e.bytes as i64
+                ],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO event_outbox (event_id, record_json, created_at_ms) VALUES (?1, ?2, ?3)",
+                params![r.event_id, json, now_ms as i64],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Camera events, oldest first, optionally of one camera.
+    pub fn events(&self, camera: Option<&str>) -> Result<Vec<LocalEvent>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT e.event_id, o.record_json, e.track_json, e.clip_path, e.snapshot_path,
+                        e.clip_bytes, e.camera_id, e.started_at_ms, e.ended_at_ms, e.category,
+                        e.score_milli
+                 FROM events e LEFT JOIN event_outbox o ON o.event_id = e.event_id
+                 WHERE ?1 IS NULL OR e.camera_id = ?1 ORDER BY e.started_at_ms, e.event_id",
+            )?;
+            let rows = stmt.query_map([camera], |r| {
+                let category: String = r.get(9)?;
+                Ok(LocalEvent {
+                    record: EventRecord {
+                        event_id: r.get(0)?,
+                        tenant_id: String::new(),
+                        edge_id: String::new(),
+                        camera_id: r.get(6)?,
+                        started_at_ms: r.get::<_, i64>(7)? as u64,
+                        ended_at_ms: r.get::<_, i64>(8)? as u64,
+                        category: serde_json::from_value(serde_json::Value::String(category))
+                            .unwrap_or(protocols::messages::Category::Other("unknown".into())),
+                        score_milli: r.get(10)?,
+                        clip_id: None,
+                        snapshot_id: None,
+                    },
+                    track_json: r.get(2)?,
+                    clip_path: r.get(3)?,
+                    snapshot_path: r.get(4)?,
+                    bytes: r.get::<_, i64>(5)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// The clip of an event: its path relative to the data directory, if the event exists
+    /// and has one.
+    pub fn clip_path(&self, event_id: &str) -> Result<Option<String>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT clip_path FROM events WHERE event_id = ?1",
+                [event_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+        })
+    }
+
+    /// Notes that an event was sealed for the archive.
+    pub fn mark_archived(&self, event_id: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE events SET archived = 1 WHERE event_id = ?1",
+                [event_id],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Deletes an event's row (its files are deleted after).
+    pub fn delete_event(&self, event_id: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute("DELETE FROM events WHERE event_id = ?1", [event_id])?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::outbox::tests::record;
+
+    fn event(id: &str, camera: &str, started: u64) -> LocalEvent {
+        let mut r = record(id);
+        r.camera_id = camera.into();
+        r.started_at_ms = started;
+        LocalEvent {
+            record: r,
+            track_json: "[]".into(),
+            clip_path: Some(format!("clips/{id}.mp4")),
+            snapshot_path: None,
+            bytes: 1,
+        }
+    }
+
+    #[test]
+    fn clip_path_of_an_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("edge.sqlite")).unwrap();
+        s.insert_event(&event("ev", "c", 1), 1).unwrap();
+        assert_eq!(s.clip_path("ev").unwrap().as_deref(), Some("clips/ev.mp4"));
+        assert_eq!(s.clip_path("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn events_are_listed_by_start_per_camera_and_deleted_alone() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.insert_event(&event("late", "porch", 20), 1).unwrap();
+        s.insert_event(&event("early", "porch", 10), 1).unwrap();
+        s.insert_event(&event("yard", "yard", 15), 1).unwrap();
+        let ids = |v: Vec<LocalEvent>| v.into_iter().map(|e| e.record.event_id).collect::<Vec<_>>();
+        assert_eq!(ids(s.events(None).unwrap()), ["early", "yard", "late"]);
+        assert_eq!(ids(s.events(Some("porch")).unwrap()), ["early", "late"]);
+        let listed = &s.events(Some("yard")).unwrap()[0];
+        assert_eq!(listed.record.category, record("x").category);
+        assert_eq!(listed.clip_path.as_deref(), Some("clips/yard.mp4"));
+        // Each is also queued for the vm.
+        assert_eq!(s.event_backlog().unwrap(), 3);
+        s.delete_event("early").unwrap();
+        assert_eq!(ids(s.events(Some("porch")).unwrap()), ["late"]);
+        assert_eq!(
+            s.event_backlog().unwrap(),
+            3,
+            "the outbox row is not the event row"
+        );
+    }
+}

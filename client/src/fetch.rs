@@ -11,12 +11,12 @@
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use protocols::manifest::{Manifest, ObjectKind};
 use protocols::{CidWriter, ContentId};
 
+use crate::api::{Timeouts, VmApi};
 use crate::commands::open_file;
 
 /// What was fetched.
@@ -53,29 +53,6 @@ impl fmt::Display for Fetched {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(10))
-        .timeout_read(Duration::from_secs(60))
-        .build()
-}
-
-fn get(agent: &ureq::Agent, url: &str, token: &str) -> Result<ureq::Response> {
-    match agent
-        .get(url)
-        .set("Authorization", &format!("Bearer {token}"))
-        .call()
-    {
-        Ok(r) => Ok(r),
-        Err(ureq::Error::Status(code, r)) => {
-            let body: serde_json::Value = r.into_json().unwrap_or_default();
-            let msg = body["message"].as_str().unwrap_or("no detail").to_owned();
-            bail!("the vm answered {code} for {url}: {msg}")
-        }
-        Err(e) => Err(anyhow!("cannot reach the vm at {url}: {e}")),
-    }
-}
-
 /// Fetches `cid` from the vm at `vm` into `output`.
 pub fn fetch(
     vm: &str,
@@ -84,21 +61,17 @@ pub fn fetch(
     identity: &age::x25519::Identity,
     output: &Path,
 ) -> Result<Fetched> {
-    let vm = vm.trim_end_matches('/');
-    let agent = agent();
+    let api = VmApi::new(vm, token, Timeouts::DOWNLOAD);
 
     // The manifest, signed by one of this tenant's edges.
     let mut manifest_json = Vec::new();
-    get(
-        &agent,
-        &format!("{vm}/api/v1/archive/{cid}/manifest"),
-        token,
-    )?
-    .into_reader()
-    .take(protocols::manifest::MAX_MANIFEST_SIZE as u64 + 1)
-    .read_to_end(&mut manifest_json)?;
+    api.get(&format!("/api/v1/archive/{cid}/manifest"))?
+        .into_reader()
+        .take(protocols::manifest::MAX_MANIFEST_SIZE as u64 + 1)
+        .read_to_end(&mut manifest_json)?;
     let manifest = Manifest::from_json(&manifest_json).context("the vm's manifest")?;
-    let devices: serde_json::Value = get(&agent, &format!("{vm}/api/v1/devices"), token)?
+    let devices: serde_json::Value = api
+        .get("/api/v1/devices")?
         .into_json()
         .context("the vm's device list")?;
     let known = devices["devices"]
@@ -135,7 +108,7 @@ pub fn fetch(
         .prefix(".guardian-fetch-")
         .tempfile_in(&dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let resp = get(&agent, &format!("{vm}/api/v1/archive/{cid}"), token)?;
+    let resp = api.get(&format!("/api/v1/archive/{cid}"))?;
     let bar = indicatif::ProgressBar::new(object.size);
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());

@@ -1,8 +1,12 @@
 //! The owner's client library behind the `guardian` command: reading the owner's secret,
 //! the file operations of each subcommand (seal, open, CID, manifest verification), and
-//! fetching archived objects from the vm, and playing clips from the edge ([`play`]); every
-//! output file is written atomically.
+//! fetching archived objects from the vm ([`fetch`]), and playing clips from the edge
+//! ([`play`]); every output file is written atomically ([`output`]).
+//!
+//! Layers, bottom up: [`output`]; [`commands`] (on `output`); [`api`], the vm's HTTP API;
+//! [`fetch`] (on `api`, `commands`) and [`play`] (on `api`, `output`, the node).
 
+pub mod api;
 pub mod commands;
 pub mod fetch;
 pub mod output;

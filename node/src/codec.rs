@@ -10,7 +10,7 @@ use futures::{AsyncRead, AsyncWrite};
 use libp2p::{PeerId, Stream, StreamProtocol};
 use protocols::codec::{FrameError, WireMessage, read_frame, write_frame};
 
-use crate::node::RequestError;
+use crate::error::RequestError;
 
 /// The codec for one protocol: requests `Req`, responses `Resp`.
 pub struct FrameCodec<Req, Resp>(PhantomData<fn() -> (Req, Resp)>);
@@ -88,13 +88,7 @@ pub async fn open_with_request<Req: WireMessage, Resp: WireMessage>(
 ) -> Result<(Stream, Resp), RequestError> {
     let mut stream = control
         .open_stream(peer, StreamProtocol::new(protocol))
-        .await
-        .map_err(|e| match e {
-            libp2p_stream::OpenStreamError::UnsupportedProtocol(_) => {
-                RequestError::UnsupportedProtocol
-            }
-            other => RequestError::Io(other.to_string()),
-        })?;
+        .await?;
     write_frame(&mut stream, request)
         .await
         .map_err(|e| RequestError::Io(e.to_string()))?;

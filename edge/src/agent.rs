@@ -109,7 +109,9 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
     config.allow = allow;
     let Node {
         handle,
-        mut inbound,
+        // The edge serves no request-response protocol (the node's protocol table makes it
+        // outbound-only), so nothing arrives here; the receiver is kept for the node's sake.
+        inbound: _inbound,
         task,
     } = Node::start(config).await?;
     tracing::info!(peer_id = %handle.peer_id(), vm = %vm, "edge started");
@@ -159,7 +161,7 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
         pacer: EventPacer::new(),
         cameras,
     };
-    let result = agent.serve(&shutdown, &mut inbound, poll).await;
+    let result = agent.serve(&shutdown, poll).await;
 
     // Cameras first: their open clips are finished and queued before the node goes. The
     // bounds are real time: they bound how long the process takes to exit.
@@ -190,29 +192,13 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
     result
 }
 
-/// An edge serves no requests on these protocols: answer rather than leave the peer waiting.
-fn refuse_inbound(request: Inbound) {
-    match request {
-        Inbound::Enroll { reply, .. } => reply.send_and_close(EnrollResponse::Refused(
-            EnrollRefusal::Other("an edge does not enroll others".into()),
-        )),
-        Inbound::Events { reply, .. } => reply.send(EventAck::Refused(EventRefusal::Malformed(
-            "an edge does not take events".into(),
-        ))),
-        Inbound::Telemetry { reply, .. } => reply.send(TelemetryAck {
-            next_interval_secs: 0,
-        }),
-    }
-}
-
 impl Agent {
     /// The loop: a pass of work whenever the vm (re)connects, every `poll`, and at once
-    /// after a pass that left work due; inbound requests are refused. Ends on `shutdown` or
+    /// after a pass that left work due. Ends on `shutdown` or
     /// on an error (a refused enrollment).
     async fn serve(
         &mut self,
         shutdown: &Shutdown,
-        inbound: &mut tokio::sync::mpsc::Receiver<Inbound>,
         poll: Duration,
     ) -> Result<()> {
         if self.device.is_some() {
@@ -231,10 +217,6 @@ impl Agent {
                 _ = &mut tick => {
                     tick = self.clock.sleep(poll);
                     true
-                }
-                Some(request) = inbound.recv() => {
-                    refuse_inbound(request);
-                    false
                 }
             };
             if wake {

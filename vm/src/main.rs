@@ -139,10 +139,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Run { data } => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(service::run(
-                &data,
-                guardian_node::process::shutdown_signal(),
-            ))?;
+            rt.block_on(async {
+                let shutdown = guardian_node::process::shutdown_on_signal();
+                service::run(&data, shutdown).await
+            })?;
         }
     }
     Ok(())

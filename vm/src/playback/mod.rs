@@ -10,10 +10,10 @@
 //!   `vm-http`) and opens `/guardian/clips/1` to the edge over the connection it already has;
 //!   a `Range: bytes=N-` (or `N-M`, or the suffix `-N`) becomes the request's offset (and a limit).
 //!
-//! Tokens travel as unpadded base64url of their CBOR
+//! The pure minting and checking of tokens is in [`token`]. Tokens travel as unpadded base64url of their CBOR
 //! ([`protocols::messages::clips::encode_token`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use guardian_node::{PeerId, Stream};
@@ -22,8 +22,9 @@ use protocols::signed::Signed;
 use rand::RngCore;
 
 use crate::db::{self, EventRow};
-use crate::now_ms;
-use crate::service::VmState;
+use crate::state::VmState;
+
+pub mod token;
 
 /// The owner named in tokens the vm mints for its own HTTP clip path.
 pub const VM_HTTP_OWNER: &str = "vm-http";
@@ -71,21 +72,22 @@ pub async fn event(state: &VmState, event_id: &str) -> Result<EventRow, Playback
         .ok_or_else(|| PlaybackError::NoSuchEvent(event_id.to_owned()))
 }
 
-/// Signs a fresh token for `event` on behalf of `owner`.
+/// Signs a fresh token for `event` on behalf of `owner`, valid `[playback] token_secs` from
+/// now on the vm's clock.
 pub fn mint(state: &VmState, event: &EventRow, owner: &str) -> Signed<PlaybackToken> {
     let mut nonce = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let now = now_ms();
-    let token = PlaybackToken {
-        tenant_id: state.config.tenant_id.clone(),
-        event_id: event.event_id.clone(),
-        owner: owner.to_owned(),
-        edge_peer_id: event.edge_peer_id.clone(),
-        nonce: data_encoding::BASE64URL_NOPAD.encode(&nonce),
-        issued_at_ms: now,
-        expires_at_ms: now + state.config.playback.token_secs.max(1) * 1000,
-    };
-    Signed::sign(&token, &state.tenant_signing)
+    token::mint(
+        token::Minting {
+            tenant_id: &state.config.tenant_id,
+            owner,
+            now_ms: state.clock.wall_ms(),
+            valid_secs: state.config.playback.token_secs,
+            nonce,
+        },
+        event,
+        &state.tenant_signing,
+    )
 }
 
 /// Mints a token for the owner's client, admits `client` (if given) until it expires, and
@@ -108,7 +110,7 @@ pub async fn ticket(
         let secs = state.config.playback.token_secs.max(1);
         state
             .allow
-            .allow_until(peer, Instant::now() + Duration::from_secs(secs));
+            .allow_until(peer, state.clock.monotonic() + Duration::from_secs(secs));
         tracing::info!(%peer, event = %event.event_id, secs, "playback client admitted");
     }
     let vm_peer_id = state
@@ -136,17 +138,13 @@ pub async fn ticket(
 /// (a player makes several range requests); the edge's single use applies to the tokens the
 /// vm mints for each request.
 pub fn check_http_token(state: &VmState, text: &str, event_id: &str) -> bool {
-    let Ok(signed) = protocols::messages::clips::decode_token(text) else {
-        return false;
-    };
-    match signed.verify(state.tenant_key()) {
-        Ok(t) => {
-            t.tenant_id == state.config.tenant_id
-                && t.event_id == event_id
-                && now_ms() <= t.expires_at_ms
-        }
-        Err(_) => false,
-    }
+    token::check(
+        text,
+        state.tenant_key(),
+        &state.config.tenant_id,
+        event_id,
+        state.clock.wall_ms(),
+    )
 }
 
 /// An open clip stream from the edge: the size, where the bytes start, and the stream.

@@ -143,6 +143,8 @@ fn run(cli: Cli) -> Result<()> {
                 let shutdown = guardian_node::process::shutdown_on_signal();
                 service::run(&data, shutdown).await
             })?;
+            // Blocking-pool work left behind (a database call) must not hold the exit.
+            rt.shutdown_timeout(std::time::Duration::from_millis(500));
         }
     }
     Ok(())

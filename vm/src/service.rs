@@ -19,8 +19,11 @@ use guardian_node::{
 
 use crate::data_dir::{DataDir, external_addresses};
 use crate::db;
-use crate::state::{Parts, VmState};
+use crate::state::Parts;
 use crate::storage::Storage;
+
+/// Where `VmState` was before the `state` module (kept for callers of that path).
+pub use crate::state::VmState;
 
 /// How long the parts together may take to stop once the shutdown is triggered.
 const STOP_WITHIN: Duration = Duration::from_secs(4);

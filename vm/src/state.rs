@@ -315,4 +315,27 @@ mod tests {
         assert!(!state.owner_token_matches("owner-token2"));
         assert!(!state.owner_token_matches(""));
     }
+
+    #[tokio::test]
+    async fn metrics_show_the_gate_refusals_and_the_cache() {
+        let clock = ManualClock::new(T0);
+        let (_dir, state) = for_tests(clock.shared()).await;
+        state
+            .db
+            .call(|c| crate::db::tests::enrolled(c, "edge-a", T0))
+            .await
+            .unwrap();
+        state.set_connected("edge-a", true);
+        state.count_enrollment("accepted");
+        let text = state.metrics_text().await.unwrap();
+        for line in [
+            "guardian_vm_connections_refused_total 0",
+            "guardian_vm_devices_registered 1",
+            "guardian_vm_devices_connected 1",
+            "guardian_vm_events_cached 0",
+            "guardian_vm_enrollments_total{result=\"accepted\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+    }
 }

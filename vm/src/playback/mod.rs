@@ -222,3 +222,93 @@ pub async fn open_clip(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use guardian_node::ManualClock;
+    use protocols::messages::Category;
+    use protocols::messages::events::EventRecord;
+
+    const T0: u64 = 1_800_000_000_000;
+
+    async fn with_event(clock: &ManualClock) -> (tempfile::TempDir, std::sync::Arc<VmState>) {
+        let (dir, state) = crate::state::for_tests(clock.shared()).await;
+        state
+            .db
+            .call(|c| {
+                crate::db::tests::enrolled(c, "edge-a", T0)?;
+                let e = EventRecord {
+                    event_id: "ev-1".into(),
+                    tenant_id: "t".into(),
+                    edge_id: "edge-a".into(),
+                    camera_id: "front".into(),
+                    started_at_ms: T0,
+                    ended_at_ms: T0 + 1,
+                    category: Category::Person,
+                    score_milli: 900,
+                    clip_id: Some("clip-1".into()),
+                    snapshot_id: None,
+                };
+                db::insert_events(c, "edge-a", &[e], T0)
+            })
+            .await
+            .unwrap();
+        (dir, state)
+    }
+
+    #[tokio::test]
+    async fn an_http_token_expires_on_the_vms_clock() {
+        let clock = ManualClock::new(T0);
+        let (_dir, state) = with_event(&clock).await;
+        let ev = event(&state, "ev-1").await.unwrap();
+        let signed = mint(&state, &ev, OWNER_API);
+        let t = signed.peek().unwrap();
+        assert_eq!(t.issued_at_ms, T0);
+        assert_eq!(
+            t.expires_at_ms,
+            T0 + state.config.playback.token_secs * 1000
+        );
+        let text = protocols::messages::clips::encode_token(&signed);
+        assert!(check_http_token(&state, &text, "ev-1"));
+        assert!(!check_http_token(&state, &text, "ev-2"), "another event");
+        clock.advance(Duration::from_secs(state.config.playback.token_secs));
+        assert!(
+            check_http_token(&state, &text, "ev-1"),
+            "valid at its expiry"
+        );
+        clock.advance(Duration::from_millis(1));
+        assert!(
+            !check_http_token(&state, &text, "ev-1"),
+            "refused one ms after"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_ticket_needs_a_known_event_on_a_connected_edge() {
+        let clock = ManualClock::new(T0);
+        let (_dir, state) = with_event(&clock).await;
+        assert!(matches!(
+            ticket(&state, "ev-404", None).await,
+            Err(PlaybackError::NoSuchEvent(_))
+        ));
+        assert!(matches!(
+            ticket(&state, "ev-1", None).await,
+            Err(PlaybackError::EdgeOffline { .. })
+        ));
+        state.set_connected("edge-a", true);
+        let client: PeerId = protocols::signed::peer_id_of(
+            &ed25519_dalek::SigningKey::from_bytes(&[8; 32]).verifying_key(),
+        )
+        .parse()
+        .unwrap();
+        let t = ticket(&state, "ev-1", Some(client)).await.unwrap();
+        assert_eq!(t.edge_peer_id, "edge-a");
+        assert_eq!(
+            t.expires_at_ms,
+            T0 + state.config.playback.token_secs * 1000
+        );
+        assert!(check_http_token(&state, &t.token, "ev-1"));
+        assert!(state.allow().is_allowed(&client), "the client is admitted");
+    }
+}

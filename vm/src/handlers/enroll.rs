@@ -10,7 +10,8 @@ use crate::db::{self, DeviceRow};
 use crate::enroll::{Decision, decide};
 use crate::state::VmState;
 
-/// Answers an enrollment request; a refusal closes the connection.
+/// Answers an enrollment request; a refusal by the checks closes the connection, a database
+/// failure does not (the edge tries again).
 pub async fn enroll(
     state: &VmState,
     peer: PeerId,

@@ -28,6 +28,15 @@ pub use crate::state::VmState;
 /// How long the parts together may take to stop once the shutdown is triggered.
 const STOP_WITHIN: Duration = Duration::from_secs(4);
 
+/// Triggers its signal when dropped.
+struct StopOnDrop(Shutdown);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.trigger();
+    }
+}
+
 /// Runs the vm from `data` on the system clock until `shutdown` is triggered.
 pub async fn run(data: &Path, shutdown: Shutdown) -> Result<()> {
     run_with_clock(data, shutdown, SystemClock::shared()).await
@@ -99,6 +108,8 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
     let _ = state.node.set(handle.clone());
 
     let tasks = shutdown.child();
+    // The tasks also stop if `run` returns early with an error (the HTTP port is taken).
+    let _stop_tasks = StopOnDrop(tasks.clone());
     let archive = {
         let incoming = handle
             .streams()

@@ -35,10 +35,41 @@ pub struct VmConfig {
     pub s3: crate::storage::S3Config,
     /// Archive policy, quota and retention.
     #[serde(default)]
-    pub archive: crate::archive::ArchiveConfig,
+    pub archive: ArchiveConfig,
     /// Remote playback.
     #[serde(default)]
     pub playback: PlaybackConfig,
+}
+
+/// Archive policy and limits (`[archive]` in `vm.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Bytes each camera's bucket may hold (default 10 GiB).
+    pub quota_bytes_per_camera: u64,
+    /// Days an archived event is kept (default 90).
+    pub retention_days: u32,
+    /// Categories archived; empty means all.
+    pub categories: Vec<String>,
+    /// Largest object accepted (default 2 GiB).
+    pub max_object_bytes: u64,
+    /// Uploads handled at once (each holds one S3 part in memory).
+    pub concurrent_uploads: usize,
+    /// Seconds between retention sweeps.
+    pub retention_sweep_secs: u64,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            quota_bytes_per_camera: 10 << 30,
+            retention_days: 90,
+            categories: Vec::new(),
+            max_object_bytes: 2 << 30,
+            concurrent_uploads: 4,
+            retention_sweep_secs: 3600,
+        }
+    }
 }
 
 /// Remote playback settings (`[playback]`).

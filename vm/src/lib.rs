@@ -1,31 +1,42 @@
 //! The tenant's private cloud node (`guardian-vm`): it makes install packages, enrolls edges,
-//! relays for them, stores their events, keeps their telemetry and health, and serves the
-//! owner's HTTP API.
+//! relays for them, stores their events, keeps their telemetry and health, archives their
+//! sealed clips in S3, and serves the owner's HTTP API.
 //!
-//! - [`config`]: the `vm.toml` file.
-//! - [`db`]: the SQLite database.
-//! - [`provision`]: `init` (the tenant) and `package edge` (an edge's install package).
-//! - [`enroll`]: the enrollment decision.
-//! - [`health`]: edge health from telemetry.
-//! - [`service`]: `run`: the libp2p node, the request handlers and the HTTP API together.
-//! - [`http`]: the HTTP API (warp) and `/metrics`.
-//! - [`storage`]: S3 through aws-sdk-s3; the embedded s3s-fs server by default.
-//! - [`archive`]: `/guardian/archive/1`, retention and the start-up reconciliation.
-//! - [`playback`]: playback tokens, and clips streamed from edges over HTTP.
+//! Modules form layers; a module imports only modules of the layers below it:
+//!
+//! 1. bottom: [`config`] (`vm.toml`), [`db`] (SQLite, one file per table group),
+//!    [`storage`] (S3), [`data_dir`] (the data directory: config, keys, database);
+//! 2. pure decisions: [`enroll`], [`health`], [`batch`] (event batch checks),
+//!    [`archive::policy`] (archive policy and quota), [`playback::token`] (token minting
+//!    and checks);
+//! 3. [`state`]: `VmState` and the metrics, built from config, db, storage and a clock;
+//! 4. protocol handlers and tasks: [`handlers`] (enroll, events, telemetry), [`archive`]
+//!    (`/guardian/archive/1`, retention, reconciliation), [`playback`] (tickets and clip
+//!    streams from edges), [`allow`] (the allow-list refresher), [`presence`] (who is
+//!    connected);
+//! 5. [`http`]: the owner's HTTP API and `/metrics`;
+//! 6. [`service`]: `run`, on top.
+//!
+//! [`provision`] (`init`, `package edge`) and [`iso`] are the CLI side; they use the bottom
+//! layer only.
 
+pub mod allow;
 pub mod archive;
+pub mod batch;
 pub mod config;
+pub mod data_dir;
 pub mod db;
 pub mod enroll;
+pub mod handlers;
 pub mod health;
 pub mod http;
 pub mod iso;
 pub mod playback;
+pub mod presence;
 pub mod provision;
 pub mod service;
+pub mod state;
 pub mod storage;
-
-pub use protocols::now_ms;
 
 /// File names inside a vm's data directory.
 pub mod paths {

@@ -139,10 +139,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Run { data } => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(service::run(
-                &data,
-                guardian_node::process::shutdown_signal(),
-            ))?;
+            rt.block_on(async {
+                let shutdown = guardian_node::process::shutdown_on_signal();
+                service::run(&data, shutdown).await
+            })?;
+            // Blocking-pool work left behind (a database call) must not hold the exit.
+            rt.shutdown_timeout(std::time::Duration::from_millis(500));
         }
     }
     Ok(())

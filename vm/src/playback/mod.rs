@@ -10,10 +10,10 @@
 //!   `vm-http`) and opens `/guardian/clips/1` to the edge over the connection it already has;
 //!   a `Range: bytes=N-` (or `N-M`, or the suffix `-N`) becomes the request's offset (and a limit).
 //!
-//! Tokens travel as unpadded base64url of their CBOR
+//! The pure minting and checking of tokens is in [`token`]. Tokens travel as unpadded base64url of their CBOR
 //! ([`protocols::messages::clips::encode_token`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use guardian_node::{PeerId, Stream};
@@ -22,8 +22,9 @@ use protocols::signed::Signed;
 use rand::RngCore;
 
 use crate::db::{self, EventRow};
-use crate::now_ms;
-use crate::service::VmState;
+use crate::state::VmState;
+
+pub mod token;
 
 /// The owner named in tokens the vm mints for its own HTTP clip path.
 pub const VM_HTTP_OWNER: &str = "vm-http";
@@ -71,21 +72,22 @@ pub async fn event(state: &VmState, event_id: &str) -> Result<EventRow, Playback
         .ok_or_else(|| PlaybackError::NoSuchEvent(event_id.to_owned()))
 }
 
-/// Signs a fresh token for `event` on behalf of `owner`.
+/// Signs a fresh token for `event` on behalf of `owner`, valid `[playback] token_secs` from
+/// now on the vm's clock.
 pub fn mint(state: &VmState, event: &EventRow, owner: &str) -> Signed<PlaybackToken> {
     let mut nonce = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let now = now_ms();
-    let token = PlaybackToken {
-        tenant_id: state.config.tenant_id.clone(),
-        event_id: event.event_id.clone(),
-        owner: owner.to_owned(),
-        edge_peer_id: event.edge_peer_id.clone(),
-        nonce: data_encoding::BASE64URL_NOPAD.encode(&nonce),
-        issued_at_ms: now,
-        expires_at_ms: now + state.config.playback.token_secs.max(1) * 1000,
-    };
-    Signed::sign(&token, &state.tenant_signing)
+    token::mint(
+        token::Minting {
+            tenant_id: &state.config.tenant_id,
+            owner,
+            now_ms: state.clock.wall_ms(),
+            valid_secs: state.config.playback.token_secs,
+            nonce,
+        },
+        event,
+        &state.tenant_signing,
+    )
 }
 
 /// Mints a token for the owner's client, admits `client` (if given) until it expires, and
@@ -108,7 +110,7 @@ pub async fn ticket(
         let secs = state.config.playback.token_secs.max(1);
         state
             .allow
-            .allow_until(peer, Instant::now() + Duration::from_secs(secs));
+            .allow_until(peer, state.clock.monotonic() + Duration::from_secs(secs));
         tracing::info!(%peer, event = %event.event_id, secs, "playback client admitted");
     }
     let vm_peer_id = state
@@ -136,17 +138,13 @@ pub async fn ticket(
 /// (a player makes several range requests); the edge's single use applies to the tokens the
 /// vm mints for each request.
 pub fn check_http_token(state: &VmState, text: &str, event_id: &str) -> bool {
-    let Ok(signed) = protocols::messages::clips::decode_token(text) else {
-        return false;
-    };
-    match signed.verify(state.tenant_key()) {
-        Ok(t) => {
-            t.tenant_id == state.config.tenant_id
-                && t.event_id == event_id
-                && now_ms() <= t.expires_at_ms
-        }
-        Err(_) => false,
-    }
+    token::check(
+        text,
+        state.tenant_key(),
+        &state.config.tenant_id,
+        event_id,
+        state.clock.wall_ms(),
+    )
 }
 
 /// An open clip stream from the edge: the size, where the bytes start, and the stream.
@@ -222,5 +220,95 @@ pub async fn open_clip(
                 tokio::time::timeout(Duration::from_secs(1), stream.read_to_end(&mut rest)).await;
             Err(PlaybackError::Refused(r))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use guardian_node::ManualClock;
+    use protocols::messages::Category;
+    use protocols::messages::events::EventRecord;
+
+    const T0: u64 = 1_800_000_000_000;
+
+    async fn with_event(clock: &ManualClock) -> (tempfile::TempDir, std::sync::Arc<VmState>) {
+        let (dir, state) = crate::state::for_tests(clock.shared()).await;
+        state
+            .db
+            .call(|c| {
+                crate::db::tests::enrolled(c, "edge-a", T0)?;
+                let e = EventRecord {
+                    event_id: "ev-1".into(),
+                    tenant_id: "t".into(),
+                    edge_id: "edge-a".into(),
+                    camera_id: "front".into(),
+                    started_at_ms: T0,
+                    ended_at_ms: T0 + 1,
+                    category: Category::Person,
+                    score_milli: 900,
+                    clip_id: Some("clip-1".into()),
+                    snapshot_id: None,
+                };
+                db::insert_events(c, "edge-a", &[e], T0)
+            })
+            .await
+            .unwrap();
+        (dir, state)
+    }
+
+    #[tokio::test]
+    async fn an_http_token_expires_on_the_vms_clock() {
+        let clock = ManualClock::new(T0);
+        let (_dir, state) = with_event(&clock).await;
+        let ev = event(&state, "ev-1").await.unwrap();
+        let signed = mint(&state, &ev, OWNER_API);
+        let t = signed.peek().unwrap();
+        assert_eq!(t.issued_at_ms, T0);
+        assert_eq!(
+            t.expires_at_ms,
+            T0 + state.config.playback.token_secs * 1000
+        );
+        let text = protocols::messages::clips::encode_token(&signed);
+        assert!(check_http_token(&state, &text, "ev-1"));
+        assert!(!check_http_token(&state, &text, "ev-2"), "another event");
+        clock.advance(Duration::from_secs(state.config.playback.token_secs));
+        assert!(
+            check_http_token(&state, &text, "ev-1"),
+            "valid at its expiry"
+        );
+        clock.advance(Duration::from_millis(1));
+        assert!(
+            !check_http_token(&state, &text, "ev-1"),
+            "refused one ms after"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_ticket_needs_a_known_event_on_a_connected_edge() {
+        let clock = ManualClock::new(T0);
+        let (_dir, state) = with_event(&clock).await;
+        assert!(matches!(
+            ticket(&state, "ev-404", None).await,
+            Err(PlaybackError::NoSuchEvent(_))
+        ));
+        assert!(matches!(
+            ticket(&state, "ev-1", None).await,
+            Err(PlaybackError::EdgeOffline { .. })
+        ));
+        state.set_connected("edge-a", true);
+        let client: PeerId = protocols::signed::peer_id_of(
+            &ed25519_dalek::SigningKey::from_bytes(&[8; 32]).verifying_key(),
+        )
+        .parse()
+        .unwrap();
+        let t = ticket(&state, "ev-1", Some(client)).await.unwrap();
+        assert_eq!(t.edge_peer_id, "edge-a");
+        assert_eq!(
+            t.expires_at_ms,
+            T0 + state.config.playback.token_secs * 1000
+        );
+        assert!(check_http_token(&state, &t.token, "ev-1"));
+        assert!(state.allow().is_allowed(&client), "the client is admitted");
     }
 }

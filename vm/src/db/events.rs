@@ -1,0 +1,182 @@
+//! The events cache: records from edges, stored once by event id, listed by time.
+
+use protocols::messages::events::EventRecord;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{DbError, u};
+
+/// A cached event, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRow {
+    /// The event id.
+    pub event_id: String,
+    /// The edge.
+    pub edge_peer_id: String,
+    /// The camera.
+    pub camera_id: String,
+    /// Start, Unix ms.
+    pub started_at_ms: u64,
+    /// End, Unix ms.
+    pub ended_at_ms: u64,
+    /// Category.
+    pub category: String,
+    /// Best score, thousandths.
+    pub score_milli: u16,
+    /// Edge-local clip id.
+    pub clip_id: Option<String>,
+    /// Edge-local snapshot id.
+    pub snapshot_id: Option<String>,
+    /// When the vm stored it, Unix ms.
+    pub received_at_ms: u64,
+}
+
+/// Stores events idempotently by event id; returns how many were new.
+pub fn insert_events(
+    c: &mut Connection,
+    edge_peer_id: &str,
+    events: &[EventRecord],
+    now_ms: u64,
+) -> Result<usize, DbError> {
+    let tx = c.transaction()?;
+    let mut new = 0;
+    {
+        let mut stmt = tx.prepare(
+            "INSERT OR IGNORE INTO events (event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms,
+                 category, score_milli, clip_id, snapshot_id, received_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for e in events {
+            new += stmt.execute(params![
+                e.event_id,
+                edge_peer_id,
+                e.camera_id,
+                e.started_at_ms as i64,
+                e.ended_at_ms as i64,
+                e.category.as_str(),
+                e.score_milli,
+                e.clip_id,
+                e.snapshot_id,
+                now_ms as i64
+            ])?;
+        }
+    }
+    tx.execute(
+        "UPDATE devices SET last_seen_ms = MAX(last_seen_ms, ?2) WHERE peer_id = ?1",
+        params![edge_peer_id, now_ms as i64],
+    )?;
+    tx.commit()?;
+    Ok(new)
+}
+
+/// Events from `since_ms` on (by start time), optionally of one camera, oldest first.
+pub fn events(
+    c: &Connection,
+    camera: Option<&str>,
+    since_ms: u64,
+    limit: u32,
+) -> Result<Vec<EventRow>, DbError> {
+    let mut stmt = c.prepare(
+        "SELECT event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms, category, score_milli,
+                clip_id, snapshot_id, received_at_ms
+         FROM events
+         WHERE started_at_ms >= ?1 AND (?2 IS NULL OR camera_id = ?2)
+         ORDER BY started_at_ms, event_id LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![since_ms as i64, camera, limit], |r| {
+        Ok(EventRow {
+            event_id: r.get(0)?,
+            edge_peer_id: r.get(1)?,
+            camera_id: r.get(2)?,
+            started_at_ms: u(r.get(3)?),
+            ended_at_ms: u(r.get(4)?),
+            category: r.get(5)?,
+            score_milli: r.get(6)?,
+            clip_id: r.get(7)?,
+            snapshot_id: r.get(8)?,
+            received_at_ms: u(r.get(9)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One cached event by id.
+pub fn event(c: &Connection, event_id: &str) -> Result<Option<EventRow>, DbError> {
+    Ok(c.query_row(
+        "SELECT event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms, category, score_milli,
+                clip_id, snapshot_id, received_at_ms
+         FROM events WHERE event_id = ?1",
+        [event_id],
+        |r| {
+            Ok(EventRow {
+                event_id: r.get(0)?,
+                edge_peer_id: r.get(1)?,
+                camera_id: r.get(2)?,
+                started_at_ms: u(r.get(3)?),
+                ended_at_ms: u(r.get(4)?),
+                category: r.get(5)?,
+                score_milli: r.get(6)?,
+                clip_id: r.get(7)?,
+                snapshot_id: r.get(8)?,
+                received_at_ms: u(r.get(9)?),
+            })
+        },
+    )
+    .optional()?)
+}
+
+/// Number of cached events.
+pub fn event_count(c: &Connection) -> Result<u64, DbError> {
+    Ok(u(c.query_row("SELECT COUNT(*) FROM events", [], |r| {
+        r.get(0)
+    })?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+    use protocols::messages::Category;
+
+    fn event(id: &str, start: u64) -> EventRecord {
+        EventRecord {
+            event_id: id.into(),
+            tenant_id: "t".into(),
+            edge_id: "e".into(),
+            camera_id: if start.is_multiple_of(2) {
+                "front".into()
+            } else {
+                "back".into()
+            },
+            started_at_ms: start,
+            ended_at_ms: start + 5,
+            category: Category::Person,
+            score_milli: 800,
+            clip_id: None,
+            snapshot_id: None,
+        }
+    }
+
+    #[test]
+    fn events_are_stored_once_and_filtered() {
+        let db = Db::open_in_memory().unwrap();
+        db.with(|c| {
+            let batch = vec![event("a", 10), event("b", 11), event("c", 12)];
+            assert_eq!(insert_events(c, "e", &batch, 1)?, 3);
+            assert_eq!(insert_events(c, "e", &batch, 2)?, 0);
+            assert_eq!(event_count(c)?, 3);
+            let front = events(c, Some("front"), 0, 10)?;
+            assert_eq!(
+                front
+                    .iter()
+                    .map(|e| e.event_id.as_str())
+                    .collect::<Vec<_>>(),
+                ["a", "c"]
+            );
+            assert_eq!(events(c, None, 11, 10)?.len(), 2);
+            assert_eq!(events(c, None, 0, 1)?.len(), 1);
+            Ok(())
+        })
+        .unwrap();
+    }
+}

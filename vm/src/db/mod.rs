@@ -1,0 +1,200 @@
+//! The vm's SQLite database: tenant, install packages, devices, the events cache, the
+//! telemetry history and the archive index.
+//!
+//! [`Db`] wraps [`guardian_sqlite::Database`] (one connection behind a mutex, the single
+//! writer; WAL so `guardian-vm package` can add a package while `guardian-vm run` holds it
+//! open; foreign keys on). Migrations (`vm/migrations/*.sql`) are applied in order at open,
+//! tracked in `PRAGMA user_version`. The queries live in one file per table group and are
+//! re-exported here, so callers write `db::device(c, peer)`.
+//!
+//! - [`packages`]: the tenant row, install packages, who may connect.
+//! - [`devices`]: registered edges.
+//! - [`events`]: the events cache.
+//! - [`telemetry`]: the telemetry history.
+//! - [`archive`]: the archive index.
+
+use std::path::Path;
+
+use guardian_sqlite::{Database, OpenError, Options};
+use rusqlite::Connection;
+
+pub mod archive;
+pub mod devices;
+pub mod events;
+pub mod packages;
+pub mod telemetry;
+
+pub use archive::*;
+pub use devices::*;
+pub use events::*;
+pub use packages::*;
+pub use telemetry::*;
+
+/// The vm's migrations, oldest first (`MIGRATIONS[i]` brings the schema to version `i + 1`).
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_archive.sql"),
+];
+
+const OPTIONS: Options = Options {
+    foreign_keys: true,
+    busy_timeout: std::time::Duration::from_secs(10),
+};
+
+/// Errors of the database layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database could not be opened or migrated (including one made by a newer version).
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value did not parse.
+    #[error("corrupt value in the database: {0}")]
+    Corrupt(String),
+}
+
+/// The database handle; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    inner: Database,
+}
+
+/// A stored integer as the unsigned value it was written from.
+pub(crate) fn u(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+impl Db {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, DbError> {
+        Ok(Db {
+            inner: Database::open(path, MIGRATIONS, OPTIONS)?,
+        })
+    }
+
+    /// An in-memory database with the same schema (unit tests).
+    pub fn open_in_memory() -> Result<Self, DbError> {
+        Ok(Db {
+            inner: Database::open_in_memory(MIGRATIONS, OPTIONS)?,
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, DbError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, DbError> + Send + 'static,
+    {
+        self.inner.call(f).await
+    }
+
+    /// Runs `f` with the connection on this thread (for the CLI commands).
+    pub fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
+    ) -> Result<R, DbError> {
+        self.inner.with(f)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A package and its registered device, so rows that reference a device can be written.
+    pub(crate) fn enrolled(c: &mut Connection, peer: &str, now_ms: u64) -> Result<(), DbError> {
+        insert_package(
+            c,
+            &PackageRow {
+                token_id: format!("tok-{peer}"),
+                edge_peer_id: peer.into(),
+                edge_name: "home".into(),
+                recipient: "age1x".into(),
+                issued_at_ms: now_ms,
+                expires_at_ms: now_ms + 1000,
+                used_at_ms: None,
+            },
+        )?;
+        enroll_device(
+            c,
+            &DeviceRow {
+                peer_id: peer.into(),
+                name: "home".into(),
+                token_id: format!("tok-{peer}"),
+                recipient: "age1x".into(),
+                enrolled_at_ms: now_ms,
+                agent_version: "test".into(),
+                last_seen_ms: now_ms,
+            },
+        )
+    }
+
+    #[test]
+    fn migrations_are_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("vm.sqlite");
+        let first = Db::open(&p).unwrap();
+        let schema1 = first
+            .with(|c| {
+                enrolled(c, "edge-a", 5)?;
+                insert_tenant(c, "t", 1, "{}", "hash")?;
+                Ok(guardian_sqlite::schema(c)?)
+            })
+            .unwrap();
+        for table in [
+            "tenant",
+            "packages",
+            "devices",
+            "events",
+            "telemetry",
+            "archive_objects",
+            "archive_manifests",
+        ] {
+            assert!(
+                schema1.contains(&format!("CREATE TABLE {table}")),
+                "{table} missing from:\n{schema1}"
+            );
+        }
+        drop(first);
+
+        let again = Db::open(&p).unwrap();
+        again
+            .with(|c| {
+                assert_eq!(guardian_sqlite::schema(c)?, schema1, "the same schema");
+                let version: usize = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                assert_eq!(version, MIGRATIONS.len());
+                assert_eq!(owner_token_hash(c)?, "hash", "the tenant row survived");
+                let d = device(c, "edge-a")?.expect("the device row survived");
+                assert_eq!(d.enrolled_at_ms, 5);
+                assert_eq!(
+                    package(c, "tok-edge-a")?.and_then(|p| p.used_at_ms),
+                    Some(5),
+                    "the spent package survived"
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn foreign_keys_are_enforced() {
+        let db = Db::open_in_memory().unwrap();
+        let r = db.with(|c| {
+            enroll_device(
+                c,
+                &DeviceRow {
+                    peer_id: "p".into(),
+                    name: "n".into(),
+                    token_id: "no-such-token".into(),
+                    recipient: "r".into(),
+                    enrolled_at_ms: 0,
+                    agent_version: "v".into(),
+                    last_seen_ms: 0,
+                },
+            )
+        });
+        assert!(r.is_err(), "a device without its package is refused");
+    }
+}

@@ -1,0 +1,91 @@
+//! The telemetry history: a bounded number of reports per edge.
+
+use protocols::messages::telemetry::TelemetryReport;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{DbError, u};
+
+/// Stores a telemetry report and prunes the edge's history to `keep` reports.
+pub fn insert_telemetry(
+    c: &mut Connection,
+    edge_peer_id: &str,
+    report: &TelemetryReport,
+    now_ms: u64,
+    keep: u32,
+) -> Result<(), DbError> {
+    let json = serde_json::to_string(report).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let tx = c.transaction()?;
+    tx.execute(
+        "INSERT INTO telemetry (edge_peer_id, at_ms, received_at_ms, report_json) VALUES (?1, ?2, ?3, ?4)",
+        params![edge_peer_id, report.at_ms as i64, now_ms as i64, json],
+    )?;
+    tx.execute(
+        "DELETE FROM telemetry WHERE edge_peer_id = ?1 AND id <=
+            (SELECT id FROM telemetry WHERE edge_peer_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        params![edge_peer_id, keep],
+    )?;
+    tx.execute(
+        "UPDATE devices SET last_seen_ms = MAX(last_seen_ms, ?2) WHERE peer_id = ?1",
+        params![edge_peer_id, now_ms as i64],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The latest telemetry report of an edge.
+pub fn latest_telemetry(
+    c: &Connection,
+    edge_peer_id: &str,
+) -> Result<Option<TelemetryReport>, DbError> {
+    let json: Option<String> = c
+        .query_row(
+            "SELECT report_json FROM telemetry WHERE edge_peer_id = ?1 ORDER BY id DESC LIMIT 1",
+            [edge_peer_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    json.map(|j| serde_json::from_str(&j).map_err(|e| DbError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+/// Reports kept for an edge.
+pub fn telemetry_count(c: &Connection, edge_peer_id: &str) -> Result<u64, DbError> {
+    Ok(u(c.query_row(
+        "SELECT COUNT(*) FROM telemetry WHERE edge_peer_id = ?1",
+        [edge_peer_id],
+        |r| r.get(0),
+    )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    #[test]
+    fn telemetry_history_is_bounded() {
+        let db = Db::open_in_memory().unwrap();
+        db.with(|c| {
+            for i in 0..10u64 {
+                let r = TelemetryReport {
+                    edge_id: "e".into(),
+                    at_ms: i,
+                    cpu_milli: 1,
+                    mem_used_bytes: 1,
+                    mem_total_bytes: 2,
+                    disk_used_bytes: 1,
+                    disk_free_bytes: 1,
+                    cameras: vec![],
+                    archive_backlog_objects: i,
+                    archive_backlog_bytes: 0,
+                    event_backlog: 0,
+                };
+                insert_telemetry(c, "e", &r, i, 4)?;
+            }
+            assert_eq!(telemetry_count(c, "e")?, 4);
+            assert_eq!(latest_telemetry(c, "e")?.unwrap().at_ms, 9);
+            Ok(())
+        })
+        .unwrap();
+    }
+}

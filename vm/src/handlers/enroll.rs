@@ -1,0 +1,92 @@
+//! `/guardian/enroll/1` on the vm: an edge presents its install package's token; the pure
+//! [`crate::enroll::decide`] says whether to register it, this handler reads and writes the
+//! database around it, admits the edge to the gate and answers with its configuration.
+
+use guardian_node::PeerId;
+use guardian_node::node::Reply;
+use protocols::messages::enroll::{DeviceConfig, EnrollRefusal, EnrollRequest, EnrollResponse};
+
+use crate::db::{self, DeviceRow};
+use crate::enroll::{Decision, decide};
+use crate::state::VmState;
+
+/// Answers an enrollment request; a refusal by the checks closes the connection, a database
+/// failure does not (the edge tries again).
+pub async fn enroll(
+    state: &VmState,
+    peer: PeerId,
+    request: EnrollRequest,
+    reply: Reply<EnrollResponse>,
+) {
+    let peer_s = peer.to_string();
+    let token_id = request.token.peek().map(|t| t.token_id).unwrap_or_default();
+    let lookup = {
+        let (peer_s, token_id) = (peer_s.clone(), token_id.clone());
+        state
+            .db
+            .call(move |c| Ok((db::package(c, &token_id)?, db::device(c, &peer_s)?)))
+            .await
+    };
+    let (package, device) = match lookup {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, "enrollment lookup failed");
+            reply.send(EnrollResponse::Refused(EnrollRefusal::Other(
+                "the vm could not read its database; try again".into(),
+            )));
+            return;
+        }
+    };
+    let decision = decide(
+        &request.token,
+        &peer_s,
+        &state.config.tenant_id,
+        state.tenant_key(),
+        state.clock.wall_ms(),
+        package.as_ref(),
+        device.as_ref(),
+    );
+    let recipient = match decision {
+        Ok(Decision::AlreadyRegistered) => {
+            tracing::info!(peer = %peer_s, "registered edge enrolled again");
+            device.map(|d| d.recipient).unwrap_or_default()
+        }
+        Ok(Decision::Register(token)) => {
+            let package = package.expect("decide checked the package");
+            let now = state.clock.wall_ms();
+            let row = DeviceRow {
+                peer_id: peer_s.clone(),
+                name: token.edge_name.clone(),
+                token_id: token.token_id.clone(),
+                recipient: package.recipient.clone(),
+                enrolled_at_ms: now,
+                agent_version: request.agent_version.clone(),
+                last_seen_ms: now,
+            };
+            if let Err(e) = state.db.call(move |c| db::enroll_device(c, &row)).await {
+                tracing::error!(error = %e, "cannot register the edge");
+                reply.send(EnrollResponse::Refused(EnrollRefusal::Other(
+                    "the vm could not record the enrollment; try again".into(),
+                )));
+                return;
+            }
+            state.allow.allow(peer);
+            tracing::info!(peer = %peer_s, name = %token.edge_name, "edge enrolled");
+            package.recipient
+        }
+        Err(refusal) => {
+            tracing::warn!(peer = %peer_s, token = %token_id, reason = %refusal, "enrollment refused; closing the connection");
+            state.count_enrollment("refused");
+            reply.send_and_close(EnrollResponse::Refused(refusal));
+            return;
+        }
+    };
+    state.count_enrollment("accepted");
+    reply.send(EnrollResponse::Accepted(DeviceConfig {
+        tenant_id: state.config.tenant_id.clone(),
+        device_id: peer_s,
+        telemetry_interval_secs: state.config.telemetry.interval_secs,
+        archive_key_id: protocols::owner_key::key_id(&recipient),
+        archive_recipient: recipient,
+    }))
+}

@@ -1,0 +1,131 @@
+//! `/api/v1/archive`: the archive index, a manifest, a sealed object (streamed from S3,
+//! with a single `Range`).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::{Rejection, Reply};
+
+use super::api::{EventsQuery, check_query};
+use super::{ApiError, internal};
+use crate::db;
+use crate::state::VmState;
+
+#[derive(Serialize)]
+struct ArchiveBody {
+    objects: Vec<db::ArchiveRow>,
+    next_since: Option<u64>,
+}
+
+pub(super) async fn list_archive(
+    state: Arc<VmState>,
+    q: EventsQuery,
+) -> Result<warp::reply::Response, Rejection> {
+    let limit = check_query(&q)?;
+    let (camera, since) = (q.camera.clone(), q.since.unwrap_or(0));
+    let objects = state
+        .db
+        .call(move |c| db::archived_objects(c, camera.as_deref(), since, limit))
+        .await
+        .map_err(internal)?;
+    let next_since = (objects.len() == limit as usize)
+        .then(|| objects.last().map(|o| o.archived_at_ms))
+        .flatten();
+    Ok(warp::reply::json(&ArchiveBody {
+        objects,
+        next_since,
+    })
+    .into_response())
+}
+
+async fn archived(state: &VmState, cid: String) -> Result<db::ArchiveRow, Rejection> {
+    if cid.parse::<protocols::ContentId>().is_err() {
+        return Err(warp::reject::custom(ApiError::BadRequest(format!(
+            "{cid:?} is not the CID of a sealed object"
+        ))));
+    }
+    let c = cid.clone();
+    state
+        .db
+        .call(move |conn| db::archived_object(conn, &c))
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            warp::reject::custom(ApiError::NotFound(format!("no archived object {cid}")))
+        })
+}
+
+pub(super) async fn get_manifest(
+    cid: String,
+    state: Arc<VmState>,
+) -> Result<warp::reply::Response, Rejection> {
+    let row = archived(&state, cid).await?;
+    let event = row.event_id.clone();
+    let json = state
+        .db
+        .call(move |c| db::archived_manifest(c, &event))
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| warp::reject::custom(ApiError::NotFound("the manifest is gone".into())))?;
+    Ok(warp::reply::with_header(json, "content-type", "application/json").into_response())
+}
+
+pub(super) async fn get_object(
+    cid: String,
+    state: Arc<VmState>,
+    range: Option<String>,
+) -> Result<warp::reply::Response, Rejection> {
+    let row = archived(&state, cid).await?;
+    if let Some(r) = &range
+        && (!r.starts_with("bytes=") || r.contains(','))
+    {
+        return Err(warp::reject::custom(ApiError::BadRequest(
+            "only a single `bytes=` range is supported".into(),
+        )));
+    }
+    let out = state
+        .storage
+        .get(&row.bucket, &row.key, range.as_deref())
+        .await
+        .map_err(|e| {
+            let m = e.to_string();
+            if m.contains("InvalidRange") {
+                warp::reject::custom(ApiError::BadRequest(format!("range not satisfiable: {m}")))
+            } else {
+                warp::reject::custom(ApiError::Unavailable(m))
+            }
+        })?;
+    let length = out.content_length();
+    let content_range = out.content_range().map(str::to_owned);
+    let mut body = out.body;
+    // A bounded channel between S3 and the client: memory stays a few chunks whatever the size.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        while let Some(chunk) = body.next().await {
+            let item = chunk.map_err(std::io::Error::other);
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut resp = warp::reply::stream(stream).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        "content-type",
+        "application/octet-stream".parse().expect("valid"),
+    );
+    headers.insert("accept-ranges", "bytes".parse().expect("valid"));
+    if let Some(len) = length {
+        headers.insert("content-length", len.to_string().parse().expect("valid"));
+    }
+    if let Some(cr) = content_range {
+        if let Ok(v) = cr.parse() {
+            headers.insert("content-range", v);
+        }
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    Ok(resp)
+}

@@ -26,12 +26,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use guardian_node::clock::SharedClock;
 use guardian_node::shutdown::Shutdown;
-use guardian_node::{
-    AllowList, Inbound, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId, Role,
-};
-use protocols::messages::enroll::{DeviceConfig, EnrollRefusal, EnrollRequest, EnrollResponse};
-use protocols::messages::events::{EventAck, EventBatch, EventRefusal};
-use protocols::messages::telemetry::{TelemetryAck, TelemetryReport};
+use guardian_node::{AllowList, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId, Role};
+use protocols::messages::enroll::{DeviceConfig, EnrollRequest, EnrollResponse};
+use protocols::messages::events::{EventAck, EventBatch};
+use protocols::messages::telemetry::TelemetryReport;
 
 use crate::data_dir::Installed;
 use crate::delivery::{Action, EventPacer, archive_retry_at};
@@ -196,11 +194,7 @@ impl Agent {
     /// The loop: a pass of work whenever the vm (re)connects, every `poll`, and at once
     /// after a pass that left work due. Ends on `shutdown` or
     /// on an error (a refused enrollment).
-    async fn serve(
-        &mut self,
-        shutdown: &Shutdown,
-        poll: Duration,
-    ) -> Result<()> {
+    async fn serve(&mut self, shutdown: &Shutdown, poll: Duration) -> Result<()> {
         if self.device.is_some() {
             self.reserve_relay().await?;
         }

@@ -141,7 +141,11 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()>) -> Result<()> 
     }
 
     // Cameras record locally whether or not the vm is reachable.
-    let video = crate::video::supervisor::Video::start(&installed)?;
+    let video = crate::video::supervisor::Video::start(
+        &installed,
+        guardian_node::clock::SystemClock::shared(),
+        guardian_node::shutdown::Shutdown::new(),
+    )?;
     let cameras = video.status.clone();
 
     let allow = AllowList::closed();

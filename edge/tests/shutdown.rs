@@ -89,6 +89,7 @@ fn sigterm_during_an_event_exits_within_5_s_with_its_clip_finished_and_its_rows_
         edge.exited().is_some()
     });
     let took = sent.elapsed();
+    println!("the edge stopped {took:?} after SIGTERM");
     assert_eq!(edge.exited(), Some(0), "a clean exit: {}", edge.log_text());
     assert!(took < STOP_WITHIN, "stopped in {took:?}");
 

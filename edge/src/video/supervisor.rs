@@ -2,6 +2,11 @@
 //! again and cameras added, changed or removed are started, restarted or stopped (a running
 //! edge needs no restart after `guardian-edge camera add`). It also publishes camera statuses
 //! to the database for `camera list`, and runs local retention.
+//!
+//! Its waits go through the clock (`clock.sleep_blocking`) and end on its stop signal, a
+//! child of the process's; each camera thread gets a child of that, so a camera removed at
+//! run time stops alone and [`Video::stop`] (or the process's signal) stops them all, each
+//! finishing its open clip, within a bound.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};

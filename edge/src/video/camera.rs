@@ -470,9 +470,121 @@ impl Camera {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use guardian_node::clock::ManualClock;
+    use protocols::owner_key::KdfParams;
+    use protocols::package::PackageInfo;
     use rand::SeedableRng;
 
     use super::*;
+    use crate::config::ArchiveConfig;
+
+    fn context(clock: SharedClock, data: &Path) -> Arc<CameraContext> {
+        let info = PackageInfo {
+            format: protocols::package::FORMAT.into(),
+            tenant_id: "tenant".into(),
+            tenant_public_key: String::new(),
+            edge_name: "home".into(),
+            edge_peer_id: "edge".into(),
+            vm_peer_id: "vm".into(),
+            vm_addresses: Vec::new(),
+            vm_http: String::new(),
+            archive_recipient: String::new(),
+            archive_key_id: String::new(),
+            kdf: KdfParams::default(),
+            enrollment_token: String::new(),
+            created_at_ms: 0,
+        };
+        Arc::new(CameraContext {
+            finish: Arc::new(FinishContext {
+                data: data.to_path_buf(),
+                info,
+                key: ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]),
+                edge_id: "edge".into(),
+                archive: ArchiveConfig::default(),
+                clock: clock.clone(),
+            }),
+            detector: None,
+            detector_error: None,
+            status: Arc::new(Mutex::new(BTreeMap::new())),
+            clock,
+        })
+    }
+
+    /// Polls the status board until `f` holds (at most 10 s of real time).
+    fn wait_board(
+        ctx: &CameraContext,
+        what: &str,
+        f: impl Fn(&BTreeMap<String, CameraStatus>) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f(&ctx.status.lock().unwrap()) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A camera whose URL is unusable fails, then waits for its retry on the clock: a manual
+    /// clock that never moves keeps it waiting, and the process's stop signal (the parent of
+    /// its own) ends the wait and the thread at once, taking its status off the board.
+    #[test]
+    fn a_failed_camera_waits_on_the_clock_and_stops_with_its_parent_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(1_000);
+        let ctx = context(clock.shared(), dir.path());
+        let cam = CameraSettings {
+            id: "gone".into(),
+            url: "http://not-a-camera/".into(),
+            ..Default::default()
+        };
+        let root = Shutdown::new();
+        let handle = CameraHandle::spawn(cam, ctx.clone(), root.child()).unwrap();
+        wait_board(&ctx, "the camera to fail", |b| {
+            b.get("gone").is_some_and(|s| {
+                s.state == CameraState::Failed
+                    && s.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("unsupported camera url"))
+            })
+        });
+        let started = Instant::now();
+        root.trigger();
+        handle.stop();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            clock.elapsed(),
+            Duration::ZERO,
+            "no time passed on the clock"
+        );
+        assert!(ctx.status.lock().unwrap().is_empty(), "its status is gone");
+    }
+
+    #[test]
+    fn a_disabled_camera_says_so_and_its_thread_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(ManualClock::new(0).shared(), dir.path());
+        let cam = CameraSettings {
+            id: "off".into(),
+            url: "test://ball".into(),
+            enabled: false,
+            ..Default::default()
+        };
+        let handle = CameraHandle::spawn(cam, ctx.clone(), Shutdown::new()).unwrap();
+        wait_board(&ctx, "the camera disabled", |b| {
+            b.get("off")
+                .is_some_and(|s| s.state == CameraState::Disabled)
+        });
+        let (thread, done) = {
+            let mut h = handle;
+            h.thread.take().unwrap()
+        };
+        assert!(
+            join_within(thread, &done, Duration::from_secs(10), "off"),
+            "ends without being stopped"
+        );
+    }
 
     /// Waits before a pipeline is rebuilt: the ceiling doubles from 1 s to 30 s, each wait is
     /// drawn below it and never under 0.5 s; streaming again starts over at 1 s.

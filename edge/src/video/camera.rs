@@ -469,7 +469,7 @@ impl Camera {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::Path;
     use std::time::Instant;
 
@@ -481,8 +481,9 @@ mod tests {
     use super::*;
     use crate::config::ArchiveConfig;
 
-    fn context(clock: SharedClock, data: &Path) -> Arc<CameraContext> {
-        let info = PackageInfo {
+    /// A package for tests that neither enroll nor seal for real.
+    pub(in crate::video) fn package_info() -> PackageInfo {
+        PackageInfo {
             format: protocols::package::FORMAT.into(),
             tenant_id: "tenant".into(),
             tenant_public_key: String::new(),
@@ -496,11 +497,14 @@ mod tests {
             kdf: KdfParams::default(),
             enrollment_token: String::new(),
             created_at_ms: 0,
-        };
+        }
+    }
+
+    fn context(clock: SharedClock, data: &Path) -> Arc<CameraContext> {
         Arc::new(CameraContext {
             finish: Arc::new(FinishContext {
                 data: data.to_path_buf(),
-                info,
+                info: package_info(),
                 key: ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]),
                 edge_id: "edge".into(),
                 archive: ArchiveConfig::default(),

@@ -332,6 +332,91 @@ pub fn redact(url: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Polls until `f` holds (at most 10 s of real time).
+    fn wait(what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// With a manual clock, the supervisor's periodic work happens only as the clock moves:
+    /// status rows carry the clock's wall time, an edited edge.toml is applied on a tick, and
+    /// stopping ends the cameras though the clock stands still.
+    #[test]
+    fn ticks_follow_the_clock_and_stop_ends_the_cameras() {
+        use guardian_node::clock::{Clock, ManualClock};
+
+        use crate::config::CameraSettings;
+
+        const W: u64 = 1_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        let off = |id: &str| CameraSettings {
+            id: id.into(),
+            url: "test://ball".into(),
+            enabled: false,
+            ..Default::default()
+        };
+        let mut config = EdgeConfig::default();
+        config.detector.model = data.join("missing.xml").to_string_lossy().into_owned();
+        config.cameras = vec![off("one")];
+        let config_path = data.join(crate::paths::CONFIG);
+        config.save(&config_path).unwrap();
+        let installed = Installed {
+            data: data.clone(),
+            config: config.clone(),
+            info: super::super::camera::tests::package_info(),
+            key: ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]),
+        };
+        let clock = ManualClock::new(W);
+        let video = Video::start(&installed, clock.shared(), Shutdown::new()).unwrap();
+        let store = Store::open(&data.join(crate::paths::DB)).unwrap();
+        wait("the camera to start", || {
+            video.status.lock().unwrap().contains_key("one")
+        });
+        assert!(
+            store.camera_statuses().unwrap().is_empty(),
+            "nothing written before the first tick"
+        );
+
+        // Ticks: advance until the statuses are written; their time is the clock's.
+        let mut row = None;
+        wait("a status row", || {
+            clock.advance(TICK);
+            std::thread::sleep(Duration::from_millis(20));
+            row = store.camera_statuses().unwrap().into_iter().next();
+            row.is_some()
+        });
+        let row = row.unwrap();
+        assert_eq!(row.camera_id, "one");
+        assert_eq!(row.state, "disabled");
+        let offset = row.updated_at_ms - W;
+        assert!(
+            offset > 0
+                && offset.is_multiple_of(TICK.as_millis() as u64)
+                && row.updated_at_ms <= clock.wall_ms(),
+            "a wall time from the manual clock: {}",
+            row.updated_at_ms
+        );
+
+        // An edited edge.toml is applied on a tick.
+        config.cameras.push(off("two"));
+        config.save(&config_path).unwrap();
+        wait("the new camera", || {
+            clock.advance(TICK);
+            std::thread::sleep(Duration::from_millis(20));
+            video.status.lock().unwrap().contains_key("two")
+        });
+
+        let before = clock.elapsed();
+        let started = Instant::now();
+        video.stop();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(clock.elapsed(), before, "stopped without the clock moving");
+    }
+
     #[test]
     fn the_first_sweep_is_at_once_then_every_interval() {
         let clock = guardian_node::clock::ManualClock::new(0);

@@ -89,8 +89,8 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
     }
 
     // Cameras record locally whether or not the vm is reachable.
-    // The video side's next entry point: `Video::start(&installed, clock.clone(), shutdown.child())`.
-    let video = crate::video::supervisor::Video::start(&installed)?;
+    let video =
+        crate::video::supervisor::Video::start(&installed, clock.clone(), shutdown.child())?;
     let cameras = video.status.clone();
 
     let allow = AllowList::closed();

@@ -27,6 +27,3 @@ pub mod telemetry;
 pub mod video;
 
 pub use data_dir::paths;
-/// Wall time, Unix ms. Kept for the video side until it reads a clock; new code takes a
-/// [`guardian_node::clock::SharedClock`].
-pub use protocols::now_ms;

@@ -5,10 +5,11 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use guardian_edge::config::EdgeConfig;
 use guardian_edge::store::Store;
 use support::*;
 
@@ -43,10 +44,29 @@ fn add(data: &Path, id: &str, url: &str) {
 /// Shortens every camera's watchdog in edge.toml (the edge applies it live).
 fn watchdog(data: &Path, secs: u32) {
     let p = data.join("edge.toml");
-    let text = std::fs::read_to_string(&p)
-        .unwrap()
-        .replace("watchdog_secs = 10", &format!("watchdog_secs = {secs}"));
-    std::fs::write(&p, text).unwrap();
+    let mut config = EdgeConfig::load(&p).unwrap();
+    assert!(!config.cameras.is_empty());
+    for cam in &mut config.cameras {
+        cam.watchdog_secs = secs;
+    }
+    config.save(&p).unwrap();
+    let reread = EdgeConfig::load(&p).unwrap();
+    assert!(reread.cameras.iter().all(|c| c.watchdog_secs == secs));
+}
+
+/// The clips of camera `id` (an open event's clip exists before its row).
+fn clips(data: &Path, id: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(data.join("clips").join(id))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+        .collect()
+}
+
+fn size(p: &Path) -> u64 {
+    std::fs::metadata(p).map_or(0, |m| m.len())
 }
 
 #[test]
@@ -82,11 +102,15 @@ fn unreachable_and_stopping_streams_are_reported_and_recovered_without_losing_th
         let r = row(&data, "gone");
         (r.contains("stalled") || r.contains("failed")) && r.split_whitespace().count() > 4
     });
-    // The person is in view: an event opens.
+    // The person is in view: an event opens (its clip appears) and records for a while.
     wait_for("an event to open", Duration::from_secs(40), &logs, || {
-        edge.log_text().contains("event opened")
+        clips(&data, "yard").len() == 1
     });
-    std::thread::sleep(Duration::from_secs(2));
+    let clip = clips(&data, "yard").remove(0);
+    let opened_with = size(&clip);
+    wait_for("the clip to grow", Duration::from_secs(20), &logs, || {
+        size(&clip) > opened_with
+    });
     // The camera goes away in the middle of the event.
     standin.proc.stop();
     wait_for("yard stalled", Duration::from_secs(30), &logs, || {
@@ -97,7 +121,7 @@ fn unreachable_and_stopping_streams_are_reported_and_recovered_without_losing_th
         .events(Some("yard"))
         .unwrap();
     assert_eq!(events.len(), 1, "the interrupted event is kept: {events:?}");
-    let clip = data.join(events[0].clip_path.as_ref().unwrap());
+    assert_eq!(data.join(events[0].clip_path.as_ref().unwrap()), clip);
     let decode = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(&clip)
@@ -155,7 +179,12 @@ print('READY', flush=True); GLib.MainLoop().run()
         bytes[i] ^= 0x5a;
     }
     std::fs::write(&corrupt, bytes).unwrap();
-    std::thread::sleep(Duration::from_secs(1));
+    wait_for(
+        "the MJPEG camera to listen",
+        Duration::from_secs(30),
+        &[&root.path().join("mjpeg.log")],
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
     add(&data, "mjpeg", &format!("rtsp://127.0.0.1:{port}/mjpeg"));
     add(&data, "corrupt", &format!("file://{}", corrupt.display()));
     // A test pattern through the USB camera's path (MJPEG decoded, then encoded to H.264).

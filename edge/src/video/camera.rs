@@ -1,115 +1,162 @@
-//! One camera's thread: runs its pipeline, feeds each detection frame through motion gating,
-//! the detector and the tracker into the event machine, writes clips from the pre-roll ring,
-//! and hands finished events to a finisher thread (snapshot, database, archive).
+//! One camera's thread: runs its pipeline, hands each detection frame to the frame analysis
+//! ([`super::analysis`]), writes the open event's clip from the pre-roll ring, and hands each
+//! closed event to clip finishing ([`super::finish`]) on a thread of its own. It also keeps
+//! the camera's status (state, fps, last error) on the shared board.
 //!
 //! A pipeline that fails or goes quiet for `watchdog_secs` is rebuilt with backoff (1 s to
-//! 30 s); an open event is closed first, so its clip is complete and playable. Stopping
-//! sends end-of-stream and closes the open event the same way.
+//! 30 s, [`reconnect_backoff`]); an open event is closed first, so its clip is complete and
+//! playable. Its stop signal (a child of the video side's) sends end-of-stream and closes the
+//! open event the same way. Every wait goes through the clock and ends on the stop signal.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use guardian_node::backoff::Backoff;
-use protocols::messages::Category;
-use protocols::messages::events::EventRecord;
+use guardian_node::clock::SharedClock;
+use guardian_node::shutdown::Shutdown;
 use protocols::messages::telemetry::{CameraState, CameraStatus};
-use protocols::package::PackageInfo;
 use rand::Rng;
 
-use super::event::{EventMachine, EventParams, EventSignal};
+use super::analysis::{Analysis, Closed, Detect, Step};
+use super::finish::{self, ClosedEvent, FinishContext};
 use super::gop_ring::GopRing;
 use super::pipeline::{CameraPipeline, EncodedShared, PipelineError, RgbFrame};
 use super::recorder::ClipWriter;
-use crate::config::{ArchiveConfig, CameraSettings};
-use crate::detect::boxes::{BBox, Detection};
-use crate::detect::labels;
-use crate::detect::motion::{Motion, MotionParams};
-use crate::detect::runtime::{Detector, DetectorError};
-use crate::detect::tracker::{Tracked, Tracker, TrackerParams};
-use crate::store::{LocalEvent, Store};
+use crate::config::CameraSettings;
 
-/// Folder of local clips and snapshots, inside the data directory.
-pub const CLIPS_DIR: &str = "clips";
+pub use super::recorder::CLIPS_DIR;
+
 const S: u64 = 1_000_000_000;
+/// The first wait before a failed pipeline is rebuilt.
+pub const RECONNECT_FIRST: Duration = Duration::from_secs(1);
+/// The longest such wait.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
+/// The shortest such wait, whatever the jitter draws.
+pub const RECONNECT_MIN: Duration = Duration::from_millis(500);
+/// How long a stopping camera waits for its pipeline's end-of-stream.
+const PIPELINE_STOP_MS: u64 = 3_000;
+/// How long [`CameraHandle::stop`] waits for the thread (it finishes its open clip first).
+pub const STOP_BOUND: Duration = Duration::from_secs(25);
+/// How often fps and the state are published while streaming.
+const STATUS_EVERY: Duration = Duration::from_secs(2);
+/// How long one wait for a detection frame lasts (the loop's pace when the camera is silent).
+const FRAME_WAIT_MS: u64 = 200;
+/// Bytes of encoded video the pre-roll ring holds at most.
+const RING_BYTES: usize = 96 * 1024 * 1024;
 
 /// Every camera's status, shared with telemetry and `camera list`.
 pub type StatusBoard = Arc<Mutex<BTreeMap<String, CameraStatus>>>;
 
 /// What all cameras share.
 pub struct CameraContext {
-    /// The data directory.
-    pub data: PathBuf,
-    /// The install package (tenant, owner's recipient).
-    pub info: PackageInfo,
-    /// The edge's key (signs manifests).
-    pub key: ed25519_dalek::SigningKey,
-    /// The edge's peer id.
-    pub edge_id: String,
-    /// Which events are sealed for the archive.
-    pub archive: ArchiveConfig,
+    /// What finishing a clip needs (data directory, package, key, archive policy).
+    pub finish: Arc<FinishContext>,
     /// The detector, if it loaded.
-    pub detector: Option<Arc<Detector>>,
+    pub detector: Option<Arc<dyn Detect>>,
     /// Why not, if it did not.
     pub detector_error: Option<String>,
     /// Statuses.
     pub status: StatusBoard,
+    /// Wall and monotonic time, waits.
+    pub clock: SharedClock,
+}
+
+/// The reconnect backoff of a camera: 1 s doubling to 30 s, with full jitter.
+pub fn reconnect_backoff() -> Backoff {
+    Backoff::new(RECONNECT_FIRST, RECONNECT_MAX)
+}
+
+/// The next wait before a pipeline is rebuilt (never under [`RECONNECT_MIN`]).
+pub fn reconnect_delay(backoff: &mut Backoff, rng: &mut impl Rng) -> Duration {
+    backoff.next_delay(rng).max(RECONNECT_MIN)
+}
+
+/// Waits for a thread that drops `done`'s sender when it ends, at most `bound`, then joins it;
+/// false when it did not end in time (it is left to finish alone).
+pub(crate) fn join_within(
+    thread: JoinHandle<()>,
+    done: &Receiver<()>,
+    bound: Duration,
+    what: &str,
+) -> bool {
+    match done.recv_timeout(bound) {
+        Err(RecvTimeoutError::Timeout) => {
+            tracing::warn!(
+                thread = what,
+                secs = bound.as_secs(),
+                "did not stop in time"
+            );
+            false
+        }
+        _ => {
+            let _ = thread.join();
+            true
+        }
+    }
 }
 
 /// A running camera.
 pub struct CameraHandle {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    stop: Shutdown,
+    thread: Option<(JoinHandle<()>, Receiver<()>)>,
     /// Its settings.
     pub settings: CameraSettings,
 }
 
 impl CameraHandle {
-    /// Starts the camera's thread.
-    pub fn spawn(settings: CameraSettings, ctx: Arc<CameraContext>) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
+    /// Starts the camera's thread; it stops when `stop` (a child of the video side's signal)
+    /// is triggered.
+    pub fn spawn(
+        settings: CameraSettings,
+        ctx: Arc<CameraContext>,
+        stop: Shutdown,
+    ) -> std::io::Result<Self> {
         let (s, st) = (settings.clone(), stop.clone());
+        let (done_tx, done) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("camera-{}", settings.id))
-            .spawn(move || Camera::new(s, ctx, st).run())?;
+            .spawn(move || {
+                let _done = done_tx;
+                Camera::new(s, ctx, st).run();
+            })?;
         Ok(CameraHandle {
             stop,
-            thread: Some(thread),
+            thread: Some((thread, done)),
             settings,
         })
     }
 
     /// Asks the thread to stop (returns at once).
     pub fn request_stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.trigger();
     }
 
-    /// Stops it and waits: open clips are finished.
+    /// Stops it and waits (at most [`STOP_BOUND`]): the open clip is finished.
     pub fn stop(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
         self.request_stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some((t, done)) = self.thread.take() {
+            join_within(
+                t,
+                &done,
+                STOP_BOUND,
+                &format!("camera-{}", self.settings.id),
+            );
         }
     }
 }
 
 impl Drop for CameraHandle {
     fn drop(&mut self) {
-        self.request_stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop_and_join();
     }
-}
-
-/// The best detection of an event so far, with its frame for the snapshot.
-struct Best {
-    score: f32,
-    class: usize,
-    rgb: Vec<u8>,
 }
 
 /// An event being recorded.
@@ -123,54 +170,41 @@ struct Recording {
 struct Camera {
     cam: CameraSettings,
     ctx: Arc<CameraContext>,
-    stop: Arc<AtomicBool>,
+    stop: Shutdown,
     ring: Arc<Mutex<GopRing>>,
     shared: Arc<EncodedShared>,
     finishers: Vec<JoinHandle<()>>,
+    analysis: Analysis,
     // Per pipeline run:
-    motion: Motion,
-    tracker: Tracker,
-    machine: EventMachine,
     recording: Option<Recording>,
-    best: Option<Best>,
-    track: Vec<(u64, BBox)>,
     wall0: Option<(u64, u64)>,
     last_pts: u64,
-    frames: u64,
-    detector_error: Option<String>,
+}
+
+fn new_ring(cam: &CameraSettings) -> GopRing {
+    GopRing::new((cam.pre_roll_secs as u64 + 10) * S, RING_BYTES)
 }
 
 impl Camera {
-    fn new(cam: CameraSettings, ctx: Arc<CameraContext>, stop: Arc<AtomicBool>) -> Self {
-        let keep = (cam.pre_roll_secs as u64 + 10) * S;
+    fn new(cam: CameraSettings, ctx: Arc<CameraContext>, stop: Shutdown) -> Self {
         Camera {
-            ring: Arc::new(Mutex::new(GopRing::new(keep, 96 * 1024 * 1024))),
+            ring: Arc::new(Mutex::new(new_ring(&cam))),
             shared: Arc::new(EncodedShared::default()),
-            motion: Motion::new(
-                cam.detect_width as usize,
-                cam.detect_height as usize,
-                MotionParams::default(),
-            ),
-            tracker: Tracker::new(TrackerParams::default()),
-            machine: EventMachine::new(event_params(&cam)),
-            detector_error: ctx.detector_error.clone(),
+            analysis: Analysis::new(&cam, ctx.detector_error.clone()),
             cam,
             ctx,
             stop,
             finishers: Vec::new(),
             recording: None,
-            best: None,
-            track: Vec::new(),
             wall0: None,
             last_pts: 0,
-            frames: 0,
         }
     }
 
     fn set_status(&self, state: CameraState, fps_milli: u32, error: Option<String>) {
         let error = error.or_else(|| {
-            self.detector_error
-                .as_ref()
+            self.analysis
+                .detector_error()
                 .map(|e| format!("detector unavailable: {e}"))
         });
         if let Ok(mut board) = self.ctx.status.lock() {
@@ -186,21 +220,14 @@ impl Camera {
         }
     }
 
-    fn sleep(&self, d: Duration) {
-        let until = Instant::now() + d;
-        while !self.stop.load(Ordering::SeqCst) && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
     fn run(mut self) {
         if !self.cam.enabled {
             self.set_status(CameraState::Disabled, 0, None);
             return;
         }
-        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+        let mut backoff = reconnect_backoff();
         let mut rng = rand::thread_rng();
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.stop.is_triggered() {
             self.set_status(CameraState::Connecting, 0, None);
             let outcome =
                 match CameraPipeline::start(&self.cam, self.ring.clone(), self.shared.clone()) {
@@ -219,8 +246,10 @@ impl Camera {
             };
             tracing::warn!(camera = %self.cam.id, error = %e, "camera pipeline stopped; retrying");
             self.set_status(state, 0, Some(e.to_string()));
-            let wait = backoff.next_delay(&mut rng).max(Duration::from_millis(500));
-            self.sleep(wait);
+            let wait = reconnect_delay(&mut backoff, &mut rng);
+            if self.ctx.clock.sleep_blocking(wait, &self.stop) {
+                break;
+            }
         }
         for f in self.finishers.drain(..) {
             let _ = f.join();
@@ -236,46 +265,48 @@ impl Camera {
         p: CameraPipeline,
         backoff: &mut Backoff,
     ) -> Result<(), PipelineError> {
+        let clock = self.ctx.clock.clone();
         let watchdog = Duration::from_secs(self.cam.watchdog_secs as u64);
-        let mut last_progress = Instant::now();
+        let mut last_progress = clock.monotonic();
         let mut last_buffers = 0;
-        let mut window = (Instant::now(), 0u64);
+        let mut window = (clock.monotonic(), 0u64);
         let mut streaming = false;
         loop {
-            if self.stop.load(Ordering::SeqCst) {
+            if self.stop.is_triggered() {
                 self.close_event();
-                p.stop(3_000);
+                p.stop(PIPELINE_STOP_MS);
                 return Ok(());
             }
             if let Some(e) = p.poll_bus() {
                 self.close_event();
                 return Err(e);
             }
-            if let Some(frame) = p.next_frame(200) {
+            if let Some(frame) = p.next_frame(FRAME_WAIT_MS) {
                 self.on_frame(frame);
             }
+            let now = clock.monotonic();
             let buffers = p.shared.buffers.load(Ordering::Relaxed);
             if buffers != last_buffers {
                 last_buffers = buffers;
-                last_progress = Instant::now();
+                last_progress = now;
                 if !streaming {
                     streaming = true;
-                    *backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+                    backoff.reset();
                     tracing::info!(camera = %self.cam.id, "camera streaming");
                 }
             }
-            if last_progress.elapsed() > watchdog {
+            if now.saturating_duration_since(last_progress) > watchdog {
                 self.close_event();
                 return Err(PipelineError::Stream(format!(
                     "no video for {} s",
                     self.cam.watchdog_secs
                 )));
             }
-            let elapsed = window.0.elapsed();
-            if elapsed >= Duration::from_secs(2) {
+            let elapsed = now.saturating_duration_since(window.0);
+            if elapsed >= STATUS_EVERY {
                 let fps_milli =
                     ((buffers - window.1) as f64 * 1000.0 / elapsed.as_secs_f64()) as u32;
-                window = (Instant::now(), buffers);
+                window = (now, buffers);
                 let state = if streaming {
                     CameraState::Streaming
                 } else {
@@ -289,112 +320,46 @@ impl Camera {
     /// Forgets per-stream state after a pipeline ends (timestamps restart with the next).
     fn reset(&mut self) {
         self.close_event();
-        *self.ring.lock().expect("ring") =
-            GopRing::new((self.cam.pre_roll_secs as u64 + 10) * S, 96 * 1024 * 1024);
-        self.motion = Motion::new(
-            self.cam.detect_width as usize,
-            self.cam.detect_height as usize,
-            MotionParams::default(),
-        );
-        self.tracker = Tracker::new(TrackerParams::default());
-        self.machine = EventMachine::new(event_params(&self.cam));
+        *self.ring.lock().expect("ring") = new_ring(&self.cam);
+        self.analysis.reset();
         self.wall0 = None;
         if let Ok(mut c) = self.shared.caps.lock() {
             *c = None;
         }
     }
 
+    /// Wall time (Unix ms) of stream time `pts_ns`, from the wall time of the stream's first
+    /// frame.
     fn wall_ms(&self, pts_ns: u64) -> u64 {
         match self.wall0 {
             Some((wall, pts0)) => {
                 (wall as i64 + (pts_ns as i64 - pts0 as i64) / 1_000_000).max(0) as u64
             }
-            None => crate::now_ms(),
+            None => self.ctx.clock.wall_ms(),
         }
     }
 
     fn on_frame(&mut self, frame: RgbFrame) {
         let t = frame.pts_ns;
-        self.frames += 1;
         self.last_pts = t;
         if self.wall0.is_none() {
-            self.wall0 = Some((crate::now_ms(), t));
+            self.wall0 = Some((self.ctx.clock.wall_ms(), t));
         }
-        let (w, h) = (self.cam.detect_width, self.cam.detect_height);
-        if frame.rgb.len() != (w * h * 3) as usize {
-            tracing::warn!(camera = %self.cam.id, len = frame.rgb.len(), "unexpected frame size");
-            return;
-        }
-        let motion = self.motion.update(&frame.rgb, w as usize * 3);
-        let active = self.tracker.has_active() || self.machine.is_open();
-        let mut dets: Vec<Detection> = Vec::new();
-        if let Some(detector) = &self.ctx.detector
-            && (motion.region.is_some() || active)
-        {
-            // With objects being followed, look at the whole frame; else only where it moved.
-            let region = if active { None } else { motion.region };
-            match detector.detect_region(&frame.rgb, w, h, region, Duration::from_secs(5)) {
-                Ok(d) => {
-                    dets = d;
-                    self.detector_error = None;
-                }
-                Err(DetectorError::Busy) => {
-                    tracing::debug!(camera = %self.cam.id, "detector busy, frame skipped");
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(camera = %self.cam.id, error = %e, "detection failed");
-                    self.detector_error = Some(e.to_string());
-                }
-            }
-        }
-        let cam = &self.cam;
-        let dets: Vec<Detection> = dets
-            .into_iter()
-            .filter(|d| {
-                let (fx, fy) = d.bbox.foot();
-                d.score >= cam.min_score
-                    && cam.categories.contains(&labels::category(d.class))
-                    && cam.counts_at(fx, fy)
-            })
-            .collect();
-        let tracked = self.tracker.update(t, dets);
-        let qualifying: Vec<Tracked> = tracked.into_iter().filter(|t| !t.stationary).collect();
-        if let Some(top) = qualifying
-            .iter()
-            .max_by(|a, b| a.det.score.total_cmp(&b.det.score))
-        {
-            if self.best.as_ref().is_none_or(|b| top.det.score > b.score) {
-                self.best = Some(Best {
-                    score: top.det.score,
-                    class: top.det.class,
-                    rgb: frame.rgb.clone(),
-                });
-            }
-            if self.track.len() < 2_000 {
-                self.track.push((t, top.det.bbox));
-            }
-        }
-        match self.machine.on_frame(t, &qualifying) {
-            Some(EventSignal::Open {
+        let detector = self.ctx.detector.as_deref();
+        match self.analysis.on_frame(t, &frame.rgb, detector) {
+            Step::Skipped => return,
+            Step::Nothing => {}
+            Step::Opened {
                 first_seen_ns,
                 clip_from_ns,
-            }) => self.open_event(first_seen_ns, clip_from_ns),
-            Some(EventSignal::Close {
-                last_seen_ns,
-                clip_until_ns,
-            }) => {
-                self.write_until(clip_until_ns);
-                self.finish_event(last_seen_ns);
+            } => self.open_event(first_seen_ns, clip_from_ns),
+            Step::Closed(closed) => {
+                self.write_until(closed.clip_until_ns);
+                self.finish_event(closed);
             }
-            None => {}
         }
         if self.recording.is_some() {
             self.write_until(t);
-        } else if !self.machine.is_open() && qualifying.is_empty() && !self.tracker.has_active() {
-            // Nothing going on: forget candidates from glimpses that opened nothing.
-            self.best = None;
-            self.track.clear();
         }
     }
 
@@ -404,7 +369,7 @@ impl Camera {
             self.wall_ms(first_seen_ns),
             rand::thread_rng().r#gen::<u32>()
         );
-        let dir = self.ctx.data.join(CLIPS_DIR).join(&self.cam.id);
+        let dir = self.ctx.finish.data.join(CLIPS_DIR).join(&self.cam.id);
         let clip = dir.join(format!("{event_id}.mp4"));
         let caps = self.ring_caps();
         let start = self
@@ -465,165 +430,208 @@ impl Camera {
 
     /// Closes an open event now (stream ended, stopping).
     fn close_event(&mut self) {
-        if let Some(EventSignal::Close { last_seen_ns, .. }) = self.machine.close() {
-            let until = self.last_pts.max(last_seen_ns);
+        if let Some(closed) = self.analysis.close() {
+            let until = self.last_pts.max(closed.last_seen_ns);
             self.write_until(until);
-            self.finish_event(last_seen_ns);
+            self.finish_event(closed);
         }
     }
 
     /// Hands the closed event to a finisher thread.
-    fn finish_event(&mut self, last_seen_ns: u64) {
+    fn finish_event(&mut self, closed: Closed) {
         let Some(rec) = self.recording.take() else {
-            self.best = None;
-            self.track.clear();
             return;
         };
         self.ring.lock().expect("ring").unpin(rec.next_seq);
-        let best = self.best.take();
-        let track = std::mem::take(&mut self.track);
-        let started = self.wall_ms(rec.first_seen_ns);
-        let ended = self.wall_ms(last_seen_ns);
-        let ctx = self.ctx.clone();
-        let cam = self.cam.clone();
         let track_json = serde_json::to_string(
-            &track
+            &closed
+                .evidence
+                .track
                 .iter()
                 .map(|(t, b)| (self.wall_ms(*t), b.x0, b.y0, b.x1, b.y1))
                 .collect::<Vec<_>>(),
         )
         .unwrap_or_else(|_| "[]".into());
+        let event = ClosedEvent {
+            event_id: rec.event_id,
+            writer: rec.writer,
+            best: closed.evidence.best,
+            track_json,
+            started_at_ms: self.wall_ms(rec.first_seen_ns),
+            ended_at_ms: self.wall_ms(closed.last_seen_ns),
+        };
         self.finishers.retain(|f| !f.is_finished());
-        let handle = std::thread::Builder::new()
-            .name(format!("finish-{}", cam.id))
-            .spawn(move || {
-                if let Err(e) = finish(&ctx, &cam, rec, best, track_json, started, ended) {
-                    tracing::error!(camera = %cam.id, error = %format!("{e:#}"), "event not saved");
-                }
-            });
-        match handle {
+        match finish::spawn(self.ctx.finish.clone(), self.cam.clone(), event) {
             Ok(h) => self.finishers.push(h),
             Err(e) => tracing::error!(error = %e, "cannot start a finisher thread"),
         }
     }
 }
 
-fn event_params(cam: &CameraSettings) -> EventParams {
-    EventParams {
-        pre_roll_ns: cam.pre_roll_secs as u64 * S,
-        post_roll_ns: cam.post_roll_secs as u64 * S,
-        min_hits: 2,
-        max_len_ns: cam.max_event_secs as u64 * S,
-    }
-}
+#[cfg(test)]
+pub(super) mod tests {
+    use std::path::Path;
+    use std::time::Instant;
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
+    use guardian_node::clock::ManualClock;
+    use protocols::owner_key::KdfParams;
+    use protocols::package::PackageInfo;
+    use rand::SeedableRng;
 
-/// Ends the clip, writes the snapshot, records the event and seals it for the archive when
-/// the policy says so. Write order: files, fsync, folder fsync, then the rows.
-fn finish(
-    ctx: &CameraContext,
-    cam: &CameraSettings,
-    rec: Recording,
-    best: Option<Best>,
-    track_json: String,
-    started_at_ms: u64,
-    ended_at_ms: u64,
-) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let frames = rec.writer.frames;
-    let clip = rec
-        .writer
-        .finish(Duration::from_secs(20))
-        .context("clip not finished")?;
-    let dir = clip.parent().expect("clip in a folder").to_path_buf();
-    let (category, score) = match &best {
-        Some(b) => (labels::category(b.class), b.score),
-        None => (Category::Person, 0.0),
-    };
-    let snapshot = match &best {
-        Some(b) => {
-            let path = dir.join(format!("{}.jpg", rec.event_id));
-            write_jpeg(&path, &b.rgb, cam.detect_width, cam.detect_height)?;
-            Some(path)
+    use super::*;
+    use crate::config::ArchiveConfig;
+
+    /// A package for tests that neither enroll nor seal for real.
+    pub(in crate::video) fn package_info() -> PackageInfo {
+        PackageInfo {
+            format: protocols::package::FORMAT.into(),
+            tenant_id: "tenant".into(),
+            tenant_public_key: String::new(),
+            edge_name: "home".into(),
+            edge_peer_id: "edge".into(),
+            vm_peer_id: "vm".into(),
+            vm_addresses: Vec::new(),
+            vm_http: String::new(),
+            archive_recipient: String::new(),
+            archive_key_id: String::new(),
+            kdf: KdfParams::default(),
+            enrollment_token: String::new(),
+            created_at_ms: 0,
         }
-        None => None,
-    };
-    sync_dir(&dir)?;
-    let bytes = std::fs::metadata(&clip)?.len()
-        + snapshot
-            .as_ref()
-            .and_then(|s| std::fs::metadata(s).ok())
-            .map_or(0, |m| m.len());
-    let rel = |p: &Path| {
-        p.strip_prefix(&ctx.data)
-            .unwrap_or(p)
-            .to_string_lossy()
-            .into_owned()
-    };
-    let record = EventRecord {
-        event_id: rec.event_id.clone(),
-        tenant_id: ctx.info.tenant_id.clone(),
-        edge_id: ctx.edge_id.clone(),
-        camera_id: cam.id.clone(),
-        started_at_ms,
-        ended_at_ms: ended_at_ms.max(started_at_ms),
-        category: category.clone(),
-        score_milli: (score * 1000.0).round() as u16,
-        clip_id: None,
-        snapshot_id: None,
-    };
-    let mut store = Store::open(&ctx.data.join(crate::paths::DB))?;
-    store.insert_event(
-        &LocalEvent {
-            record: record.clone(),
-            track_json,
-            clip_path: Some(rel(&clip)),
-            snapshot_path: snapshot.as_deref().map(rel),
-            bytes,
-        },
-        crate::now_ms(),
-    )?;
-    tracing::info!(
-        camera = %cam.id, event = %rec.event_id, category = category.as_str(), score,
-        frames, bytes, "event recorded"
-    );
-    if ctx
-        .archive
-        .admits(&cam.id, &category, score, record.ended_at_ms)
-    {
-        let m = crate::archive::seal_event(
-            &ctx.data,
-            &mut store,
-            &ctx.info,
-            &ctx.key,
-            crate::archive::EventToSeal {
-                record,
-                clip: &clip,
-                snapshot: snapshot.as_deref(),
-            },
-            crate::now_ms(),
-        )?;
-        store.mark_archived(&m.event_id)?;
-        tracing::info!(event = %m.event_id, "event sealed for the archive");
     }
-    Ok(())
-}
 
-/// Writes an RGB frame as a JPEG (quality 85), fsynced.
-pub fn write_jpeg(path: &Path, rgb: &[u8], width: u32, height: u32) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).encode(
-        rgb,
-        width,
-        height,
-        image::ExtendedColorType::Rgb8,
-    )?;
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(&out)?;
-    f.sync_all()?;
-    Ok(())
+    fn context(clock: SharedClock, data: &Path) -> Arc<CameraContext> {
+        Arc::new(CameraContext {
+            finish: Arc::new(FinishContext {
+                data: data.to_path_buf(),
+                info: package_info(),
+                key: ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]),
+                edge_id: "edge".into(),
+                archive: ArchiveConfig::default(),
+                clock: clock.clone(),
+            }),
+            detector: None,
+            detector_error: None,
+            status: Arc::new(Mutex::new(BTreeMap::new())),
+            clock,
+        })
+    }
+
+    /// Polls the status board until `f` holds (at most 10 s of real time).
+    fn wait_board(
+        ctx: &CameraContext,
+        what: &str,
+        f: impl Fn(&BTreeMap<String, CameraStatus>) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f(&ctx.status.lock().unwrap()) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A camera whose URL is unusable fails, then waits for its retry on the clock: a manual
+    /// clock that never moves keeps it waiting, and the process's stop signal (the parent of
+    /// its own) ends the wait and the thread at once, taking its status off the board.
+    #[test]
+    fn a_failed_camera_waits_on_the_clock_and_stops_with_its_parent_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(1_000);
+        let ctx = context(clock.shared(), dir.path());
+        let cam = CameraSettings {
+            id: "gone".into(),
+            url: "http://not-a-camera/".into(),
+            ..Default::default()
+        };
+        let root = Shutdown::new();
+        let handle = CameraHandle::spawn(cam, ctx.clone(), root.child()).unwrap();
+        wait_board(&ctx, "the camera to fail", |b| {
+            b.get("gone").is_some_and(|s| {
+                s.state == CameraState::Failed
+                    && s.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("unsupported camera url"))
+            })
+        });
+        let started = Instant::now();
+        root.trigger();
+        handle.stop();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            clock.elapsed(),
+            Duration::ZERO,
+            "no time passed on the clock"
+        );
+        assert!(ctx.status.lock().unwrap().is_empty(), "its status is gone");
+    }
+
+    #[test]
+    fn a_disabled_camera_says_so_and_its_thread_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(ManualClock::new(0).shared(), dir.path());
+        let cam = CameraSettings {
+            id: "off".into(),
+            url: "test://ball".into(),
+            enabled: false,
+            ..Default::default()
+        };
+        let handle = CameraHandle::spawn(cam, ctx.clone(), Shutdown::new()).unwrap();
+        wait_board(&ctx, "the camera disabled", |b| {
+            b.get("off")
+                .is_some_and(|s| s.state == CameraState::Disabled)
+        });
+        let (thread, done) = {
+            let mut h = handle;
+            h.thread.take().unwrap()
+        };
+        assert!(
+            join_within(thread, &done, Duration::from_secs(10), "off"),
+            "ends without being stopped"
+        );
+    }
+
+    /// Waits before a pipeline is rebuilt: the ceiling doubles from 1 s to 30 s, each wait is
+    /// drawn below it and never under 0.5 s; streaming again starts over at 1 s.
+    #[test]
+    fn reconnect_waits_double_from_one_to_thirty_seconds() {
+        let mut b = reconnect_backoff();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let mut ceilings = Vec::new();
+        for _ in 0..8 {
+            let ceiling = b.ceiling();
+            ceilings.push(ceiling.as_secs());
+            let d = reconnect_delay(&mut b, &mut rng);
+            assert!(
+                d >= RECONNECT_MIN && d <= ceiling.max(RECONNECT_MIN),
+                "{d:?}"
+            );
+        }
+        assert_eq!(ceilings, [1, 2, 4, 8, 16, 30, 30, 30]);
+        // Jitter: the waits at the cap are not all the same.
+        let at_cap: std::collections::HashSet<Duration> =
+            (0..5).map(|_| reconnect_delay(&mut b, &mut rng)).collect();
+        assert!(at_cap.len() > 1, "{at_cap:?}");
+        b.reset();
+        assert_eq!(b.ceiling(), RECONNECT_FIRST);
+    }
+
+    #[test]
+    fn a_bounded_join_gives_up_on_a_thread_that_does_not_end() {
+        let stop = Shutdown::new();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let s = stop.clone();
+        let t = std::thread::spawn(move || {
+            let _done = tx;
+            s.wait_blocking(Duration::from_secs(30));
+        });
+        assert!(!join_within(t, &rx, Duration::from_millis(50), "test"));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let s = stop.clone();
+        let t = std::thread::spawn(move || {
+            let _done = tx;
+            s.wait_blocking(Duration::from_secs(30));
+        });
+        stop.trigger();
+        assert!(join_within(t, &rx, Duration::from_secs(10), "test"));
+    }
 }

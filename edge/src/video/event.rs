@@ -216,4 +216,48 @@ mod tests {
             })
         );
     }
+
+    #[test]
+    fn the_post_roll_closes_exactly_when_it_has_passed() {
+        let mut m = EventMachine::new(p());
+        assert!(m.on_frame(S, &[seen(2, S)]).is_some());
+        assert_eq!(m.on_frame(2 * S, &[seen(3, S)]), None);
+        assert_eq!(
+            m.on_frame(7 * S - 1, &[]),
+            None,
+            "1 ns short of the post-roll"
+        );
+        assert_eq!(
+            m.on_frame(7 * S, &[]),
+            Some(EventSignal::Close {
+                last_seen_ns: 2 * S,
+                clip_until_ns: 7 * S
+            })
+        );
+        assert!(!m.is_open());
+    }
+
+    #[test]
+    fn closing_on_stop_ends_the_clip_a_post_roll_after_the_last_sighting() {
+        let mut m = EventMachine::new(p());
+        assert_eq!(m.close(), None, "nothing open");
+        m.on_frame(10 * S, &[seen(2, 9 * S)]);
+        m.on_frame(11 * S, &[seen(3, 9 * S)]);
+        assert_eq!(
+            m.close(),
+            Some(EventSignal::Close {
+                last_seen_ns: 11 * S,
+                clip_until_ns: 16 * S
+            })
+        );
+        assert_eq!(m.close(), None, "closed once");
+        // The same track seen again opens an event that starts where the last one ended.
+        assert_eq!(
+            m.on_frame(12 * S, &[seen(4, 9 * S)]),
+            Some(EventSignal::Open {
+                first_seen_ns: 11 * S,
+                clip_from_ns: 6 * S
+            })
+        );
+    }
 }

@@ -12,6 +12,9 @@ use gstreamer_app as gst_app;
 
 use super::gop_ring::EncodedFrame;
 
+/// Folder of local clips and snapshots, inside the data directory (`clips/<camera>/`).
+pub const CLIPS_DIR: &str = "clips";
+
 /// Errors writing a clip.
 #[derive(Debug, thiserror::Error)]
 pub enum RecorderError {

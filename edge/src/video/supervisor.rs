@@ -2,33 +2,53 @@
 //! again and cameras added, changed or removed are started, restarted or stopped (a running
 //! edge needs no restart after `guardian-edge camera add`). It also publishes camera statuses
 //! to the database for `camera list`, and runs local retention.
+//!
+//! Its waits go through the clock (`clock.sleep_blocking`) and end on its stop signal, a
+//! child of the process's; each camera thread gets a child of that, so a camera removed at
+//! run time stops alone and [`Video::stop`] (or the process's signal) stops them all, each
+//! finishing its open clip, within a bound.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::camera::{CLIPS_DIR, CameraContext, CameraHandle, StatusBoard};
+use guardian_node::clock::SharedClock;
+use guardian_node::shutdown::Shutdown;
+
+use super::analysis::Detect;
+use super::camera::{CameraContext, CameraHandle, StatusBoard, join_within};
+use super::finish::FinishContext;
 use super::retention;
 use crate::config::{DetectorConfig, EdgeConfig};
 use crate::data_dir::Installed;
 use crate::detect::runtime::{self, Detector, DetectorSettings};
 use crate::store::{CameraStatusRow, Store};
 
+/// How often `edge.toml` is read again and statuses are written.
+pub const TICK: Duration = Duration::from_secs(2);
+/// How long [`Video::stop`] waits for the cameras (each finishes its open clip first).
+pub const STOP_BOUND: Duration = Duration::from_secs(30);
+
 /// The running video side of the edge.
 pub struct Video {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    stop: Shutdown,
+    thread: Option<(JoinHandle<()>, Receiver<()>)>,
     /// Camera statuses (for telemetry).
     pub status: StatusBoard,
 }
 
 impl Video {
-    /// Starts the cameras of `installed` in a supervisor thread.
-    pub fn start(installed: &Installed) -> std::io::Result<Video> {
-        let stop = Arc::new(AtomicBool::new(false));
+    /// Starts the cameras of `installed` in a supervisor thread. Times come from `clock`; the
+    /// cameras stop when `shutdown` (the process's signal) or [`Video::stop`] says so.
+    pub fn start(
+        installed: &Installed,
+        clock: SharedClock,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Video> {
+        let stop = shutdown.child();
         let status: StatusBoard = Arc::new(Mutex::new(BTreeMap::new()));
         let mut sup = Supervisor {
             data: installed.data.clone(),
@@ -40,33 +60,39 @@ impl Video {
             status: status.clone(),
             cameras: HashMap::new(),
             ctx: None,
+            clock,
+            stop: stop.clone(),
         };
-        let st = stop.clone();
+        let (done_tx, done) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("video".into())
-            .spawn(move || sup.run(&st))?;
+            .spawn(move || {
+                let _done = done_tx;
+                sup.run();
+            })?;
         Ok(Video {
             stop,
-            thread: Some(thread),
+            thread: Some((thread, done)),
             status,
         })
     }
 
-    /// Stops every camera (finishing open clips) and waits.
+    /// Stops every camera (finishing open clips) and waits, at most [`STOP_BOUND`].
     pub fn stop(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        self.stop.trigger();
+        if let Some((t, done)) = self.thread.take() {
+            join_within(t, &done, STOP_BOUND, "video");
         }
     }
 }
 
 impl Drop for Video {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop_and_join();
     }
 }
 
@@ -80,6 +106,13 @@ struct Supervisor {
     status: StatusBoard,
     cameras: HashMap<String, CameraHandle>,
     ctx: Option<Arc<CameraContext>>,
+    clock: SharedClock,
+    stop: Shutdown,
+}
+
+/// Whether a retention sweep is due at `now`: never swept yet, or `every` since the last.
+pub fn sweep_due(last: Option<Instant>, now: Instant, every: Duration) -> bool {
+    last.is_none_or(|t| now.saturating_duration_since(t) >= every)
 }
 
 /// The detector's settings from the configuration.
@@ -107,19 +140,13 @@ pub fn detector_settings(c: &DetectorConfig, data: &Path) -> DetectorSettings {
 }
 
 impl Supervisor {
-    fn run(&mut self, stop: &AtomicBool) {
+    fn run(&mut self) {
         let config_path = self.data.join(crate::paths::CONFIG);
         let mut last_sweep: Option<Instant> = None;
-        let mut tick = 0u64;
         let config = self.config.clone();
         self.apply(config);
-        while !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(250));
-            tick += 1;
-            if !tick.is_multiple_of(8) {
-                continue;
-            }
-            // Every 2 s: configuration changes, statuses.
+        // Every 2 s: configuration changes, statuses, and retention when due.
+        while !self.clock.sleep_blocking(TICK, &self.stop) {
             if let Ok(text) = std::fs::read_to_string(&config_path)
                 && text != self.config_text
             {
@@ -137,17 +164,16 @@ impl Supervisor {
             }
             self.publish_statuses();
             let every = Duration::from_secs(self.config.storage.sweep_secs.max(5));
-            if last_sweep.is_none_or(|t| t.elapsed() >= every) {
-                last_sweep = Some(Instant::now());
+            let now = self.clock.monotonic();
+            if sweep_due(last_sweep, now, every) {
+                last_sweep = Some(now);
                 if let Err(e) = self.sweep() {
                     tracing::warn!(error = %format!("{e:#}"), "retention sweep failed");
                 }
             }
         }
+        // The cameras' signals are children of `stop`: all are stopping already.
         let cameras: Vec<CameraHandle> = self.cameras.drain().map(|(_, c)| c).collect();
-        for c in &cameras {
-            c.request_stop();
-        }
         for c in cameras {
             c.stop();
         }
@@ -191,7 +217,7 @@ impl Supervisor {
             let (detector, detector_error) = match Detector::start(&settings) {
                 Ok(d) => {
                     tracing::info!(model = %settings.model.display(), requests = settings.infer_requests, "detector ready");
-                    (Some(Arc::new(d)), None)
+                    (Some(Arc::new(d) as Arc<dyn Detect>), None)
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "detector unavailable; cameras record nothing until it loads");
@@ -199,14 +225,18 @@ impl Supervisor {
                 }
             };
             self.ctx = Some(Arc::new(CameraContext {
-                data: self.data.clone(),
-                info: self.info.clone(),
-                key: self.key.clone(),
-                edge_id: self.edge_id.clone(),
-                archive: new.archive.clone(),
+                finish: Arc::new(FinishContext {
+                    data: self.data.clone(),
+                    info: self.info.clone(),
+                    key: self.key.clone(),
+                    edge_id: self.edge_id.clone(),
+                    archive: new.archive.clone(),
+                    clock: self.clock.clone(),
+                }),
                 detector,
                 detector_error,
                 status: self.status.clone(),
+                clock: self.clock.clone(),
             }));
         }
         for cam in &new.cameras {
@@ -214,7 +244,7 @@ impl Supervisor {
                 continue;
             }
             let Some(ctx) = self.ctx.clone() else { break };
-            match CameraHandle::spawn(cam.clone(), ctx) {
+            match CameraHandle::spawn(cam.clone(), ctx, self.stop.child()) {
                 Ok(h) => {
                     tracing::info!(camera = %cam.id, url = %redact(&cam.url), "camera started");
                     self.cameras.insert(cam.id.clone(), h);
@@ -241,7 +271,7 @@ impl Supervisor {
                         .unwrap_or_default(),
                     fps_milli: s.fps_milli,
                     last_error: s.last_error.clone(),
-                    updated_at_ms: crate::now_ms(),
+                    updated_at_ms: self.clock.wall_ms(),
                 })
                 .collect(),
             Err(_) => return,
@@ -259,38 +289,14 @@ impl Supervisor {
     fn sweep(&self) -> anyhow::Result<()> {
         let store = Store::open(&self.data.join(crate::paths::DB))?;
         let (volume, free) = volume_space(&self.data);
-        retention::sweep(&self.data, &store, &self.config.storage, volume, free)?;
-        // Files without a row (a crash between writing a clip and recording its event),
-        // after a grace period: a clip being written has no row yet.
-        let known: HashSet<String> = store
-            .events(None)?
-            .into_iter()
-            .flat_map(|e| e.clip_path.into_iter().chain(e.snapshot_path))
-            .collect();
-        let root = self.data.join(CLIPS_DIR);
-        for cam in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            for f in std::fs::read_dir(cam.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let path = f.path();
-                let rel = path
-                    .strip_prefix(&self.data)
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let old = f
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|m| m.elapsed().ok())
-                    .is_some_and(|age| age > Duration::from_secs(600));
-                if old && !known.contains(&rel) {
-                    tracing::info!(file = %rel, "removing a clip file without an event");
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
-        }
+        retention::sweep(
+            &self.data,
+            &store,
+            &self.config.storage,
+            volume,
+            free,
+            &*self.clock,
+        )?;
         Ok(())
     }
 }
@@ -324,6 +330,106 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Polls until `f` holds (at most 10 s of real time).
+    fn wait(what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// With a manual clock, the supervisor's periodic work happens only as the clock moves:
+    /// status rows carry the clock's wall time, an edited edge.toml is applied on a tick, and
+    /// stopping ends the cameras though the clock stands still.
+    #[test]
+    fn ticks_follow_the_clock_and_stop_ends_the_cameras() {
+        use guardian_node::clock::{Clock, ManualClock};
+
+        use crate::config::CameraSettings;
+
+        const W: u64 = 1_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        let off = |id: &str| CameraSettings {
+            id: id.into(),
+            url: "test://ball".into(),
+            enabled: false,
+            ..Default::default()
+        };
+        let mut config = EdgeConfig::default();
+        config.detector.model = data.join("missing.xml").to_string_lossy().into_owned();
+        config.cameras = vec![off("one")];
+        let config_path = data.join(crate::paths::CONFIG);
+        config.save(&config_path).unwrap();
+        let installed = Installed {
+            data: data.clone(),
+            config: config.clone(),
+            info: super::super::camera::tests::package_info(),
+            key: ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]),
+        };
+        let clock = ManualClock::new(W);
+        let video = Video::start(&installed, clock.shared(), Shutdown::new()).unwrap();
+        let store = Store::open(&data.join(crate::paths::DB)).unwrap();
+        wait("the camera to start", || {
+            video.status.lock().unwrap().contains_key("one")
+        });
+        assert!(
+            store.camera_statuses().unwrap().is_empty(),
+            "nothing written before the first tick"
+        );
+
+        // Ticks: advance until the statuses are written; their time is the clock's.
+        let mut row = None;
+        wait("a status row", || {
+            clock.advance(TICK);
+            std::thread::sleep(Duration::from_millis(20));
+            row = store.camera_statuses().unwrap().into_iter().next();
+            row.is_some()
+        });
+        let row = row.unwrap();
+        assert_eq!(row.camera_id, "one");
+        assert_eq!(row.state, "disabled");
+        let offset = row.updated_at_ms - W;
+        assert!(
+            offset > 0
+                && offset.is_multiple_of(TICK.as_millis() as u64)
+                && row.updated_at_ms <= clock.wall_ms(),
+            "a wall time from the manual clock: {}",
+            row.updated_at_ms
+        );
+
+        // An edited edge.toml is applied on a tick.
+        config.cameras.push(off("two"));
+        config.save(&config_path).unwrap();
+        wait("the new camera", || {
+            clock.advance(TICK);
+            std::thread::sleep(Duration::from_millis(20));
+            video.status.lock().unwrap().contains_key("two")
+        });
+
+        let before = clock.elapsed();
+        let started = Instant::now();
+        video.stop();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(clock.elapsed(), before, "stopped without the clock moving");
+    }
+
+    #[test]
+    fn the_first_sweep_is_at_once_then_every_interval() {
+        let clock = guardian_node::clock::ManualClock::new(0);
+        use guardian_node::clock::Clock;
+        let every = Duration::from_secs(60);
+        let t0 = clock.monotonic();
+        assert!(sweep_due(None, t0, every));
+        clock.advance(Duration::from_secs(59));
+        assert!(!sweep_due(Some(t0), clock.monotonic(), every));
+        clock.advance(Duration::from_secs(1));
+        assert!(sweep_due(Some(t0), clock.monotonic(), every));
+    }
+
     #[test]
     fn passwords_are_not_logged() {
         assert_eq!(

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags};
+use guardian_sqlite::rusqlite::{Connection, OpenFlags};
 use support::*;
 
 /// How soon the edge must exit after SIGTERM.

@@ -44,6 +44,13 @@ fn enrolls_and_delivers_events_exactly_once_across_restarts() {
     wait_for("7 events after the edge restart", WAIT, &logs, || {
         vm.event_ids().len() == 7
     });
+    // One enrollment in this run of the vm: the restarted edge did not enroll again.
+    assert_eq!(
+        vm.metric("guardian_vm_enrollments_total"),
+        Some(1.0),
+        "{}",
+        vm.metrics()
+    );
 
     // vm down: the edge keeps its outbox and reconnects with backoff when the vm returns.
     assert_eq!(vm.stop(), Some(0), "the vm exits cleanly on SIGTERM");
@@ -59,10 +66,15 @@ fn enrolls_and_delivers_events_exactly_once_across_restarts() {
     got.sort();
     sent.sort();
     assert_eq!(got, sent, "every event exactly once");
-    // The edge did not enroll again with its spent token: one device, enrolled once.
+    // The edge did not enroll again with its spent token: one device, and no enrollment
+    // request at all in this run of the vm.
     assert_eq!(vm.devices().len(), 1);
-    let vm_log = std::fs::read_to_string(vm.log()).unwrap();
-    assert_eq!(vm_log.matches("edge enrolled").count(), 1);
+    assert_eq!(
+        vm.metric("guardian_vm_enrollments_total").unwrap_or(0.0),
+        0.0,
+        "{}",
+        vm.metrics()
+    );
 }
 
 #[test]
@@ -82,17 +94,27 @@ fn another_tenants_package_is_refused_before_any_protocol() {
     edge.set_package_json(&pkg);
     edge.start();
     let (vm_log, edge_log) = (ours.log(), edge.log());
+    // The vm's gate counts each connection it refuses right after the handshake, before any
+    // protocol runs on it. Two: the edge tried again and was refused again.
+    const REFUSED: &str = "guardian_vm_connections_refused_total";
     wait_for(
-        "the vm to refuse the foreign edge",
+        "the vm's gate to refuse the foreign edge twice",
         WAIT,
         &[&vm_log, &edge_log],
-        || {
-            std::fs::read_to_string(&vm_log)
-                .unwrap()
-                .contains("not on the allow-list")
-        },
+        || ours.metric(REFUSED).unwrap_or(0.0) >= 2.0,
     );
-    std::thread::sleep(Duration::from_secs(1));
+    // No protocol ran: no enrollment request was even counted, nothing registered.
+    let metrics = ours.metrics();
+    assert_eq!(
+        metric(&metrics, "guardian_vm_enrollments_total").unwrap_or(0.0),
+        0.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "guardian_vm_events_received_total"),
+        Some(0.0),
+        "{metrics}"
+    );
     assert!(ours.devices().is_empty());
     let log = std::fs::read_to_string(&edge_log).unwrap();
     assert!(!log.contains("enrolled with the vm"), "{log}");
@@ -134,6 +156,13 @@ fn spent_and_expired_tokens_are_refused_and_the_edge_says_why() {
     );
     let vm_text = std::fs::read_to_string(&vm_log).unwrap();
     assert!(vm_text.contains("enrollment refused"), "{vm_text}");
+    // Counted as refused, beside the first edge's accepted one.
+    let metrics = vm.metrics();
+    assert!(
+        metrics.contains("guardian_vm_enrollments_total{result=\"refused\"} 1")
+            && metrics.contains("guardian_vm_enrollments_total{result=\"accepted\"} 1"),
+        "{metrics}"
+    );
 
     // A package whose token expired before the edge first called.
     let mut late = Edge::install(&vm.package("late", Some(1)), &root.path().join("late"));
@@ -237,13 +266,11 @@ fn health_reports_an_edge_that_went_silent() {
     let root = tempfile::tempdir().unwrap();
     let mut vm = Vm::init(root.path(), "vm");
     // Declare an edge offline after 1 s of silence (the default is 120 s).
-    let config = vm.dir.join("vm.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("offline_after_secs = 120", "offline_after_secs = 1")
+    vm.edit_config(|c| {
+        c.telemetry.offline_after_secs = 1;
         // The test machine's own disk may be nearly full: that is not what is tested here.
-        .replace("disk_full_percent = 90", "disk_full_percent = 100");
-    std::fs::write(&config, text).unwrap();
+        c.telemetry.disk_full_percent = 100;
+    });
     vm.start();
     let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
     edge.start();

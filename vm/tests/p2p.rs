@@ -34,7 +34,12 @@ fn enrolls_and_delivers_events_exactly_once_across_restarts() {
     for _ in 0..5 {
         sent.push(edge.emit("back-yard"));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    let waiting: Vec<String> = edge.outbox().into_iter().map(|r| r.event_id).collect();
+    assert_eq!(
+        waiting,
+        sent[2..],
+        "the five wait in the stopped edge's outbox"
+    );
     assert_eq!(
         vm.event_ids().len(),
         2,
@@ -57,7 +62,10 @@ fn enrolls_and_delivers_events_exactly_once_across_restarts() {
     for _ in 0..5 {
         sent.push(edge.emit("front-door"));
     }
+    // The vm stays down a while, so the edge's reconnection backs off.
     std::thread::sleep(Duration::from_secs(2));
+    let waiting: Vec<String> = edge.outbox().into_iter().map(|r| r.event_id).collect();
+    assert_eq!(waiting, sent[7..], "the five wait in the edge's outbox");
     vm.start();
     wait_for("12 events after the vm restart", WAIT, &logs, || {
         vm.event_ids().len() == 12
@@ -98,7 +106,7 @@ fn another_tenants_package_is_refused_before_any_protocol() {
     // protocol runs on it. Two: the edge tried again and was refused again.
     const REFUSED: &str = "guardian_vm_connections_refused_total";
     wait_for(
-        "the vm's gate to refuse the foreign edge twice",
+        "guardian_vm_connections_refused_total >= 2 in /metrics (the gate refusing the foreign edge twice)",
         WAIT,
         &[&vm_log, &edge_log],
         || ours.metric(REFUSED).unwrap_or(0.0) >= 2.0,

@@ -81,7 +81,7 @@ impl Running {
             received >= (1 + N) as f64,
             "the vm did not receive the events it could not store: {metrics}"
         );
-        assert_eq!(self.vm.event_ids(), [self.first.clone()]);
+        assert_eq!(self.vm.event_ids(), std::slice::from_ref(&self.first));
         sent
     }
 

@@ -1,7 +1,8 @@
 //! What the workspace's system tests and benchmarks share (a dev-dependency only): the release
 //! binaries beside the test, processes with their log in a file and stopped when dropped,
-//! waiting with the logs in the failure, reproducible incompressible data, free ports, and
-//! where `scripts/setup.sh` put the slow things (model, OpenVINO, photos).
+//! waiting with the logs in the failure, a metric read from Prometheus text, reproducible
+//! incompressible data, free ports, and where `scripts/setup.sh` put the slow things (model,
+//! OpenVINO, photos).
 //!
 //! Each role's own test helpers (a vm, an edge, the camera stand-in) stay in that crate's
 //! `tests/support`, on top of these. A role's configuration file is edited through its own
@@ -221,6 +222,27 @@ impl Drop for Proc {
     }
 }
 
+/// The sum of every sample of metric `name` in Prometheus text (`None` when it has none);
+/// `name` may carry labels (`name{result="refused"}`) to read that one series.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with(' ') || rest.starts_with('{')) {
+            continue; // another metric sharing the prefix
+        }
+        let value: f64 = rest
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("a sample without a value: {line}"));
+        *found.get_or_insert(0.0) += value;
+    }
+    found
+}
+
 /// Where [`edit_toml`] refuses an edit.
 #[derive(Debug, PartialEq)]
 pub enum TomlEditError {
@@ -370,6 +392,24 @@ mod tests {
         let mut seen = [false; 256];
         a.iter().for_each(|b| seen[*b as usize] = true);
         assert!(seen.iter().all(|s| *s));
+    }
+
+    #[test]
+    fn metrics_sum_every_label_set_of_exactly_that_name() {
+        let text = "# HELP guardian_vm_enrollments Enrollment requests by result.\n\
+            # TYPE guardian_vm_enrollments counter\n\
+            guardian_vm_enrollments_total{result=\"accepted\"} 2\n\
+            guardian_vm_enrollments_total{result=\"refused\"} 1\n\
+            guardian_vm_events_received_total 0\n\
+            guardian_vm_events_received_total_extra 9\n\
+            # EOF\n";
+        assert_eq!(metric(text, "guardian_vm_enrollments_total"), Some(3.0));
+        assert_eq!(metric(text, "guardian_vm_events_received_total"), Some(0.0));
+        assert_eq!(metric(text, "guardian_vm_connections_refused_total"), None);
+        assert_eq!(
+            metric(text, "guardian_vm_enrollments_total{result=\"refused\"}"),
+            Some(1.0)
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use guardian_vm::storage::{S3Config, Storage};
-use support::{Edge, Vm, archive_file, free_port, pseudo_random, wait_for};
+use support::{Edge, Vm, archive_file, free_port, pseudo_random, wait_for_every};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -111,9 +111,10 @@ fn main() {
     vm.start();
     let start = Instant::now();
     edge.start();
-    wait_for(
+    wait_for_every(
         "the edge's archive outbox to drain",
         Duration::from_secs(1800),
+        Duration::from_millis(20),
         &[&vm.log(), &edge.log()],
         || edge.archive_backlog() == 0,
     );

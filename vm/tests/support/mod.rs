@@ -14,8 +14,8 @@ use std::time::Duration;
 // Each test crate uses a different part of these.
 #[allow(unused_imports)]
 pub use guardian_test_support::{
-    Proc, RECIPIENT, bin, edit_toml, free_port, h264_mp4, ok as run_ok, pseudo_random, wait_for,
-    wait_for_every,
+    Proc, RECIPIENT, bin, edit_toml, free_port, h264_mp4, metric, ok as run_ok, pseudo_random,
+    wait_for, wait_for_every,
 };
 
 use guardian_vm::config::VmConfig;
@@ -365,26 +365,6 @@ pub struct ArchiveOutboxRow {
     pub last_error: Option<String>,
     /// Set when the vm refused it for good (parked).
     pub refused_reason: Option<String>,
-}
-
-/// The sum of every sample of metric `name` in Prometheus text (`None` when it has none).
-pub fn metric(text: &str, name: &str) -> Option<f64> {
-    let mut found = None;
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some(rest) = line.strip_prefix(name) else {
-            continue;
-        };
-        if !(rest.starts_with(' ') || rest.starts_with('{')) {
-            continue; // another metric sharing the prefix
-        }
-        let value: f64 = rest
-            .rsplit(' ')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("a sample without a value: {line}"));
-        *found.get_or_insert(0.0) += value;
-    }
-    found
 }
 
 /// A multipart upload the S3 server (s3s-fs) has begun and not completed or aborted, with

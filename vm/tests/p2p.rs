@@ -184,7 +184,16 @@ fn spent_and_expired_tokens_are_refused_and_the_edge_says_why() {
 
     // A package whose token expired before the edge first called.
     let mut late = Edge::install(&vm.package("late", Some(1)), &root.path().join("late"));
-    std::thread::sleep(Duration::from_millis(1500));
+    let info: protocols::package::PackageInfo =
+        serde_json::from_value(late.package_json()).unwrap();
+    let token = info.token().unwrap().peek().unwrap();
+    assert!(
+        token.expires_at_ms - token.issued_at_ms <= 1000,
+        "{token:?}"
+    );
+    wait_for("the late edge's token to expire", WAIT, &[], || {
+        protocols::now_ms() > token.expires_at_ms
+    });
     late.start();
     let late_log = late.log();
     wait_for("the late edge to stop", WAIT, &[&vm_log, &late_log], || {

@@ -1,10 +1,13 @@
 //! What the workspace's system tests and benchmarks share (a dev-dependency only): the release
 //! binaries beside the test, processes with their log in a file and stopped when dropped,
-//! waiting with the logs in the failure, reproducible incompressible data, free ports, and
-//! where `scripts/setup.sh` put the slow things (model, OpenVINO, photos).
+//! waiting with the logs in the failure, a metric read from Prometheus text, reproducible
+//! incompressible data, free ports, and where `scripts/setup.sh` put the slow things (model,
+//! OpenVINO, photos).
 //!
 //! Each role's own test helpers (a vm, an edge, the camera stand-in) stay in that crate's
-//! `tests/support`, on top of these.
+//! `tests/support`, on top of these. A role's configuration file is edited through its own
+//! types where the test may link them, and otherwise by key path with [`edit_toml`] (never by
+//! replacing text).
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -96,13 +99,24 @@ pub fn ok(cmd: &mut Command) -> String {
 
 /// Polls `f` every 100 ms until it holds; after `timeout` panics with `what` and the last
 /// lines of `logs`.
-pub fn wait_for(what: &str, timeout: Duration, logs: &[&Path], mut f: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, timeout: Duration, logs: &[&Path], f: impl FnMut() -> bool) {
+    wait_for_every(what, timeout, Duration::from_millis(100), logs, f)
+}
+
+/// [`wait_for`], polling every `every` (for a state that lasts only a moment).
+pub fn wait_for_every(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    logs: &[&Path],
+    mut f: impl FnMut() -> bool,
+) {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if f() {
             return;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(every);
     }
     let mut text = String::new();
     for l in logs {
@@ -160,7 +174,9 @@ impl Proc {
         self.stop_within(STOP_GRACE)
     }
 
-    fn stop_within(&mut self, grace: Duration) -> Option<i32> {
+    /// SIGTERM, then waits up to `grace` (SIGKILL after); the exit code if it exited within
+    /// it (-1 for a signal), `None` if it had to be killed.
+    pub fn stop_within(&mut self, grace: Duration) -> Option<i32> {
         if let Some(code) = self.exited() {
             return Some(code);
         }
@@ -171,7 +187,7 @@ impl Proc {
         let start = Instant::now();
         while start.elapsed() < grace {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
+                return Some(status.code().unwrap_or(-1));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -204,6 +220,116 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.stop_within(DROP_GRACE);
     }
+}
+
+/// The sum of every sample of metric `name` in Prometheus text (`None` when it has none);
+/// `name` may carry labels (`name{result="refused"}`) to read that one series.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with(' ') || rest.starts_with('{')) {
+            continue; // another metric sharing the prefix
+        }
+        let value: f64 = rest
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("a sample without a value: {line}"));
+        *found.get_or_insert(0.0) += value;
+    }
+    found
+}
+
+/// Where [`edit_toml`] refuses an edit.
+#[derive(Debug, PartialEq)]
+pub enum TomlEditError {
+    /// No key at this dotted path (a typo, or a key the file does not write out).
+    Missing(String),
+    /// The key holds another type of value than the one given.
+    WrongType {
+        /// The dotted path.
+        key: String,
+        /// The type in the file.
+        found: &'static str,
+        /// The type given.
+        given: &'static str,
+    },
+}
+
+impl std::fmt::Display for TomlEditError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TomlEditError::Missing(k) => write!(f, "no key {k}"),
+            TomlEditError::WrongType { key, found, given } => {
+                write!(f, "{key} holds a {found}, not a {given}")
+            }
+        }
+    }
+}
+
+/// Sets each dotted key path (`"outbox.batch_size"`) of `table` to its value. Every key must
+/// already be there with a value of the same type, so a misspelt or retyped key fails the
+/// test instead of being ignored (the files the binaries write hold every key with its
+/// default).
+pub fn set_toml_keys(
+    table: &mut toml::Table,
+    edits: &[(&str, toml::Value)],
+) -> Result<(), TomlEditError> {
+    for (path, value) in edits {
+        set_toml_key(table, path, path, value)?;
+    }
+    Ok(())
+}
+
+fn set_toml_key(
+    table: &mut toml::Table,
+    path: &str,
+    rest: &str,
+    value: &toml::Value,
+) -> Result<(), TomlEditError> {
+    let missing = || TomlEditError::Missing(path.to_owned());
+    let (part, deeper) = match rest.split_once('.') {
+        Some((part, deeper)) => (part, Some(deeper)),
+        None => (rest, None),
+    };
+    let slot = table.get_mut(part).ok_or_else(missing)?;
+    match deeper {
+        Some(deeper) => set_toml_key(
+            slot.as_table_mut().ok_or_else(missing)?,
+            path,
+            deeper,
+            value,
+        ),
+        None if slot.type_str() != value.type_str() => Err(TomlEditError::WrongType {
+            key: path.to_owned(),
+            found: slot.type_str(),
+            given: value.type_str(),
+        }),
+        None => {
+            *slot = value.clone();
+            Ok(())
+        }
+    }
+}
+
+/// Edits the TOML file at `path` by key path with [`set_toml_keys`]; panics when a key is
+/// missing or of another type.
+pub fn edit_toml(path: &Path, edits: &[(&str, toml::Value)]) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut table: toml::Table = text
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if let Err(e) = set_toml_keys(&mut table, edits) {
+        panic!("editing {}: {e}", path.display());
+    }
+    std::fs::write(
+        path,
+        toml::to_string_pretty(&table).expect("a table serializes"),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
 /// The fixed cache folder of slow things (`$GUARDIAN_CACHE`, default
@@ -266,6 +392,92 @@ mod tests {
         let mut seen = [false; 256];
         a.iter().for_each(|b| seen[*b as usize] = true);
         assert!(seen.iter().all(|s| *s));
+    }
+
+    #[test]
+    fn metrics_sum_every_label_set_of_exactly_that_name() {
+        let text = "# HELP guardian_vm_enrollments Enrollment requests by result.\n\
+            # TYPE guardian_vm_enrollments counter\n\
+            guardian_vm_enrollments_total{result=\"accepted\"} 2\n\
+            guardian_vm_enrollments_total{result=\"refused\"} 1\n\
+            guardian_vm_events_received_total 0\n\
+            guardian_vm_events_received_total_extra 9\n\
+            # EOF\n";
+        assert_eq!(metric(text, "guardian_vm_enrollments_total"), Some(3.0));
+        assert_eq!(metric(text, "guardian_vm_events_received_total"), Some(0.0));
+        assert_eq!(metric(text, "guardian_vm_connections_refused_total"), None);
+        assert_eq!(
+            metric(text, "guardian_vm_enrollments_total{result=\"refused\"}"),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn toml_keys_are_set_by_path_and_typos_or_retypes_refused() {
+        let mut t: toml::Table = "top = 1\n[outbox]\nbatch_size = 100\nname = \"x\"\n"
+            .parse()
+            .unwrap();
+        set_toml_keys(
+            &mut t,
+            &[
+                ("outbox.batch_size", 5.into()),
+                ("top", 2.into()),
+                ("outbox.name", "y".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(t["outbox"]["batch_size"].as_integer(), Some(5));
+        assert_eq!(t["top"].as_integer(), Some(2));
+        assert_eq!(t["outbox"]["name"].as_str(), Some("y"));
+        assert_eq!(
+            set_toml_keys(&mut t, &[("outbox.batch_sise", 1.into())]),
+            Err(TomlEditError::Missing("outbox.batch_sise".into()))
+        );
+        assert_eq!(
+            set_toml_keys(&mut t, &[("top.inner", 1.into())]),
+            Err(TomlEditError::Missing("top.inner".into()))
+        );
+        assert_eq!(
+            set_toml_keys(&mut t, &[("outbox.batch_size", "1".into())]),
+            Err(TomlEditError::WrongType {
+                key: "outbox.batch_size".into(),
+                found: "integer",
+                given: "string"
+            })
+        );
+        // A refused edit changed nothing.
+        assert_eq!(t["outbox"]["batch_size"].as_integer(), Some(5));
+    }
+
+    #[test]
+    fn a_proc_stopped_within_its_grace_reports_its_exit_code() {
+        let dir = std::env::temp_dir().join(format!("guardian-ts-stop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("trap.log");
+        let mut p = Proc::spawn(
+            Command::new("sh").args([
+                "-c",
+                "trap 'exit 3' TERM; echo up; while :; do sleep 0.05; done",
+            ]),
+            &log,
+        );
+        wait_for("the trap", Duration::from_secs(5), &[&log], || {
+            p.log_text().contains("up")
+        });
+        assert_eq!(p.stop_within(Duration::from_secs(5)), Some(3));
+        // One that ignores SIGTERM is killed after the grace: no exit code.
+        let mut q = Proc::spawn(
+            Command::new("sh").args(["-c", "trap '' TERM; echo up; while :; do sleep 0.05; done"]),
+            &dir.join("deaf.log"),
+        );
+        wait_for(
+            "the second trap",
+            Duration::from_secs(5),
+            &[&dir.join("deaf.log")],
+            || q.log_text().contains("up"),
+        );
+        assert_eq!(q.stop_within(Duration::from_millis(300)), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -4,19 +4,20 @@
 //!
 //! One s3s-fs server (on loopback, data on disk) serves both. The reference puts each sealed
 //! file with the vm's own storage client (PutObject with a SHA-256 checksum). The measured
-//! path is the product: the edge agent (`guardian_edge::agent::run`) empties an outbox of
-//! pre-sealed events over `/guardian/archive/1` to a vm (`guardian_vm::service::run`) that
-//! checks, streams to S3 and indexes each one. Time runs from the agent's start to the last
-//! event leaving the outbox. `GUARDIAN_BENCH_CLIPS` (default 100) and `GUARDIAN_BENCH_CLIP_MIB`
-//! (default 8) set the load.
+//! path is the product, the release binaries meeting only on the wire: `guardian-edge run`
+//! empties an outbox of events sealed beforehand with `guardian-edge archive-file`, over
+//! `/guardian/archive/1`, to a `guardian-vm run` that checks, streams to S3 and indexes each
+//! one. Time runs from the edge's start to the last event leaving the outbox.
+//! `GUARDIAN_BENCH_CLIPS` (default 100) and `GUARDIAN_BENCH_CLIP_MIB` (default 8) set the
+//! load.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use guardian_vm::storage::{S3Config, Storage};
+use support::{Edge, Vm, archive_file, free_port, pseudo_random, wait_for_every};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -27,18 +28,6 @@ fn env_or(name: &str, default: usize) -> usize {
 
 const AK: &str = "benchaccess";
 const SK: &str = "benchsecretkey0123456789";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn count_dirs(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
-}
 
 fn main() {
     let clips = env_or("GUARDIAN_BENCH_CLIPS", 100);
@@ -62,81 +51,27 @@ fn main() {
         .unwrap();
 
     // A vm using that server, and an edge installed from its package.
-    let vm_dir = root.path().join("vm");
-    let p2p_port = {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.local_addr().unwrap().port()
-    };
-    guardian_vm::provision::init(
-        &vm_dir,
-        "127.0.0.1",
-        &[format!("/ip4/127.0.0.1/udp/{p2p_port}/quic-v1")],
-        Some("127.0.0.1:0"),
-    )
-    .unwrap();
-    let config = vm_dir.join("vm.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("endpoint = \"\"", &format!("endpoint = \"{s3_endpoint}\""))
-        .replace("access_key = \"\"", &format!("access_key = \"{AK}\""))
-        .replace("secret_key = \"\"", &format!("secret_key = \"{SK}\""))
-        .replace(
-            "quota_bytes_per_camera = 10737418240",
-            "quota_bytes_per_camera = 1099511627776",
-        );
-    std::fs::write(&config, text).unwrap();
-    let pkg = root.path().join("edge.tar");
-    guardian_vm::provision::package_edge(
-        &vm_dir,
-        "bench",
-        "age1ydtd594d737rjz4ezm8ckwzrkv7n8qge5xuh4zj8taxdvhl4sssq2upmtd",
-        &pkg,
-        None,
-        guardian_vm::provision::PackageFormat::Tar,
-    )
-    .unwrap();
-    let edge_dir = root.path().join("edge");
-    guardian_edge::install::install(&pkg, &edge_dir).unwrap();
+    let mut vm = Vm::init(root.path(), "vm");
+    vm.edit_config(|c| {
+        c.s3.endpoint = s3_endpoint.clone();
+        c.s3.access_key = AK.into();
+        c.s3.secret_key = SK.into();
+        c.archive.quota_bytes_per_camera = 1 << 40;
+    });
+    let mut edge = Edge::install(&vm.package("bench", None), &root.path().join("edge"));
 
     // Seal the clips into the edge's outbox (not timed): what the camera pipeline would do.
-    let installed = guardian_edge::agent::Installed::load(&edge_dir).unwrap();
-    let mut store = installed.store().unwrap();
     let plain = root.path().join("clip.mp4");
     for i in 0..clips {
-        std::fs::write(&plain, support::pseudo_random(mib << 20, i as u32 + 1)).unwrap();
-        let now = guardian_edge::now_ms();
-        let record = protocols::messages::events::EventRecord {
-            event_id: format!("bench-{i}"),
-            tenant_id: installed.info.tenant_id.clone(),
-            edge_id: installed.peer_id(),
-            camera_id: "bench".into(),
-            started_at_ms: now - 5000,
-            ended_at_ms: now,
-            category: protocols::messages::Category::Person,
-            score_milli: 900,
-            clip_id: None,
-            snapshot_id: None,
-        };
-        guardian_edge::archive::seal_event(
-            &edge_dir,
-            &mut store,
-            &installed.info,
-            &installed.key,
-            guardian_edge::archive::EventToSeal {
-                record,
-                clip: &plain,
-                snapshot: None,
-            },
-            now,
-        )
-        .unwrap();
+        std::fs::write(&plain, pseudo_random(mib << 20, i as u32 + 1)).unwrap();
+        archive_file(&edge, "bench", &plain, None);
     }
-    drop(store);
-    let outbox = edge_dir.join(guardian_edge::archive::ARCHIVE_DIR);
+    let outbox = edge.dir.join("archive");
     let sealed: Vec<_> = std::fs::read_dir(&outbox)
         .unwrap()
         .map(|e| e.unwrap().path().join("clip.mp4.age"))
         .collect();
+    assert_eq!(sealed.len(), clips, "one sealed event per clip");
     let total: u64 = sealed
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
@@ -173,45 +108,24 @@ fn main() {
     });
 
     // The product path.
-    let measured = rt.block_on(async {
-        let (vm_stop, vm_stopped) = tokio::sync::oneshot::channel::<()>();
-        let vm = tokio::spawn({
-            let vm_dir = vm_dir.clone();
-            async move {
-                guardian_vm::service::run(&vm_dir, async {
-                    let _ = vm_stopped.await;
-                })
-                .await
-                .unwrap()
-            }
-        });
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let start = Instant::now();
-        let (edge_stop, edge_stopped) = tokio::sync::oneshot::channel::<()>();
-        let edge = tokio::spawn({
-            let edge_dir = edge_dir.clone();
-            async move {
-                guardian_edge::agent::run(&edge_dir, async {
-                    let _ = edge_stopped.await;
-                })
-                .await
-                .unwrap()
-            }
-        });
-        while count_dirs(&outbox) > 0 {
-            assert!(
-                start.elapsed() < Duration::from_secs(1800),
-                "the outbox does not drain"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let took = start.elapsed();
-        let _ = edge_stop.send(());
-        let _ = edge.await;
-        let _ = vm_stop.send(());
-        let _ = vm.await;
-        took
-    });
+    vm.start();
+    let start = Instant::now();
+    edge.start();
+    wait_for_every(
+        "the edge's archive outbox to drain",
+        Duration::from_secs(1800),
+        Duration::from_millis(20),
+        &[&vm.log(), &edge.log()],
+        || edge.archive_backlog() == 0,
+    );
+    let measured = start.elapsed();
+    let (_, body) = vm.get(&format!("/api/v1/archive?camera=bench&limit={}", clips * 2));
+    let indexed = body["objects"]
+        .as_array()
+        .map_or(0, |o| o.iter().filter(|o| o["kind"] == "clip").count());
+    assert_eq!(indexed, clips, "every clip indexed by the vm: {body}");
+    edge.stop();
+    vm.stop();
     drop(server);
 
     let mb = total as f64 / 1e6;

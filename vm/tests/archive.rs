@@ -173,13 +173,7 @@ fn archived_clip_is_fetched_by_cid_decrypted_and_never_stored_in_the_clear() {
 fn over_quota_the_clip_stays_on_the_edge() {
     let root = tempfile::tempdir().unwrap();
     let mut vm = Vm::init(root.path(), "vm");
-    let config = vm.dir.join("vm.toml");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "quota_bytes_per_camera = 10737418240",
-        "quota_bytes_per_camera = 100000",
-    );
-    assert!(text.contains("quota_bytes_per_camera = 100000"));
-    std::fs::write(&config, text).unwrap();
+    vm.edit_config(|c| c.archive.quota_bytes_per_camera = 100_000);
     vm.start();
     let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
     edge.start();
@@ -196,11 +190,20 @@ fn over_quota_the_clip_stays_on_the_edge() {
         || vm.get(&format!("/api/v1/archive/{small_cid}/manifest")).0 == 200,
     );
     let (big_event, big_cid) = archive_file(&edge, "porch", &big, None);
-    wait_for("the quota refusal", WAIT, &[&vm_log, &edge_log], || {
-        std::fs::read_to_string(&edge_log)
-            .unwrap()
-            .contains("over its archive quota")
-    });
+    wait_for(
+        "the quota refusal noted in the edge's archive outbox",
+        WAIT,
+        &[&vm_log, &edge_log],
+        || {
+            edge.archive_outbox().iter().any(|r| {
+                r.event_id == big_event
+                    && r.attempts >= 1
+                    && r.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("over its archive quota"))
+            })
+        },
+    );
     assert_eq!(
         vm.get(&format!("/api/v1/archive/{big_cid}/manifest")).0,
         404

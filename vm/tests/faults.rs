@@ -37,13 +37,6 @@ fn archived_events(vm: &Vm) -> Vec<String> {
     ids
 }
 
-fn log_count(path: &Path, needle: &str) -> usize {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .matches(needle)
-        .count()
-}
-
 /// An s3s-fs server outside the vm, in its own thread and runtime, that the test can stop and
 /// start again on the same port and data.
 struct S3Server {
@@ -102,6 +95,32 @@ impl Drop for S3Server {
     }
 }
 
+/// Waits (polling every 5 ms: a multipart upload is in flight for a fraction of a second)
+/// until `archived(vm)` has held and the vm's embedded S3 holds a multipart upload, other
+/// than those in `except`, with at least one part stored; that upload.
+fn upload_in_flight(
+    vm: &Vm,
+    except: &[UploadInFlight],
+    archived: impl Fn(&Vm) -> bool,
+    logs: &[&Path],
+) -> UploadInFlight {
+    let (mut archived_seen, mut found) = (false, None);
+    wait_for_every(
+        "an archived event and then a multipart upload in flight",
+        WAIT,
+        Duration::from_millis(5),
+        logs,
+        || {
+            archived_seen = archived_seen || archived(vm);
+            found = uploads_in_flight(&vm.s3_root())
+                .into_iter()
+                .find(|u| u.parts >= 1 && !except.iter().any(|e| e.upload_id == u.upload_id));
+            archived_seen && found.is_some()
+        },
+    );
+    found.expect("found")
+}
+
 #[test]
 fn kill9_of_vm_and_edge_mid_transfer_archives_each_clip_once() {
     let root = tempfile::tempdir().unwrap();
@@ -109,10 +128,11 @@ fn kill9_of_vm_and_edge_mid_transfer_archives_each_clip_once() {
     vm.start();
     let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
     let mut events = Vec::new();
-    // 9 MiB each: above the 8 MiB part size, so every upload is multipart.
+    // 24 MiB each: three 8 MiB parts (and a small fourth for age's overhead), so every upload
+    // is multipart, and one with a part stored still has at least 8 MiB to go.
     for i in 0..5 {
         let f = root.path().join(format!("clip{i}.mp4"));
-        std::fs::write(&f, pseudo_random(9 << 20, i + 1)).unwrap();
+        std::fs::write(&f, pseudo_random(24 << 20, i + 1)).unwrap();
         events.push(archive(&edge, &f));
     }
     events.sort();
@@ -120,21 +140,31 @@ fn kill9_of_vm_and_edge_mid_transfer_archives_each_clip_once() {
     let (vm_log, edge_log) = (vm.log(), edge.log());
     let logs = [vm_log.as_path(), edge_log.as_path()];
 
-    // The vm dies (SIGKILL) right after its first archived event, with the next in flight.
-    wait_for("a first archived event", WAIT, &logs, || {
-        log_count(&vm_log, "event archived") >= 1
-    });
+    // The vm dies (SIGKILL) after its first archived event, in the middle of the next
+    // event's multipart upload: the upload is still open in S3 after the kill, so it was in
+    // flight when the vm died.
+    let cut = upload_in_flight(&vm, &[], |vm| !archived_events(vm).is_empty(), &logs);
     vm.kill9();
-    std::thread::sleep(Duration::from_millis(500));
+    let open = uploads_in_flight(&vm.s3_root());
+    assert!(
+        open.iter()
+            .any(|u| u.upload_id == cut.upload_id && u.parts >= 1),
+        "the upload seen before the kill ({cut:?}) was not in flight when the vm died: {open:?}"
+    );
     vm.start();
+    let archived_before_restart = archived_events(&vm).len();
+    assert!(archived_before_restart < 5, "nothing was left to send");
 
-    // The edge dies (SIGKILL) while it sends the next ones.
-    let before = log_count(&vm_log, "event archived");
-    wait_for("another archived event", WAIT, &logs, || {
-        log_count(&vm_log, "event archived") > before
-    });
+    // The edge dies (SIGKILL) while it sends the next ones: after another archived event,
+    // with a new upload under way.
+    let cut2 = upload_in_flight(
+        &vm,
+        &open,
+        |vm| archived_events(vm).len() > archived_before_restart,
+        &logs,
+    );
     edge.kill9();
-    std::thread::sleep(Duration::from_millis(500));
+    eprintln!("killed the vm during {cut:?} and the edge during {cut2:?}");
     edge.start();
 
     wait_for("all five clips archived", WAIT, &logs, || {
@@ -172,17 +202,12 @@ fn an_s3_outage_grows_the_backlog_then_drains() {
     let s3_dir = root.path().join("s3");
     let mut s3 = S3Server::start(s3_port, s3_dir.clone());
     let mut vm = Vm::init(root.path(), "vm");
-    let config = vm.dir.join("vm.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("interval_secs = 30", "interval_secs = 1")
-        .replace(
-            "endpoint = \"\"",
-            &format!("endpoint = \"http://127.0.0.1:{s3_port}\""),
-        )
-        .replace("access_key = \"\"", &format!("access_key = \"{AK}\""))
-        .replace("secret_key = \"\"", &format!("secret_key = \"{SK}\""));
-    std::fs::write(&config, text).unwrap();
+    vm.edit_config(|c| {
+        c.telemetry.interval_secs = 1;
+        c.s3.endpoint = format!("http://127.0.0.1:{s3_port}");
+        c.s3.access_key = AK.into();
+        c.s3.secret_key = SK.into();
+    });
     vm.start();
     let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
     edge.start();

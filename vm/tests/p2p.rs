@@ -29,12 +29,20 @@ fn enrolls_and_delivers_events_exactly_once_across_restarts() {
     let mut sent = vec![edge.emit("front-door"), edge.emit("front-door")];
     wait_for("2 events", WAIT, &logs, || vm.event_ids().len() == 2);
 
+    let enrollments = vm.metric("guardian_vm_enrollments_total");
+    assert!(enrollments >= Some(1.0), "{}", vm.metrics());
+
     // Edge down: events wait in its outbox, then go on restart.
     assert_eq!(edge.stop(), Some(0), "the edge exits cleanly on SIGTERM");
     for _ in 0..5 {
         sent.push(edge.emit("back-yard"));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    let waiting: Vec<String> = edge.outbox().into_iter().map(|r| r.event_id).collect();
+    assert_eq!(
+        waiting,
+        sent[2..],
+        "the five wait in the stopped edge's outbox"
+    );
     assert_eq!(
         vm.event_ids().len(),
         2,
@@ -44,13 +52,23 @@ fn enrolls_and_delivers_events_exactly_once_across_restarts() {
     wait_for("7 events after the edge restart", WAIT, &logs, || {
         vm.event_ids().len() == 7
     });
+    // The restarted edge did not enroll again.
+    assert_eq!(
+        vm.metric("guardian_vm_enrollments_total"),
+        enrollments,
+        "{}",
+        vm.metrics()
+    );
 
     // vm down: the edge keeps its outbox and reconnects with backoff when the vm returns.
     assert_eq!(vm.stop(), Some(0), "the vm exits cleanly on SIGTERM");
     for _ in 0..5 {
         sent.push(edge.emit("front-door"));
     }
+    // The vm stays down a while, so the edge's reconnection backs off.
     std::thread::sleep(Duration::from_secs(2));
+    let waiting: Vec<String> = edge.outbox().into_iter().map(|r| r.event_id).collect();
+    assert_eq!(waiting, sent[7..], "the five wait in the edge's outbox");
     vm.start();
     wait_for("12 events after the vm restart", WAIT, &logs, || {
         vm.event_ids().len() == 12
@@ -59,10 +77,15 @@ fn enrolls_and_delivers_events_exactly_once_across_restarts() {
     got.sort();
     sent.sort();
     assert_eq!(got, sent, "every event exactly once");
-    // The edge did not enroll again with its spent token: one device, enrolled once.
+    // The edge did not enroll again with its spent token: one device, and no enrollment
+    // request at all in this run of the vm.
     assert_eq!(vm.devices().len(), 1);
-    let vm_log = std::fs::read_to_string(vm.log()).unwrap();
-    assert_eq!(vm_log.matches("edge enrolled").count(), 1);
+    assert_eq!(
+        vm.metric("guardian_vm_enrollments_total").unwrap_or(0.0),
+        0.0,
+        "{}",
+        vm.metrics()
+    );
 }
 
 #[test]
@@ -82,17 +105,27 @@ fn another_tenants_package_is_refused_before_any_protocol() {
     edge.set_package_json(&pkg);
     edge.start();
     let (vm_log, edge_log) = (ours.log(), edge.log());
+    // The vm's gate counts each connection it refuses right after the handshake, before any
+    // protocol runs on it. Two: the edge tried again and was refused again.
+    const REFUSED: &str = "guardian_vm_connections_refused_total";
     wait_for(
-        "the vm to refuse the foreign edge",
+        "guardian_vm_connections_refused_total >= 2 in /metrics (the gate refusing the foreign edge twice)",
         WAIT,
         &[&vm_log, &edge_log],
-        || {
-            std::fs::read_to_string(&vm_log)
-                .unwrap()
-                .contains("not on the allow-list")
-        },
+        || ours.metric(REFUSED).unwrap_or(0.0) >= 2.0,
     );
-    std::thread::sleep(Duration::from_secs(1));
+    // No protocol ran: no enrollment request was even counted, nothing registered.
+    let metrics = ours.metrics();
+    assert_eq!(
+        metric(&metrics, "guardian_vm_enrollments_total").unwrap_or(0.0),
+        0.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "guardian_vm_events_received_total"),
+        Some(0.0),
+        "{metrics}"
+    );
     assert!(ours.devices().is_empty());
     let log = std::fs::read_to_string(&edge_log).unwrap();
     assert!(!log.contains("enrolled with the vm"), "{log}");
@@ -134,10 +167,33 @@ fn spent_and_expired_tokens_are_refused_and_the_edge_says_why() {
     );
     let vm_text = std::fs::read_to_string(&vm_log).unwrap();
     assert!(vm_text.contains("enrollment refused"), "{vm_text}");
+    // Counted as refused, beside the first edge's accepted one (a retried request may count
+    // twice).
+    let metrics = vm.metrics();
+    let count = |result: &str| {
+        metric(
+            &metrics,
+            &format!("guardian_vm_enrollments_total{{result=\"{result}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(
+        count("refused") >= 1.0 && count("accepted") >= 1.0,
+        "{metrics}"
+    );
 
     // A package whose token expired before the edge first called.
     let mut late = Edge::install(&vm.package("late", Some(1)), &root.path().join("late"));
-    std::thread::sleep(Duration::from_millis(1500));
+    let info: protocols::package::PackageInfo =
+        serde_json::from_value(late.package_json()).unwrap();
+    let token = info.token().unwrap().peek().unwrap();
+    assert!(
+        token.expires_at_ms - token.issued_at_ms <= 1000,
+        "{token:?}"
+    );
+    wait_for("the late edge's token to expire", WAIT, &[], || {
+        protocols::now_ms() > token.expires_at_ms
+    });
     late.start();
     let late_log = late.log();
     wait_for("the late edge to stop", WAIT, &[&vm_log, &late_log], || {
@@ -237,13 +293,11 @@ fn health_reports_an_edge_that_went_silent() {
     let root = tempfile::tempdir().unwrap();
     let mut vm = Vm::init(root.path(), "vm");
     // Declare an edge offline after 1 s of silence (the default is 120 s).
-    let config = vm.dir.join("vm.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("offline_after_secs = 120", "offline_after_secs = 1")
+    vm.edit_config(|c| {
+        c.telemetry.offline_after_secs = 1;
         // The test machine's own disk may be nearly full: that is not what is tested here.
-        .replace("disk_full_percent = 90", "disk_full_percent = 100");
-    std::fs::write(&config, text).unwrap();
+        c.telemetry.disk_full_percent = 100;
+    });
     vm.start();
     let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
     edge.start();

@@ -11,10 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use guardian_edge::store::{LocalEvent, Store};
-use protocols::messages::Category;
 use protocols::messages::clips::{PlaybackToken, encode_token};
-use protocols::messages::events::EventRecord;
 use protocols::signed::Signed;
 use support::*;
 
@@ -25,18 +22,20 @@ struct Setup {
     vm: Vm,
     edge: Edge,
     edge_peer_id: String,
+    /// A small clip on the edge, played over the relay to know the edge is reachable.
+    probe: (String, Vec<u8>),
 }
 
-/// A vm (with `token_secs` if given) and an installed edge, not started.
+/// A vm (with `token_secs` if given) and an installed edge holding the probe clip, not
+/// started.
 fn setup(token_secs: Option<u64>) -> Setup {
     let root = tempfile::tempdir().unwrap();
     let mut vm = Vm::init(root.path(), "vm");
     if let Some(secs) = token_secs {
-        let p = vm.dir.join("vm.toml");
-        let text = std::fs::read_to_string(&p).unwrap();
-        assert!(text.contains("token_secs = 300"), "{text}");
-        let text = text.replace("token_secs = 300", &format!("token_secs = {secs}"));
-        std::fs::write(&p, text).unwrap();
+        vm.edit_config(|c| {
+            assert_eq!(c.playback.token_secs, 300, "the default");
+            c.playback.token_secs = secs;
+        });
     }
     vm.start();
     let edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
@@ -44,65 +43,62 @@ fn setup(token_secs: Option<u64>) -> Setup {
         .as_str()
         .unwrap()
         .to_owned();
-    Setup {
+    let mut s = Setup {
         root: root.path().to_path_buf(),
         _root: root,
         vm,
         edge,
         edge_peer_id,
-    }
+        probe: (String::new(), Vec::new()),
+    };
+    let probe = pseudo_random(1000, 0x9e0be);
+    s.probe = (s.add_event("probe", &probe), probe);
+    s
 }
 
 impl Setup {
-    /// Records an event on the (stopped) edge whose clip holds `bytes`.
-    fn add_event(&self, event_id: &str, bytes: &[u8]) {
-        let rel = format!("clips/{event_id}.mp4");
-        let path = self.edge.dir.join(&rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, bytes).unwrap();
-        let mut store = Store::open(&self.edge.dir.join("edge.sqlite")).unwrap();
-        let now = protocols::now_ms();
-        store
-            .insert_event(
-                &LocalEvent {
-                    record: EventRecord {
-                        event_id: event_id.into(),
-                        tenant_id: self.vm.tenant_id.clone(),
-                        edge_id: self.edge_peer_id.clone(),
-                        camera_id: "front-door".into(),
-                        started_at_ms: now - 10_000,
-                        ended_at_ms: now,
-                        category: Category::Person,
-                        score_milli: 900,
-                        clip_id: None,
-                        snapshot_id: None,
-                    },
-                    track_json: "[]".into(),
-                    clip_path: Some(rel),
-                    snapshot_path: None,
-                    bytes: bytes.len() as u64,
-                },
-                now,
-            )
-            .unwrap();
+    /// Records an event on the edge whose clip holds `bytes` (`guardian-edge import-clip`);
+    /// its id.
+    fn add_event(&self, name: &str, bytes: &[u8]) -> String {
+        let file = self.root.join(format!("{name}.src"));
+        std::fs::write(&file, bytes).unwrap();
+        let id = self.edge.import_clip("front-door", &file, false);
+        std::fs::remove_file(&file).unwrap();
+        id
     }
 
-    /// Starts the edge and waits until the vm has `events` and the edge holds its relay
-    /// reservation.
+    /// Starts the edge and waits until the vm has `events` and the probe clip plays through
+    /// the vm's relay (the edge holds its reservation).
     fn start_edge(&mut self, events: &[&str]) {
-        let n = self.edge.log_text_len();
         self.edge.start();
         let (vm_log, edge_log) = (self.vm.log(), self.edge.log());
-        let vm = &self.vm;
-        let edge = &self.edge;
+        let probe = self.probe.0.clone();
         wait_for(
-            "the events on the vm and the edge's relay reservation",
+            "the events on the vm and the probe clip played through the relay",
             Duration::from_secs(30),
             &[&vm_log, &edge_log],
             || {
-                let ids = vm.event_ids();
-                events.iter().all(|e| ids.iter().any(|i| i == e))
-                    && edge.log_text()[n..].contains("relay reservation accepted")
+                let ids = self.vm.event_ids();
+                if !events
+                    .iter()
+                    .chain([&probe.as_str()])
+                    .all(|e| ids.iter().any(|i| i == e))
+                {
+                    return false;
+                }
+                let o = self.play(
+                    &probe,
+                    &[
+                        "-o",
+                        "-",
+                        "--relay-only",
+                        "--retries",
+                        "0",
+                        "--connect-timeout",
+                        "5",
+                    ],
+                );
+                o.status.success() && o.stdout == self.probe.1
             },
         );
     }
@@ -147,19 +143,9 @@ impl Setup {
     fn tenant_key(&self) -> ed25519_dalek::SigningKey {
         guardian_node::identity::read_key(&self.vm.dir.join("tenant.key")).unwrap()
     }
-}
 
-trait LogLen {
-    fn log_text_len(&self) -> usize;
-    fn log_text(&self) -> String;
-}
-
-impl LogLen for Edge {
-    fn log_text_len(&self) -> usize {
-        self.log_text().len()
-    }
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(self.log()).unwrap_or_default()
+    fn edge_log_text(&self) -> String {
+        std::fs::read_to_string(self.edge.log()).unwrap_or_default()
     }
 }
 
@@ -186,13 +172,13 @@ fn plays_byte_identical_to_a_file_and_stdout_and_over_http() {
     let mut s = setup(None);
     let clip = mp4(&s.root);
     let big = pseudo_random(24 << 20, 7);
-    s.add_event("ev-mp4", &clip);
-    s.add_event("ev-big", &big);
-    s.start_edge(&["ev-mp4", "ev-big"]);
+    let ev_mp4 = s.add_event("mp4", &clip);
+    let ev_big = s.add_event("big", &big);
+    s.start_edge(&[&ev_mp4, &ev_big]);
 
     // To a file, with the JSON report.
     let out = s.root.join("out.mp4");
-    let o = s.play("ev-mp4", &["-o", out.to_str().unwrap(), "--json"]);
+    let o = s.play(&ev_mp4, &["-o", out.to_str().unwrap(), "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), clip);
@@ -202,7 +188,7 @@ fn plays_byte_identical_to_a_file_and_stdout_and_over_http() {
     eprintln!("mp4 report: {report}");
 
     // A larger clip to stdout (the report goes to stderr).
-    let o = s.play("ev-big", &["-o", "-", "--json"]);
+    let o = s.play(&ev_big, &["-o", "-", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(o.stdout == big, "stdout differs ({} bytes)", o.stdout.len());
     let report: serde_json::Value =
@@ -210,7 +196,7 @@ fn plays_byte_identical_to_a_file_and_stdout_and_over_http() {
     eprintln!("big report: {report}");
 
     // Relay only: the report says relayed and the stream never moved.
-    let o = s.play("ev-big", &["-o", "-", "--json", "--relay-only"]);
+    let o = s.play(&ev_big, &["-o", "-", "--json", "--relay-only"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(o.stdout == big);
     let report: serde_json::Value =
@@ -225,7 +211,7 @@ fn plays_byte_identical_to_a_file_and_stdout_and_over_http() {
     eprintln!("relay-only report: {report}");
 
     // HTTP: whole, ranges, a play token in the query, errors.
-    let url = format!("{}/api/v1/events/ev-mp4/clip", s.vm.http);
+    let url = format!("{}/api/v1/events/{ev_mp4}/clip", s.vm.http);
     let auth = format!("Bearer {}", s.vm.token);
     let get = |range: Option<&str>, query: &str, auth: Option<&str>| {
         let mut r = ureq::get(&format!("{url}{query}"));
@@ -285,13 +271,13 @@ fn plays_byte_identical_to_a_file_and_stdout_and_over_http() {
     assert_eq!((status, cr.unwrap()), (416, format!("bytes */{n}")));
     // A play token works in the query, for this event only, several times (a player's
     // range requests) until it expires.
-    let t = s.mint("ev-mp4");
+    let t = s.mint(&ev_mp4);
     for _ in 0..2 {
         let (status, _, _, body) = get(Some("bytes=0-"), &format!("?token={t}"), None);
         assert_eq!(status, 206);
         assert!(body == clip);
     }
-    let other = s.mint("ev-big");
+    let other = s.mint(&ev_big);
     assert_eq!(get(None, &format!("?token={other}"), None).0, 401);
     assert_eq!(get(None, "", None).0, 401);
     assert_eq!(get(None, &format!("?token={}", s.vm.token), None).0, 200);
@@ -311,9 +297,9 @@ fn plays_byte_identical_to_a_file_and_stdout_and_over_http() {
 fn tokens_expired_forged_replayed_or_for_another_event_are_refused() {
     let mut s = setup(None);
     let clip = pseudo_random(300_000, 3);
-    s.add_event("ev-a", &clip);
-    s.add_event("ev-b", &clip[..1000]);
-    s.start_edge(&["ev-a", "ev-b"]);
+    let ev_a = s.add_event("a", &clip);
+    let ev_b = s.add_event("b", &clip[..1000]);
+    s.start_edge(&[&ev_a, &ev_b]);
     let tenant = s.tenant_key();
     let now = protocols::now_ms();
     let out = s.root.join("out.bin");
@@ -344,44 +330,44 @@ fn tokens_expired_forged_replayed_or_for_another_event_are_refused() {
     }
     refused(
         &s,
-        &s.craft(&tenant, "ev-a", now - 1),
-        "ev-a",
+        &s.craft(&tenant, &ev_a, now - 1),
+        &ev_a,
         "the playback token expired",
     );
     let forger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
     refused(
         &s,
-        &s.craft(&forger, "ev-a", now + 60_000),
-        "ev-a",
+        &s.craft(&forger, &ev_a, now + 60_000),
+        &ev_a,
         "the playback token is not signed by this tenant",
     );
     refused(
         &s,
-        &s.mint("ev-b"),
-        "ev-a",
-        "the playback token is for event ev-b, not ev-a",
+        &s.mint(&ev_b),
+        &ev_a,
+        &format!("the playback token is for event {ev_b}, not {ev_a}"),
     );
     // A good token plays once; the second time it is a replay.
-    let t = s.mint("ev-a");
-    let o = s.play("ev-a", &["-o", &out_s, "--play-token", &t]);
+    let t = s.mint(&ev_a);
+    let o = s.play(&ev_a, &["-o", &out_s, "--play-token", &t]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::read(&out).unwrap() == clip);
     std::fs::remove_file(&out).unwrap();
-    refused(&s, &t, "ev-a", "the playback token was already used");
+    refused(&s, &t, &ev_a, "the playback token was already used");
     // Across a restart of the edge too (nonces are in SQLite).
     s.edge.stop();
-    s.start_edge(&["ev-a"]);
-    refused(&s, &t, "ev-a", "the playback token was already used");
+    s.start_edge(&[&ev_a]);
+    refused(&s, &t, &ev_a, "the playback token was already used");
     // Each refusal is logged by the edge with its reason.
-    let log = s.edge.log_text();
+    let log = s.edge_log_text();
     for reason in [
-        "the playback token expired",
-        "not signed by this tenant",
-        "is for event ev-b",
-        "already used",
+        "the playback token expired".to_owned(),
+        "not signed by this tenant".to_owned(),
+        format!("is for event {ev_b}"),
+        "already used".to_owned(),
     ] {
         assert!(
-            log.contains("clip playback refused") && log.contains(reason),
+            log.contains("clip playback refused") && log.contains(&reason),
             "{reason} not logged"
         );
     }
@@ -390,18 +376,30 @@ fn tokens_expired_forged_replayed_or_for_another_event_are_refused() {
         .set("Authorization", &format!("Bearer {}", s.vm.token))
         .call();
     assert!(matches!(r, Err(ureq::Error::Status(404, _))), "{r:?}");
-    let r = ureq::post(&format!("{}/api/v1/events/ev-a/play", s.vm.http)).call();
+    let r = ureq::post(&format!("{}/api/v1/events/{ev_a}/play", s.vm.http)).call();
     assert!(matches!(r, Err(ureq::Error::Status(401, _))), "{r:?}");
 }
 
 #[test]
 fn tokens_expire_after_the_configured_time() {
     let mut s = setup(Some(1));
-    s.add_event("ev-a", b"hello");
-    s.start_edge(&["ev-a"]);
-    let t = s.mint("ev-a");
-    std::thread::sleep(Duration::from_millis(1500));
-    let o = s.play("ev-a", &["-o", "-", "--play-token", &t, "--retries", "0"]);
+    let ev_a = s.add_event("a", b"hello");
+    s.start_edge(&[&ev_a]);
+    let t = s.mint(&ev_a);
+    // The vm minted it for the configured 1 s: wait (on the wall clock, which the edge checks)
+    // until it has run out.
+    let token = protocols::messages::clips::decode_token(&t)
+        .unwrap()
+        .verify(&s.tenant_key().verifying_key())
+        .unwrap();
+    assert!(
+        token.expires_at_ms - token.issued_at_ms <= 1000,
+        "{token:?}"
+    );
+    wait_for("the token's expiry", Duration::from_secs(5), &[], || {
+        protocols::now_ms() > token.expires_at_ms
+    });
+    let o = s.play(&ev_a, &["-o", "-", "--play-token", &t, "--retries", "0"]);
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("the edge refused playback: the playback token expired"),
@@ -413,8 +411,8 @@ fn tokens_expire_after_the_configured_time() {
 #[test]
 fn an_offline_edge_is_a_clear_error() {
     let mut s = setup(None);
-    s.add_event("ev-a", b"hello");
-    s.start_edge(&["ev-a"]);
+    let ev_a = s.add_event("a", b"hello");
+    s.start_edge(&[&ev_a]);
     s.edge.stop();
     let vm = &s.vm;
     wait_for(
@@ -424,7 +422,7 @@ fn an_offline_edge_is_a_clear_error() {
         || vm.devices()[0]["online"] == false,
     );
     let start = Instant::now();
-    let o = s.play("ev-a", &["-o", "-"]);
+    let o = s.play(&ev_a, &["-o", "-"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("is offline"), "{}", stderr(&o));
     assert!(
@@ -433,7 +431,7 @@ fn an_offline_edge_is_a_clear_error() {
         start.elapsed()
     );
     // The HTTP path says so too.
-    let r = ureq::get(&format!("{}/api/v1/events/ev-a/clip", s.vm.http))
+    let r = ureq::get(&format!("{}/api/v1/events/{ev_a}/clip", s.vm.http))
         .set("Authorization", &format!("Bearer {}", s.vm.token))
         .call();
     match r {
@@ -449,11 +447,11 @@ fn an_offline_edge_is_a_clear_error() {
 fn a_kill_of_the_edge_mid_stream_is_resumed_byte_identically() {
     let mut s = setup(None);
     let big = pseudo_random(64 << 20, 11);
-    s.add_event("ev-big", &big);
-    s.start_edge(&["ev-big"]);
+    let ev_big = s.add_event("big", &big);
+    s.start_edge(&[&ev_big]);
     let mut child = Command::new(bin("guardian"))
         .args(["play", "--vm", &s.vm.http, "--token", &s.vm.token])
-        .args(["-o", "-", "--json", "--retries", "8", "ev-big"])
+        .args(["-o", "-", "--json", "--retries", "8", &ev_big])
         .env("GUARDIAN_LOG", "warn,libp2p=error")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -105,23 +105,12 @@ fn archive_end_to_end_on_radosgw() {
     let env = radosgw();
     let root = tempfile::tempdir().unwrap();
     let mut vm = Vm::init(root.path(), "vm");
-    let config = vm.dir.join("vm.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("interval_secs = 30", "interval_secs = 1")
-        .replace(
-            "endpoint = \"\"",
-            &format!("endpoint = \"{}\"", env["GUARDIAN_S3_ENDPOINT"]),
-        )
-        .replace(
-            "access_key = \"\"",
-            &format!("access_key = \"{}\"", env["GUARDIAN_S3_ACCESS_KEY"]),
-        )
-        .replace(
-            "secret_key = \"\"",
-            &format!("secret_key = \"{}\"", env["GUARDIAN_S3_SECRET_KEY"]),
-        );
-    std::fs::write(&config, text).unwrap();
+    vm.edit_config(|c| {
+        c.telemetry.interval_secs = 1;
+        c.s3.endpoint = env["GUARDIAN_S3_ENDPOINT"].clone();
+        c.s3.access_key = env["GUARDIAN_S3_ACCESS_KEY"].clone();
+        c.s3.secret_key = env["GUARDIAN_S3_SECRET_KEY"].clone();
+    });
 
     // The owner's keys: the vm and edge only ever see the recipient.
     let owner = owner(

@@ -1,6 +1,9 @@
 //! Real processes for system tests: a vm and edges started from the release binaries on
 //! loopback, each in its own data directory with its log in a file, stopped (SIGTERM, then
-//! SIGKILL) when dropped.
+//! SIGKILL) when dropped. The roles meet only on the wire: the edge is driven through its
+//! binary (`init`, `run`, `import-clip`, `archive-file`, `emit-test-event`) and read through
+//! the vm's API, its command output or its database opened read-only; `vm.toml` is edited
+//! through the vm's own config type, `edge.toml` by key path.
 
 #![allow(dead_code)]
 
@@ -11,8 +14,11 @@ use std::time::Duration;
 // Each test crate uses a different part of these.
 #[allow(unused_imports)]
 pub use guardian_test_support::{
-    Proc, RECIPIENT, bin, free_port, h264_mp4, ok as run_ok, pseudo_random, wait_for,
+    Proc, RECIPIENT, bin, edit_toml, free_port, h264_mp4, metric, ok as run_ok, pseudo_random,
+    wait_for, wait_for_every,
 };
+
+use guardian_vm::config::VmConfig;
 
 /// A vm in a data directory.
 pub struct Vm {
@@ -61,6 +67,38 @@ impl Vm {
         self.dir.with_extension("log")
     }
 
+    /// Edits `vm.toml` (load, `edit`, write) while the vm is stopped.
+    pub fn edit_config(&self, edit: impl FnOnce(&mut VmConfig)) {
+        let path = self.dir.join("vm.toml");
+        let mut config = VmConfig::load(&path).unwrap();
+        edit(&mut config);
+        std::fs::write(&path, config.to_toml()).unwrap();
+    }
+
+    /// The vm's database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("vm.sqlite")
+    }
+
+    /// Where the embedded S3 server keeps its objects.
+    pub fn s3_root(&self) -> PathBuf {
+        self.dir.join("s3")
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub fn metrics(&self) -> String {
+        ureq::get(&format!("{}/metrics", self.http))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    }
+
+    /// The sum of every sample of metric `name` (all label sets); `None` when it has none.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        metric(&self.metrics(), name)
+    }
+
     /// Starts `guardian-vm run` and waits for its API.
     pub fn start(&mut self) {
         let p = Proc::spawn(
@@ -83,6 +121,11 @@ impl Vm {
 
     pub fn stop(&mut self) -> Option<i32> {
         self.proc.take().and_then(|mut p| p.stop())
+    }
+
+    /// SIGTERM; the exit code if it exited within `grace` (SIGKILL after, and `None`).
+    pub fn stop_within(&mut self, grace: Duration) -> Option<i32> {
+        self.proc.take().and_then(|mut p| p.stop_within(grace))
     }
 
     pub fn kill9(&mut self) {
@@ -182,6 +225,81 @@ impl Edge {
         self.dir.with_extension("log")
     }
 
+    /// Sets dotted keys of `edge.toml` (see [`edit_toml`]) while the edge is stopped.
+    pub fn edit_config(&self, edits: &[(&str, toml::Value)]) {
+        edit_toml(&self.dir.join("edge.toml"), edits);
+    }
+
+    /// `guardian-edge import-clip`: `file` recorded as an event of `camera` (kept in the
+    /// edge's clip store, delivered to the vm, sealed for the archive with `archive`). The
+    /// event id.
+    pub fn import_clip(&self, camera: &str, file: &Path, archive: bool) -> String {
+        let mut cmd = Command::new(bin("guardian-edge"));
+        cmd.args(["import-clip", "--camera", camera, "--data"])
+            .arg(&self.dir);
+        if archive {
+            cmd.arg("--archive");
+        }
+        run_ok(cmd.arg(file)).trim().to_owned()
+    }
+
+    /// The edge's event outbox, read from its database opened read-only.
+    pub fn outbox(&self) -> Vec<OutboxRow> {
+        let conn = self.db_read_only();
+        let mut stmt = conn
+            .prepare("SELECT event_id, attempts, refused_reason FROM event_outbox ORDER BY seq")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok(OutboxRow {
+                event_id: r.get(0)?,
+                attempts: r.get(1)?,
+                refused_reason: r.get(2)?,
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// The edge's archive outbox, read from its database opened read-only.
+    pub fn archive_outbox(&self) -> Vec<ArchiveOutboxRow> {
+        let conn = self.db_read_only();
+        let mut stmt = conn
+            .prepare(
+                "SELECT event_id, attempts, last_error, refused_reason FROM archive_outbox
+                 ORDER BY created_at_ms",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok(ArchiveOutboxRow {
+                event_id: r.get(0)?,
+                attempts: r.get(1)?,
+                last_error: r.get(2)?,
+                refused_reason: r.get(3)?,
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    fn db_read_only(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.dir.join("edge.sqlite"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn
+    }
+
+    /// Sealed events waiting in the archive outbox (a folder each).
+    pub fn archive_backlog(&self) -> usize {
+        std::fs::read_dir(self.dir.join("archive"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
     pub fn start(&mut self) {
         self.proc = Some(Proc::spawn(
             Command::new(bin("guardian-edge"))
@@ -225,6 +343,60 @@ impl Edge {
         )
         .unwrap();
     }
+}
+
+/// A row of the edge's event outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub event_id: String,
+    /// Failed deliveries so far (a retryable refusal or a transport error).
+    pub attempts: u32,
+    /// Set when the vm refused it for good (parked).
+    pub refused_reason: Option<String>,
+}
+
+/// A row of the edge's archive outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchiveOutboxRow {
+    pub event_id: String,
+    /// Failed sends so far.
+    pub attempts: u32,
+    /// Why the last send failed or was refused for now.
+    pub last_error: Option<String>,
+    /// Set when the vm refused it for good (parked).
+    pub refused_reason: Option<String>,
+}
+
+/// A multipart upload the S3 server (s3s-fs) has begun and not completed or aborted, with
+/// the parts it holds so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadInFlight {
+    pub upload_id: String,
+    pub parts: usize,
+}
+
+/// Multipart uploads in progress in an s3s-fs root: s3s-fs writes `.upload-<id>.json` when
+/// an upload is created (removed on completion or abort) and `.upload_id-<id>.part-<n>` per
+/// part received.
+pub fn uploads_in_flight(s3_root: &Path) -> Vec<UploadInFlight> {
+    let names: Vec<String> = std::fs::read_dir(s3_root)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names
+        .iter()
+        .filter_map(|n| n.strip_prefix(".upload-")?.strip_suffix(".json"))
+        .map(|id| UploadInFlight {
+            upload_id: id.to_owned(),
+            parts: names
+                .iter()
+                .filter(|n| n.starts_with(&format!(".upload_id-{id}.part-")))
+                .count(),
+        })
+        .collect()
 }
 
 /// Runs a command that must succeed; returns its stdout.

@@ -119,16 +119,10 @@ async fn guardian(n: usize) -> Stats {
     )
     .unwrap();
     let pkg = InstallPackage::from_tar(std::fs::File::open(&pkg_path).unwrap()).unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop = guardian_node::Shutdown::new();
     let vm = {
-        let data = data.clone();
-        tokio::spawn(async move {
-            guardian_vm::service::run(&data, async {
-                let _ = stop_rx.await;
-            })
-            .await
-            .unwrap()
-        })
+        let (data, stop) = (data.clone(), stop.clone());
+        tokio::spawn(async move { guardian_vm::service::run(&data, stop).await.unwrap() })
     };
     let mut config = NodeConfig::new(Role::Edge, pkg.edge_key.clone());
     config.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()];
@@ -173,7 +167,7 @@ async fn guardian(n: usize) -> Stats {
     })
     .await;
     edge.handle.shutdown().await;
-    let _ = stop_tx.send(());
+    stop.trigger();
     let _ = vm.await;
     stats
 }

@@ -28,7 +28,9 @@ pub use manifest::{Manifest, ManifestError, ObjectKind, ObjectRef};
 pub use owner_key::{KdfParams, OwnerKey};
 pub use seal::{OpenError, SealError, SealSummary};
 
-/// Now, Unix milliseconds: the time unit of every message and manifest.
+/// Now, Unix milliseconds: the time unit of every message and manifest. For system tests
+/// and tools that compare with what a running node wrote; the nodes themselves read time
+/// through `guardian_node::clock`, so their tests can hold it.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

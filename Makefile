@@ -12,7 +12,7 @@ CARGO_FLAGS ?= --release --locked
 # `cargo bench` builds with the bench profile (release settings) and refuses `--release`.
 BENCH_FLAGS ?= --locked
 
-.PHONY: demo demo-up test setup build lint unit bench-build netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-cameras bench-stream radosgw-stop clean-cache
+.PHONY: demo demo-up test setup build lint unit test-lib bench-build netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-cameras bench-stream radosgw-stop clean-cache
 
 ## demo: the product end to end (see README); demo-up leaves it running until Ctrl-C.
 demo: setup build
@@ -41,6 +41,11 @@ lint:
 unit:
 	$(CARGO) build $(CARGO_FLAGS) --workspace --bins
 	$(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
+
+## test-lib: the unit tests of every crate (pure modules, time held by manual clocks,
+## in-memory databases, no binaries): under a second of test time once built.
+test-lib:
+	$(CARGO) test $(CARGO_FLAGS) --workspace --lib
 
 ## netsim: only the network simulation: NAT self-test and the scenarios (root; a few minutes).
 netsim: setup

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -15,21 +14,6 @@ use support::*;
 
 /// How soon the edge must exit after SIGTERM.
 const STOP_WITHIN: Duration = Duration::from_secs(5);
-
-/// The clips of camera `id` (an open event's clip exists before its row).
-fn clips(data: &Path, id: &str) -> Vec<PathBuf> {
-    std::fs::read_dir(data.join("clips").join(id))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
-        .collect()
-}
-
-fn size(p: &Path) -> u64 {
-    std::fs::metadata(p).map_or(0, |m| m.len())
-}
 
 fn count(db: &Connection, sql: &str, id: &str) -> i64 {
     db.query_row(sql, [id], |r| r.get(0)).unwrap()
@@ -50,17 +34,7 @@ fn sigterm_during_an_event_exits_within_5_s_with_its_clip_finished_and_its_rows_
             "30",
         ],
     );
-    ok(Command::new(bin("guardian-edge"))
-        .args([
-            "camera",
-            "add",
-            "--id",
-            "door",
-            "--url",
-            &standin.urls[0],
-            "--data",
-        ])
-        .arg(&data));
+    add_camera(&data, "door", &standin.urls[0]);
     let mut edge = run_edge(&data);
     let (edge_log, standin_log) = (edge.log.clone(), standin.proc.log.clone());
     let logs = [edge_log.as_path(), standin_log.as_path()];

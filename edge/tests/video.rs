@@ -37,17 +37,7 @@ fn a_person_walking_through_twice_makes_two_events_with_playable_clips() {
             "30",
         ],
     );
-    ok(Command::new(bin("guardian-edge"))
-        .args([
-            "camera",
-            "add",
-            "--id",
-            "porch",
-            "--url",
-            &standin.urls[0],
-            "--data",
-        ])
-        .arg(&data));
+    add_camera(&data, "porch", &standin.urls[0]);
 
     let logs = [edge.log.as_path(), standin.proc.log.as_path()];
     let events = || {

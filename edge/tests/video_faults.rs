@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -35,12 +35,6 @@ fn row(data: &Path, id: &str) -> String {
         .to_owned()
 }
 
-fn add(data: &Path, id: &str, url: &str) {
-    ok(Command::new(bin("guardian-edge"))
-        .args(["camera", "add", "--id", id, "--url", url, "--data"])
-        .arg(data));
-}
-
 /// Shortens every camera's watchdog in edge.toml (the edge applies it live).
 fn watchdog(data: &Path, secs: u32) {
     let p = data.join("edge.toml");
@@ -52,21 +46,6 @@ fn watchdog(data: &Path, secs: u32) {
     config.save(&p).unwrap();
     let reread = EdgeConfig::load(&p).unwrap();
     assert!(reread.cameras.iter().all(|c| c.watchdog_secs == secs));
-}
-
-/// The clips of camera `id` (an open event's clip exists before its row).
-fn clips(data: &Path, id: &str) -> Vec<PathBuf> {
-    std::fs::read_dir(data.join("clips").join(id))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
-        .collect()
-}
-
-fn size(p: &Path) -> u64 {
-    std::fs::metadata(p).map_or(0, |m| m.len())
 }
 
 #[test]
@@ -84,12 +63,12 @@ fn unreachable_and_stopping_streams_are_reported_and_recovered_without_losing_th
         "empty:3,person:120",
     ];
     let mut standin = StandIn::start_exact(root.path(), &standin_args);
-    add(
+    add_camera(
         &data,
         "gone",
         &format!("rtsp://127.0.0.1:{}/nothing", free_port()),
     );
-    add(&data, "yard", &standin.urls[0]);
+    add_camera(&data, "yard", &standin.urls[0]);
     watchdog(&data, 3);
     let mut edge = run_edge(&data);
     let (edge_log, standin_log) = (edge.log.clone(), standin.proc.log.clone());
@@ -185,10 +164,10 @@ print('READY', flush=True); GLib.MainLoop().run()
         &[&root.path().join("mjpeg.log")],
         || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
     );
-    add(&data, "mjpeg", &format!("rtsp://127.0.0.1:{port}/mjpeg"));
-    add(&data, "corrupt", &format!("file://{}", corrupt.display()));
+    add_camera(&data, "mjpeg", &format!("rtsp://127.0.0.1:{port}/mjpeg"));
+    add_camera(&data, "corrupt", &format!("file://{}", corrupt.display()));
     // A test pattern through the USB camera's path (MJPEG decoded, then encoded to H.264).
-    add(&data, "test", "test://ball?mjpeg");
+    add_camera(&data, "test", "test://ball?mjpeg");
 
     // No model: the cameras still stream, and say why nothing is detected.
     let mut edge = Proc::spawn(

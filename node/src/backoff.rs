@@ -43,6 +43,14 @@ impl Backoff {
         })
     }
 
+    /// The next wait without jitter (the ceiling), and counts the attempt: for one client
+    /// retrying against one peer, where nothing is to be spread out.
+    pub fn next_fixed(&mut self) -> Duration {
+        let ceiling = self.ceiling();
+        self.attempt = self.attempt.saturating_add(1);
+        ceiling
+    }
+
     /// Attempts since the last reset.
     pub fn attempts(&self) -> u32 {
         self.attempt
@@ -73,6 +81,14 @@ mod tests {
         b.reset();
         assert_eq!(b.ceiling(), Duration::from_millis(100));
         assert_eq!(b.attempts(), 0);
+    }
+
+    #[test]
+    fn fixed_waits_are_the_ceilings() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(8));
+        let waits: Vec<u64> = (0..6).map(|_| b.next_fixed().as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 8, 8]);
+        assert_eq!(b.attempts(), 6);
     }
 
     #[test]

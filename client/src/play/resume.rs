@@ -1,9 +1,11 @@
 //! When to resume a broken stream: at most `retries` times, waiting 1 s doubling to 8 s
 //! between attempts; progress since the last break starts the waits over (not the count).
-//! Deterministic on purpose: one client against one edge gains nothing from jitter, and the
-//! waits add up to cover an edge restart.
+//! The node's [`Backoff`] without jitter ([`Backoff::next_fixed`]): one client against one
+//! edge gains nothing from jitter, and the waits add up to cover an edge restart.
 
 use std::time::Duration;
+
+use guardian_node::backoff::Backoff;
 
 /// The first wait before a resume.
 pub(crate) const FIRST_WAIT: Duration = Duration::from_secs(1);
@@ -15,7 +17,7 @@ pub(crate) const MAX_WAIT: Duration = Duration::from_secs(8);
 pub(crate) struct Resumes {
     limit: u32,
     used: u32,
-    wait: Duration,
+    backoff: Backoff,
 }
 
 impl Resumes {
@@ -24,13 +26,13 @@ impl Resumes {
         Resumes {
             limit,
             used: 0,
-            wait: FIRST_WAIT,
+            backoff: Backoff::new(FIRST_WAIT, MAX_WAIT),
         }
     }
 
     /// Bytes arrived since the last break: the waits start over.
     pub(crate) fn progressed(&mut self) {
-        self.wait = FIRST_WAIT;
+        self.backoff.reset();
     }
 
     /// The wait before the next resume, counting it; `None` when the budget is spent.
@@ -39,9 +41,7 @@ impl Resumes {
             return None;
         }
         self.used += 1;
-        let wait = self.wait;
-        self.wait = (self.wait * 2).min(MAX_WAIT);
-        Some(wait)
+        Some(self.backoff.next_fixed())
     }
 
     /// Resumes made.

@@ -127,3 +127,26 @@ pub fn run_edge(data: &Path) -> Proc {
         &data.with_extension("log"),
     )
 }
+
+/// Adds camera `id` at `url` to the edge at `data` (`guardian-edge camera add`).
+pub fn add_camera(data: &Path, id: &str, url: &str) {
+    ok(Command::new(bin("guardian-edge"))
+        .args(["camera", "add", "--id", id, "--url", url, "--data"])
+        .arg(data));
+}
+
+/// The clips of camera `id` (an open event's clip exists before its row).
+pub fn clips(data: &Path, id: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(data.join("clips").join(id))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+        .collect()
+}
+
+/// A file's size, 0 when it is not there (yet).
+pub fn size(p: &Path) -> u64 {
+    std::fs::metadata(p).map_or(0, |m| m.len())
+}

@@ -83,21 +83,25 @@ pub fn events(
          WHERE started_at_ms >= ?1 AND (?2 IS NULL OR camera_id = ?2)
          ORDER BY started_at_ms, event_id LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![since_ms as i64, camera, limit], |r| {
-        Ok(EventRow {
-            event_id: r.get(0)?,
-            edge_peer_id: r.get(1)?,
-            camera_id: r.get(2)?,
-            started_at_ms: u(r.get(3)?),
-            ended_at_ms: u(r.get(4)?),
-            category: r.get(5)?,
-            score_milli: r.get(6)?,
-            clip_id: r.get(7)?,
-            snapshot_id: r.get(8)?,
-            received_at_ms: u(r.get(9)?),
-        })
-    })?;
+    let rows = stmt.query_map(params![since_ms as i64, camera, limit], event_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// An `events` row selected as `event_id, edge_peer_id, camera_id, started_at_ms,
+/// ended_at_ms, category, score_milli, clip_id, snapshot_id, received_at_ms`.
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        event_id: r.get(0)?,
+        edge_peer_id: r.get(1)?,
+        camera_id: r.get(2)?,
+        started_at_ms: u(r.get(3)?),
+        ended_at_ms: u(r.get(4)?),
+        category: r.get(5)?,
+        score_milli: r.get(6)?,
+        clip_id: r.get(7)?,
+        snapshot_id: r.get(8)?,
+        received_at_ms: u(r.get(9)?),
+    })
 }
 
 /// One cached event by id.
@@ -107,20 +111,7 @@ pub fn event(c: &Connection, event_id: &str) -> Result<Option<EventRow>, DbError
                 clip_id, snapshot_id, received_at_ms
          FROM events WHERE event_id = ?1",
         [event_id],
-        |r| {
-            Ok(EventRow {
-                event_id: r.get(0)?,
-                edge_peer_id: r.get(1)?,
-                camera_id: r.get(2)?,
-                started_at_ms: u(r.get(3)?),
-                ended_at_ms: u(r.get(4)?),
-                category: r.get(5)?,
-                score_milli: r.get(6)?,
-                clip_id: r.get(7)?,
-                snapshot_id: r.get(8)?,
-                received_at_ms: u(r.get(9)?),
-            })
-        },
+        event_row,
     )
     .optional()?)
 }

@@ -12,7 +12,7 @@ CARGO_FLAGS ?= --release --locked
 # `cargo bench` builds with the bench profile (release settings) and refuses `--release`.
 BENCH_FLAGS ?= --locked
 
-.PHONY: demo demo-up test setup build lint unit test-lib bench-build netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-cameras bench-stream radosgw-stop clean-cache
+.PHONY: demo demo-up test setup build lint unit test-lib bench-build netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-recall bench-cameras bench-stream radosgw-stop clean-cache
 
 ## demo: the product end to end (see README); demo-up leaves it running until Ctrl-C.
 demo: setup build
@@ -73,7 +73,7 @@ fuzz-build:
 fuzz:
 	@scripts/fuzz.sh run
 
-bench: bench-seal bench-events bench-archive bench-detect bench-cameras bench-stream
+bench: bench-seal bench-events bench-archive bench-detect bench-recall bench-cameras bench-stream
 
 ## bench-seal: guardian seal + CID of a 256 MiB file against `age -r`, as a ratio.
 bench-seal: setup build
@@ -91,6 +91,12 @@ bench-archive: setup build
 ## and throughput with one and with several inference requests.
 bench-detect: setup build
 	$(CARGO) bench $(BENCH_FLAGS) -p guardian-edge --bench detect
+
+## bench-recall: person recall per appearance, time to event, false events per hour of empty
+## scenes and detector CPU per camera, per model and threshold, on scenes composed from
+## photographs (detections cached per frame, then the tracker replayed for each setting).
+bench-recall: setup build
+	$(CARGO) bench $(BENCH_FLAGS) -p guardian-edge --bench recall
 
 ## bench-cameras: edge CPU per camera for 1, 4, 8, 16 stand-in 1080p15 cameras, with and
 ## without a 640x360 detection substream.

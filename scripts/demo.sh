@@ -10,10 +10,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib.sh"
 bin="${CARGO_TARGET_DIR:-$GUARDIAN_CACHE/target}/release"
 repo="$(cd "$here/.." && pwd)"
-# shellcheck disable=SC1091
-. "$GUARDIAN_CACHE/openvino.env"
-export GUARDIAN_MODEL="$GUARDIAN_CACHE/models/nanodet-m-416/nanodet.xml"
-export GUARDIAN_OPENVINO_LIB="$OPENVINO_LIB"
+# The edge finds the model and OpenVINO in the set-up cache by itself (GUARDIAN_CACHE).
 up="${DEMO_UP:-0}"
 work="${DEMO_DIR:-$(mktemp -d /tmp/guardian-demo.XXXXXX)}"
 mkdir -p "$work"

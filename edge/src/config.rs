@@ -1,6 +1,7 @@
 //! `edge.toml`: the edge's configuration. Every key is optional; `guardian-edge init` writes
 //! the defaults, documented in the README.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -115,7 +116,8 @@ pub struct DetectorConfig {
     pub device: String,
     /// Inference requests run at once (parallel inference threads); 0 for one per two cores.
     pub infer_requests: usize,
-    /// Detections below this score are dropped before tracking, 0-1.
+    /// Detections below this score are dropped by the detector, 0-1 (below every camera's
+    /// `min_score`).
     pub min_score: f32,
     /// Non-maximum suppression IoU.
     pub nms_iou: f32,
@@ -128,7 +130,7 @@ impl Default for DetectorConfig {
             openvino_lib: String::new(),
             device: "CPU".into(),
             infer_requests: 0,
-            min_score: 0.35,
+            min_score: 0.25,
             nms_iou: 0.5,
         }
     }
@@ -190,8 +192,17 @@ pub struct CameraSettings {
     pub masks: Vec<Polygon>,
     /// Categories that open an event.
     pub categories: Vec<Category>,
-    /// Minimum score that opens or extends an event, 0-1.
+    /// A detection below this score is not tracked, 0-1 (the per-frame floor).
     pub min_score: f32,
+    /// A track's score (the median of its recent detections) must reach this to open an
+    /// event, 0-1.
+    pub threshold: f32,
+    /// Per-category `min_score` and `threshold` (`[cameras.filters.person]`, keys are
+    /// category names: person, car, ...); unset keys take the camera's.
+    pub filters: BTreeMap<String, ObjectFilter>,
+    /// Seconds between looks at the whole frame when nothing moves (a person standing still
+    /// is not lost; a person already there at start is found); 0 for motion only.
+    pub full_frame_secs: u32,
     /// Seconds recorded before the first detection.
     pub pre_roll_secs: u32,
     /// Seconds recorded after the last detection.
@@ -224,7 +235,10 @@ impl Default for CameraSettings {
                 Category::Bus,
                 Category::Truck,
             ],
-            min_score: 0.5,
+            min_score: 0.3,
+            threshold: 0.5,
+            filters: BTreeMap::new(),
+            full_frame_secs: 5,
             pre_roll_secs: 5,
             post_roll_secs: 5,
             max_event_secs: 300,
@@ -263,9 +277,30 @@ impl CameraSettings {
             (64..=1080).contains(&self.detect_height),
             "camera {id}: detect_height must be 64 to 1080"
         );
+        for (what, f) in std::iter::once((
+            "",
+            &ObjectFilter {
+                min_score: Some(self.min_score),
+                threshold: Some(self.threshold),
+            },
+        ))
+        .chain(self.filters.iter().map(|(k, f)| (k.as_str(), f)))
+        {
+            let at = if what.is_empty() {
+                String::new()
+            } else {
+                format!("filters.{what}.")
+            };
+            for (name, v) in [("min_score", f.min_score), ("threshold", f.threshold)] {
+                anyhow::ensure!(
+                    v.is_none_or(|v| (0.0..=1.0).contains(&v)),
+                    "camera {id}: {at}{name} must be 0 to 1"
+                );
+            }
+        }
         anyhow::ensure!(
-            (0.0..=1.0).contains(&self.min_score),
-            "camera {id}: min_score must be 0 to 1"
+            self.full_frame_secs <= 3600,
+            "camera {id}: full_frame_secs must be at most 3600"
         );
         anyhow::ensure!(
             self.pre_roll_secs <= 60,
@@ -292,6 +327,22 @@ impl CameraSettings {
         Ok(())
     }
 
+    /// The per-frame floor for `category`.
+    pub fn min_score_for(&self, category: &Category) -> f32 {
+        self.filters
+            .get(category.as_str())
+            .and_then(|f| f.min_score)
+            .unwrap_or(self.min_score)
+    }
+
+    /// The track threshold that opens an event of `category`.
+    pub fn threshold_for(&self, category: &Category) -> f32 {
+        self.filters
+            .get(category.as_str())
+            .and_then(|f| f.threshold)
+            .unwrap_or(self.threshold)
+    }
+
     /// Whether a point (fractions of the frame) counts: inside a zone (or no zones) and in no
     /// mask.
     pub fn counts_at(&self, x: f32, y: f32) -> bool {
@@ -299,6 +350,18 @@ impl CameraSettings {
         (self.zones.is_empty() || self.zones.iter().any(|z| inside(z, x, y)))
             && !self.masks.iter().any(|m| inside(m, x, y))
     }
+}
+
+/// A category's own scores (`[cameras.filters.<category>]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectFilter {
+    /// Per-frame floor; unset for the camera's `min_score`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_score: Option<f32>,
+    /// Track threshold; unset for the camera's `threshold`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
 }
 
 /// Even-odd point in polygon.
@@ -439,6 +502,39 @@ mod tests {
                 .to_string()
                 .contains("url must start")
         );
+    }
+
+    #[test]
+    fn per_category_filters_override_the_camera() {
+        let text = r#"
+            [[cameras]]
+            id = "drive"
+            url = "rtsp://10.0.0.2/s"
+            threshold = 0.6
+            [cameras.filters.car]
+            threshold = 0.75
+            min_score = 0.4
+            [cameras.filters.person]
+            min_score = 0.25
+        "#;
+        let c: EdgeConfig = toml::from_str(text).unwrap();
+        let cam = &c.cameras[0];
+        cam.validate().unwrap();
+        assert_eq!(cam.threshold_for(&Category::Car), 0.75);
+        assert_eq!(cam.min_score_for(&Category::Car), 0.4);
+        assert_eq!(cam.threshold_for(&Category::Person), 0.6);
+        assert_eq!(cam.min_score_for(&Category::Person), 0.25);
+        assert_eq!(
+            cam.min_score_for(&Category::Truck),
+            0.3,
+            "the camera's default"
+        );
+        let back: EdgeConfig = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(back.cameras, c.cameras);
+        let mut bad = cam.clone();
+        bad.filters.get_mut("car").unwrap().threshold = Some(1.5);
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("filters.car.threshold must be 0 to 1"), "{e}");
     }
 
     #[test]

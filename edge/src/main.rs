@@ -11,7 +11,9 @@ use anyhow::{Result, ensure};
 use clap::{Parser, Subcommand};
 use rand::Rng;
 
+use guardian_edge::config::EdgeConfig;
 use guardian_edge::data_dir::Installed;
+use guardian_edge::detect::locate;
 use guardian_edge::{agent, install};
 use guardian_node::clock::{Clock, SystemClock};
 use protocols::messages::Category;
@@ -150,7 +152,7 @@ enum CameraCommand {
 }
 
 fn camera(action: CameraCommand) -> Result<()> {
-    use guardian_edge::config::{CameraSettings, EdgeConfig};
+    use guardian_edge::config::CameraSettings;
     match action {
         CameraCommand::Add {
             data,
@@ -228,7 +230,6 @@ fn camera(action: CameraCommand) -> Result<()> {
 }
 
 fn detect(data: Option<PathBuf>, image: PathBuf) -> Result<()> {
-    use guardian_edge::config::EdgeConfig;
     use guardian_edge::detect::{labels, runtime::Detector};
     let (config, dir) = match &data {
         Some(d) => (
@@ -275,6 +276,22 @@ fn run(cli: Cli) -> Result<()> {
             for a in &p.info.vm_addresses {
                 println!("vm address: {a}");
             }
+            let config = EdgeConfig::load(&data.join(guardian_edge::paths::CONFIG))?;
+            let model = locate::locate_model(&config.detector.model, &data);
+            let found = model.path.as_ref().is_some_and(|p| p.is_file());
+            println!(
+                "detector model: {}{}",
+                model.describe(),
+                if found {
+                    ""
+                } else {
+                    ": missing, run scripts/setup.sh or set detector.model"
+                }
+            );
+            println!(
+                "OpenVINO: {}",
+                locate::locate_library(&config.detector.openvino_lib).describe()
+            );
             println!("next: guardian-edge run --data {}", data.display());
         }
         Command::Run { data } => {

@@ -2,12 +2,14 @@
 //! binaries beside the test, processes with their log in a file and stopped when dropped,
 //! waiting with the logs in the failure, a metric read from Prometheus text, reproducible
 //! incompressible data, free ports, and where `scripts/setup.sh` put the slow things (model,
-//! OpenVINO, photos).
+//! OpenVINO, photos), and [`recall`]: scoring events against a composed scene's ground truth.
 //!
 //! Each role's own test helpers (a vm, an edge, the camera stand-in) stay in that crate's
 //! `tests/support`, on top of these. A role's configuration file is edited through its own
 //! types where the test may link them, and otherwise by key path with [`edit_toml`] (never by
 //! replacing text).
+
+pub mod recall;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};

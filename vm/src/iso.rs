@@ -9,6 +9,9 @@
 //!   edge-package.tar     the signed package (edge key, vm peer id and addresses, tenant,
 //!                        single-use token, owner's recipient)
 //!   guardian-edge        the agent binary, when given
+//!   detector/            the detector bundle, when given (`scripts/detector-bundle.sh`):
+//!                        models/ and openvino/, copied to /usr/lib/private-ai-guardian,
+//!                        where the edge finds them with nothing configured
 //! ```
 //!
 //! The image is made with xorriso (Debian) from a private temporary folder.
@@ -22,12 +25,20 @@ use protocols::package::PackageInfo;
 /// The edge's systemd unit, installed by the seed.
 pub const EDGE_UNIT: &str = include_str!("../../packaging/systemd/guardian-edge.service");
 
+/// Where the seed's detector bundle is installed (the edge's `detect::locate::SYSTEM_DIR`).
+pub const DETECTOR_DIR: &str = "/usr/lib/private-ai-guardian";
+
 /// The `user-data` for a package.
-pub fn user_data(info: &PackageInfo, with_binary: bool) -> String {
+pub fn user_data(info: &PackageInfo, with_binary: bool, with_detector: bool) -> String {
     let install_binary = if with_binary {
         "install -m 0755 /mnt/cidata/guardian-edge /usr/local/bin/guardian-edge"
     } else {
         "command -v guardian-edge >/dev/null || { echo 'guardian-edge is not installed and the seed holds no binary' >&2; exit 1; }"
+    };
+    let install_detector = if with_detector {
+        format!(" && mkdir -p {DETECTOR_DIR} && cp -R /mnt/cidata/detector/. {DETECTOR_DIR}/")
+    } else {
+        String::new()
     };
     let unit: String = EDGE_UNIT.lines().map(|l| format!("      {l}\n")).collect();
     format!(
@@ -45,7 +56,7 @@ pub fn user_data(info: &PackageInfo, with_binary: bool) -> String {
          \x20     GUARDIAN_VM={http}\n\
          \x20     GUARDIAN_TENANT={tenant}\n\
          runcmd:\n\
-         \x20 - [sh, -ec, 'mkdir -p /mnt/cidata /var/lib/guardian && (mount -o ro -L cidata /mnt/cidata || mount -o ro -L CIDATA /mnt/cidata) && {install_binary} && install -m 0600 /mnt/cidata/edge-package.tar /var/lib/guardian/edge-package.tar && umount /mnt/cidata']\n\
+         \x20 - [sh, -ec, 'mkdir -p /mnt/cidata /var/lib/guardian && (mount -o ro -L cidata /mnt/cidata || mount -o ro -L CIDATA /mnt/cidata) && {install_binary}{install_detector} && install -m 0600 /mnt/cidata/edge-package.tar /var/lib/guardian/edge-package.tar && umount /mnt/cidata']\n\
          \x20 - [sh, -ec, 'test -d /var/lib/guardian/edge || guardian-edge init --package /var/lib/guardian/edge-package.tar --data /var/lib/guardian/edge']\n\
          \x20 - [systemctl, daemon-reload]\n\
          \x20 - [systemctl, enable, --now, guardian-edge.service]\n",
@@ -57,12 +68,13 @@ pub fn user_data(info: &PackageInfo, with_binary: bool) -> String {
     )
 }
 
-/// Writes the seed ISO to `out` from the signed package bytes, with the agent binary if
-/// given.
+/// Writes the seed ISO to `out` from the signed package bytes, with the agent binary and the
+/// detector bundle (a folder with `models/` and `openvino/`) if given.
 pub fn write_iso(
     info: &PackageInfo,
     package_tar: &[u8],
     edge_binary: Option<&Path>,
+    detector: Option<&Path>,
     out: &Path,
 ) -> Result<()> {
     let dir = tempfile::tempdir().context("cannot make a temporary folder")?;
@@ -77,12 +89,20 @@ pub fn write_iso(
     )?;
     std::fs::write(
         root.join("user-data"),
-        user_data(info, edge_binary.is_some()),
+        user_data(info, edge_binary.is_some(), detector.is_some()),
     )?;
     std::fs::write(root.join("edge-package.tar"), package_tar)?;
     if let Some(b) = edge_binary {
         std::fs::copy(b, root.join("guardian-edge"))
             .with_context(|| format!("cannot read the edge binary {}", b.display()))?;
+    }
+    if let Some(d) = detector {
+        anyhow::ensure!(
+            d.join("models").is_dir() && d.join("openvino").is_dir(),
+            "{} is not a detector bundle (models/ and openvino/; make one with scripts/detector-bundle.sh)",
+            d.display()
+        );
+        copy_tree(d, &root.join("detector"))?;
     }
     let tmp = out.with_extension("iso.part");
     let output = Command::new("xorriso")
@@ -102,6 +122,21 @@ pub fn write_iso(
     }
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(())
+}
+
+/// Copies a folder's files and subfolders (symbolic links as the files they name).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst).with_context(|| format!("cannot copy {}", src.display()))?;
+        }
+    }
     Ok(())
 }
 

@@ -76,6 +76,11 @@ enum PackageCommand {
         /// beside this guardian-vm, if any).
         #[arg(long)]
         edge_binary: Option<PathBuf>,
+        /// With `--format iso`: the detector bundle (models and OpenVINO, made by
+        /// `scripts/detector-bundle.sh`) to install on the edge (default:
+        /// /usr/lib/private-ai-guardian on this machine, if it holds one).
+        #[arg(long)]
+        detector: Option<PathBuf>,
     },
 }
 
@@ -117,16 +122,23 @@ fn run(cli: Cli) -> Result<()> {
             valid_secs,
             format,
             edge_binary,
+            detector,
         }) => {
             let beside = std::env::current_exe()
                 .ok()
                 .map(|p| p.with_file_name("guardian-edge"))
                 .filter(|p| p.is_file());
             let edge_binary = edge_binary.or(beside);
+            let detector = detector.or_else(|| {
+                let system = PathBuf::from(guardian_vm::iso::DETECTOR_DIR);
+                (system.join("models").is_dir() && system.join("openvino").is_dir())
+                    .then_some(system)
+            });
             let format = match format {
                 Format::Tar => provision::PackageFormat::Tar,
                 Format::Iso => provision::PackageFormat::Iso {
                     edge_binary: edge_binary.as_deref(),
+                    detector: detector.as_deref(),
                 },
             };
             let p = provision::package_edge(&data, &name, &recipient, &out, valid_secs, format)?;

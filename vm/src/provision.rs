@@ -101,10 +101,13 @@ pub fn init(
 pub enum PackageFormat<'a> {
     /// The signed tar (`guardian-edge init --package FILE`).
     Tar,
-    /// A cloud-init NoCloud seed ISO holding the tar (and the agent binary, if given).
+    /// A cloud-init NoCloud seed ISO holding the tar (and the agent binary and the detector
+    /// bundle, if given).
     Iso {
         /// The `guardian-edge` binary to put on the seed.
         edge_binary: Option<&'a Path>,
+        /// The detector bundle to put on the seed (`scripts/detector-bundle.sh`).
+        detector: Option<&'a Path>,
     },
 }
 
@@ -197,8 +200,11 @@ pub fn package_edge(
     })?;
     match format {
         PackageFormat::Tar => write_private(out, &tar)?,
-        PackageFormat::Iso { edge_binary } => {
-            crate::iso::write_iso(&package.info, &tar, edge_binary, out)?;
+        PackageFormat::Iso {
+            edge_binary,
+            detector,
+        } => {
+            crate::iso::write_iso(&package.info, &tar, edge_binary, detector, out)?;
             std::fs::set_permissions(out, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         }
     }

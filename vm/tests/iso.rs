@@ -2,7 +2,8 @@
 //! (an independent ISO 9660 reader): the volume label is `cidata`; meta-data, user-data, the
 //! signed package and the agent are on it; user-data is cloud-config that installs the unit and
 //! enrolls with `guardian-edge init`; the package from the ISO passes the edge's signature
-//! check, and a tampered one does not.
+//! check, and a tampered one does not. With `--detector`, the seed carries the detector bundle
+//! (`scripts/detector-bundle.sh`) and installs it where the edge finds it unconfigured.
 
 mod support;
 
@@ -15,6 +16,8 @@ fn the_iso_seed_holds_a_signed_package_and_cloud_config() {
     let root = tempfile::tempdir().unwrap();
     let vm = Vm::init(root.path(), "vm");
     let iso = root.path().join("home.iso");
+    let bundle = root.path().join("detector");
+    ok(Command::new(repo().join("scripts/detector-bundle.sh")).arg(&bundle));
     ok(Command::new(bin("guardian-vm"))
         .args([
             "package",
@@ -28,6 +31,8 @@ fn the_iso_seed_holds_a_signed_package_and_cloud_config() {
             "--data",
         ])
         .arg(&vm.dir)
+        .arg("--detector")
+        .arg(&bundle)
         .arg("--out")
         .arg(&iso));
     use std::os::unix::fs::PermissionsExt;
@@ -64,6 +69,7 @@ fn the_iso_seed_holds_a_signed_package_and_cloud_config() {
     assert_eq!(
         names,
         [
+            "detector",
             "edge-package.tar",
             "guardian-edge",
             "meta-data",
@@ -78,6 +84,7 @@ fn the_iso_seed_holds_a_signed_package_and_cloud_config() {
         "ExecStart=/usr/local/bin/guardian-edge run --data /var/lib/guardian/edge",
         "guardian-edge init --package /var/lib/guardian/edge-package.tar",
         "enable, --now, guardian-edge.service",
+        "cp -R /mnt/cidata/detector/. /usr/lib/private-ai-guardian/",
         &vm.tenant_id,
         RECIPIENT,
     ] {
@@ -106,6 +113,27 @@ fn the_iso_seed_holds_a_signed_package_and_cloud_config() {
     assert!(
         meta.contains("local-hostname: guardian-front-door"),
         "{meta}"
+    );
+    // The bundle holds the model set-up made and the OpenVINO C library, as the edge looks
+    // for them under /usr/lib/private-ai-guardian.
+    let model = out.join("detector/models/nanodet-m-416");
+    for f in ["nanodet.xml", "nanodet.bin", "model.json"] {
+        assert_eq!(
+            std::fs::read(model.join(f)).unwrap(),
+            std::fs::read(cache().join("models/nanodet-m-416").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let lib = openvino_lib();
+    assert_eq!(
+        std::fs::metadata(out.join("detector/openvino").join(lib.file_name().unwrap()))
+            .unwrap()
+            .len(),
+        std::fs::metadata(&lib).unwrap().len()
+    );
+    assert!(
+        out.join("detector/openvino/libopenvino_intel_cpu_plugin.so")
+            .is_file()
     );
     // The binary on the seed is the edge agent.
     let v = ok(Command::new(out.join("guardian-edge")).arg("--version"));

@@ -63,7 +63,7 @@ impl BBox {
 }
 
 /// One detection: a class of the model's label list, its score and box.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Detection {
     /// Index into the model's labels.
     pub class: usize,

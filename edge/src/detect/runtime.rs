@@ -469,18 +469,6 @@ impl Worker {
     }
 }
 
-/// Where the model is by default: `GUARDIAN_MODEL`, else under the data directory.
-pub fn default_model(data: &Path) -> PathBuf {
-    std::env::var_os("GUARDIAN_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| data.join("models/nanodet-m-416/nanodet.xml"))
-}
-
-/// Where the library is by default: `GUARDIAN_OPENVINO_LIB`, else the system's search.
-pub fn default_library() -> Option<PathBuf> {
-    std::env::var_os("GUARDIAN_OPENVINO_LIB").map(PathBuf::from)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

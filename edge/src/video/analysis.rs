@@ -22,8 +22,6 @@ const S: u64 = 1_000_000_000;
 const DETECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Track points kept per event.
 const MAX_TRACK: usize = 2_000;
-/// Frames a track must be seen in before it opens an event.
-const MIN_HITS: u32 = 2;
 
 /// What finds objects in a frame: the OpenVINO [`Detector`], or a script in tests.
 pub trait Detect: Send + Sync {
@@ -104,7 +102,6 @@ pub fn event_params(cam: &CameraSettings) -> EventParams {
     EventParams {
         pre_roll_ns: cam.pre_roll_secs as u64 * S,
         post_roll_ns: cam.post_roll_secs as u64 * S,
-        min_hits: MIN_HITS,
         max_len_ns: cam.max_event_secs as u64 * S,
     }
 }
@@ -118,6 +115,8 @@ pub struct Analysis {
     machine: EventMachine,
     evidence: Evidence,
     detector_error: Option<String>,
+    /// When the detector last looked at the whole frame, stream ns.
+    last_full_ns: Option<u64>,
 }
 
 impl Analysis {
@@ -129,6 +128,7 @@ impl Analysis {
             machine: EventMachine::new(event_params(cam)),
             evidence: Evidence::default(),
             detector_error,
+            last_full_ns: None,
             cam: cam.clone(),
         }
     }
@@ -140,6 +140,7 @@ impl Analysis {
         self.tracker = Tracker::new(TrackerParams::default());
         self.machine = EventMachine::new(event_params(&self.cam));
         self.evidence = Evidence::default();
+        self.last_full_ns = None;
     }
 
     /// Whether an event is open.
@@ -160,32 +161,45 @@ impl Analysis {
             return Step::Skipped;
         }
         let motion = self.motion.update(rgb, w as usize * 3);
-        let active = self.tracker.has_active() || self.machine.is_open();
-        let mut dets: Vec<Detection> = Vec::new();
-        if let Some(detector) = detector
-            && (motion.region.is_some() || active)
-        {
-            // With objects being followed, look at the whole frame; else only where it moved.
-            let region = if active { None } else { motion.region };
-            match detector.detect_frame(rgb, w, h, region) {
-                Ok(d) => {
-                    dets = d;
-                    self.detector_error = None;
+        let look = look_at(
+            self.tracker.has_active() || self.machine.is_open(),
+            motion.region,
+            full_frame_due(self.last_full_ns, t_ns, self.cam.full_frame_secs),
+        );
+        let mut tracked = Vec::new();
+        match (detector, look) {
+            (Some(detector), Some(region)) => {
+                let dets = match detector.detect_frame(rgb, w, h, region) {
+                    Ok(d) => {
+                        self.detector_error = None;
+                        d
+                    }
+                    Err(DetectorError::Busy) => {
+                        tracing::debug!(camera = %self.cam.id, "detector busy, frame skipped");
+                        return Step::Skipped;
+                    }
+                    Err(e) => {
+                        tracing::warn!(camera = %self.cam.id, error = %e, "detection failed");
+                        self.detector_error = Some(e.to_string());
+                        Vec::new()
+                    }
+                };
+                if region.is_none() {
+                    self.last_full_ns = Some(t_ns);
                 }
-                Err(DetectorError::Busy) => {
-                    tracing::debug!(camera = %self.cam.id, "detector busy, frame skipped");
-                    return Step::Skipped;
-                }
-                Err(e) => {
-                    tracing::warn!(camera = %self.cam.id, error = %e, "detection failed");
-                    self.detector_error = Some(e.to_string());
-                }
+                let cam = &self.cam;
+                tracked = self
+                    .tracker
+                    .update(t_ns, region, filter(cam, dets), |class| {
+                        cam.threshold_for(&labels::category(class))
+                    });
             }
+            _ => self.tracker.expire(t_ns),
         }
-        let dets = filter(&self.cam, dets);
-        let tracked = self.tracker.update(t_ns, dets);
-        let qualifying: Vec<Tracked> = tracked.into_iter().filter(|t| !t.stationary).collect();
-        if let Some(top) = qualifying
+        // Moving tracks are the evidence (a confirmed track's first frames included); only
+        // confirmed ones open and extend events.
+        let candidates: Vec<Tracked> = tracked.into_iter().filter(|t| !t.stationary).collect();
+        if let Some(top) = candidates
             .iter()
             .max_by(|a, b| a.det.score.total_cmp(&b.det.score))
         {
@@ -201,11 +215,12 @@ impl Analysis {
                 ev.track.push((t_ns, top.det.bbox));
             }
         }
+        let qualifying: Vec<Tracked> = candidates.iter().filter(|t| t.confirmed).cloned().collect();
         let step = match self.machine.on_frame(t_ns, &qualifying) {
             Some(signal) => self.step_of(signal),
             None => Step::Nothing,
         };
-        if !self.machine.is_open() && qualifying.is_empty() && !self.tracker.has_active() {
+        if !self.machine.is_open() && candidates.is_empty() && !self.tracker.has_active() {
             // Nothing going on: forget candidates from glimpses that opened nothing.
             self.evidence = Evidence::default();
         }
@@ -250,14 +265,32 @@ fn new_motion(cam: &CameraSettings) -> Motion {
     )
 }
 
-/// The detections that count for `cam`: score, category, and the foot point in a zone and in
-/// no mask.
+/// Where the detector looks on a frame: `None` for nowhere, `Some(None)` for the whole
+/// frame, `Some(Some(region))` for the moving region. Objects being followed (`active`) or a
+/// whole-frame look being due make it the whole frame; else only where something moved.
+pub fn look_at(active: bool, motion: Option<BBox>, full_due: bool) -> Option<Option<BBox>> {
+    if active || full_due {
+        Some(None)
+    } else {
+        motion.map(Some)
+    }
+}
+
+/// Whether a whole-frame look is due at `t_ns`: every `every_secs` (never when 0), the first
+/// at once.
+pub fn full_frame_due(last_ns: Option<u64>, t_ns: u64, every_secs: u32) -> bool {
+    every_secs > 0 && last_ns.is_none_or(|l| t_ns.saturating_sub(l) >= every_secs as u64 * S)
+}
+
+/// The detections that count for `cam`: its per-category floor, category, and the foot point
+/// in a zone and in no mask.
 pub fn filter(cam: &CameraSettings, dets: Vec<Detection>) -> Vec<Detection> {
     dets.into_iter()
         .filter(|d| {
             let (fx, fy) = d.bbox.foot();
-            d.score >= cam.min_score
-                && cam.categories.contains(&labels::category(d.class))
+            let category = labels::category(d.class);
+            d.score >= cam.min_score_for(&category)
+                && cam.categories.contains(&category)
                 && cam.counts_at(fx, fy)
         })
         .collect()
@@ -564,5 +597,89 @@ mod tests {
 
     fn walking_some(i: u64) -> Option<Detection> {
         Some(walking(i))
+    }
+
+    #[test]
+    fn one_sure_frame_among_doubtful_ones_opens_nothing_a_steady_track_does() {
+        let scene = Scene::default();
+        let mut a = Analysis::new(&cam(), None);
+        // A shadow the detector half believes in, with one confident frame.
+        let steps = run(&mut a, &scene, 0..40, |i| {
+            (5..30)
+                .contains(&i)
+                .then(|| det(PERSON, if i == 10 { 0.95 } else { 0.35 }, 0.4))
+        });
+        assert!(steps.is_empty(), "{steps:?}");
+        // Steady 0.45 with a camera threshold of 0.4: an event.
+        let lenient = CameraSettings {
+            threshold: 0.4,
+            ..cam()
+        };
+        let mut a = Analysis::new(&lenient, None);
+        let steps = run(&mut a, &scene, 0..40, |i| {
+            (5..30)
+                .contains(&i)
+                .then(|| det(PERSON, 0.45, 0.1 + i as f32 * 0.01))
+        });
+        assert!(
+            matches!(steps.first(), Some((at, Step::Opened { .. })) if *at == t(6)),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn a_person_standing_still_from_the_start_is_found_by_the_whole_frame_look() {
+        let scene = Scene::default();
+        let mut a = Analysis::new(&cam(), None);
+        // The same picture every frame: no motion ever.
+        let still = det(PERSON, 0.8, 0.4);
+        scene.show(vec![still.clone()]);
+        let rgb = frame(Some(0.4));
+        let mut opened = None;
+        for i in 0..50 {
+            if let Step::Opened { .. } = a.on_frame(t(i), &rgb, Some(&scene)) {
+                opened = Some(i);
+                break;
+            }
+        }
+        // The whole-frame look at frame 0 finds a candidate; following it, the next frame
+        // looks again and the second hit confirms it.
+        assert_eq!(opened, Some(1));
+        assert_eq!(scene.calls.load(Ordering::SeqCst), 2);
+        // Without whole-frame looks it is never seen.
+        let scene = Scene::default();
+        scene.show(vec![still]);
+        let mut a = Analysis::new(
+            &CameraSettings {
+                full_frame_secs: 0,
+                ..cam()
+            },
+            None,
+        );
+        for i in 0..50 {
+            assert!(matches!(
+                a.on_frame(t(i), &rgb, Some(&scene)),
+                Step::Nothing
+            ));
+        }
+        assert_eq!(scene.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn look_rules() {
+        let r = BBox {
+            x0: 0.1,
+            y0: 0.1,
+            x1: 0.3,
+            y1: 0.5,
+        };
+        assert_eq!(look_at(false, None, false), None);
+        assert_eq!(look_at(false, Some(r), false), Some(Some(r)));
+        assert_eq!(look_at(true, Some(r), false), Some(None));
+        assert_eq!(look_at(false, None, true), Some(None));
+        assert!(full_frame_due(None, 0, 5));
+        assert!(!full_frame_due(Some(S), 5 * S, 5));
+        assert!(full_frame_due(Some(S), 6 * S, 5));
+        assert!(!full_frame_due(None, 0, 0));
     }
 }

@@ -2,8 +2,9 @@
 //! (the caller has applied categories, minimum score, zones, masks and dropped stationary
 //! tracks). Pure: times are stream times in ns, so tests drive it frame by frame.
 //!
-//! An event opens on a track seen in `min_hits` frames; it lasts while qualifying objects are
-//! seen and closes `post_roll` after the last one. Its clip covers `[first seen − pre_roll,
+//! An event opens on a confirmed track (its median score reached its class's threshold, see
+//! [`crate::detect::tracker`]); it lasts while confirmed objects are seen and closes
+//! `post_roll` after the last one. Its clip covers `[first seen − pre_roll,
 //! last seen + post_roll]`. An event longer than `max_len` closes and, if objects are still
 //! there, the next frame opens a new one, so no clip grows without bound.
 
@@ -16,8 +17,6 @@ pub struct EventParams {
     pub pre_roll_ns: u64,
     /// Recorded after the last detection, ns.
     pub post_roll_ns: u64,
-    /// Frames a track must be seen in before it opens an event.
-    pub min_hits: u32,
     /// Longest event, ns.
     pub max_len_ns: u64,
 }
@@ -74,12 +73,12 @@ impl EventMachine {
 
     /// One processed frame at `t_ns` with its qualifying detections.
     pub fn on_frame(&mut self, t_ns: u64, qualifying: &[Tracked]) -> Option<EventSignal> {
-        let seen = qualifying.iter().any(|q| q.hits >= self.p.min_hits);
+        let seen = qualifying.iter().any(|q| q.confirmed);
         match &mut self.open {
             None if seen => {
                 let first = qualifying
                     .iter()
-                    .filter(|q| q.hits >= self.p.min_hits)
+                    .filter(|q| q.confirmed)
                     .map(|q| q.first_seen_ns)
                     .min()
                     .unwrap_or(t_ns)
@@ -131,7 +130,6 @@ mod tests {
         EventParams {
             pre_roll_ns: 5 * S,
             post_roll_ns: 5 * S,
-            min_hits: 2,
             max_len_ns: 600 * S,
         }
     }
@@ -150,6 +148,8 @@ mod tests {
                 },
             },
             hits,
+            score: 0.8,
+            confirmed: hits >= 2,
             first_seen_ns: first,
             stationary: false,
         }

@@ -24,7 +24,8 @@ use super::finish::FinishContext;
 use super::retention;
 use crate::config::{DetectorConfig, EdgeConfig};
 use crate::data_dir::Installed;
-use crate::detect::runtime::{self, Detector, DetectorSettings};
+use crate::detect::locate;
+use crate::detect::runtime::{Detector, DetectorSettings};
 use crate::store::{CameraStatusRow, Store};
 
 /// How often `edge.toml` is read again and statuses are written.
@@ -118,16 +119,10 @@ pub fn sweep_due(last: Option<Instant>, now: Instant, every: Duration) -> bool {
 /// The detector's settings from the configuration.
 pub fn detector_settings(c: &DetectorConfig, data: &Path) -> DetectorSettings {
     DetectorSettings {
-        model: if c.model.is_empty() {
-            runtime::default_model(data)
-        } else {
-            PathBuf::from(&c.model)
-        },
-        library: if c.openvino_lib.is_empty() {
-            runtime::default_library()
-        } else {
-            Some(PathBuf::from(&c.openvino_lib))
-        },
+        model: locate::locate_model(&c.model, data)
+            .path
+            .expect("a model path is always given"),
+        library: locate::locate_library(&c.openvino_lib).path,
         device: c.device.clone(),
         infer_requests: if c.infer_requests == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))

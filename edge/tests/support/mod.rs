@@ -107,22 +107,40 @@ pub fn installed_edge(root: &Path) -> PathBuf {
         .arg("--out")
         .arg(&pkg));
     let data = root.join("edge");
-    ok(Command::new(bin("guardian-edge"))
+    let out = ok(Command::new(bin("guardian-edge"))
         .args(["init", "--package"])
         .arg(&pkg)
         .arg("--data")
-        .arg(&data));
+        .arg(&data)
+        .env_remove("GUARDIAN_MODEL")
+        .env_remove("GUARDIAN_OPENVINO_LIB"));
+    // Nothing configured: it finds what set-up installed, and says so.
+    assert!(
+        out.contains(&format!(
+            "detector model: {} (from the set-up cache)",
+            model_path().display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "OpenVINO: {} (from the set-up cache)",
+            openvino_lib().display()
+        )),
+        "{out}"
+    );
     data
 }
 
-/// `guardian-edge run` with the cached model and OpenVINO.
+/// `guardian-edge run` as installed by hand: nothing configured, the model and OpenVINO
+/// found in the set-up cache.
 pub fn run_edge(data: &Path) -> Proc {
     Proc::spawn(
         Command::new(bin("guardian-edge"))
             .args(["run", "--data"])
             .arg(data)
-            .env("GUARDIAN_MODEL", model_path())
-            .env("GUARDIAN_OPENVINO_LIB", openvino_lib())
+            .env_remove("GUARDIAN_MODEL")
+            .env_remove("GUARDIAN_OPENVINO_LIB")
             .env("GUARDIAN_LOG", "info"),
         &data.with_extension("log"),
     )

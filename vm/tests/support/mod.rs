@@ -14,8 +14,8 @@ use std::time::Duration;
 // Each test crate uses a different part of these.
 #[allow(unused_imports)]
 pub use guardian_test_support::{
-    Proc, RECIPIENT, bin, edit_toml, free_port, h264_mp4, metric, ok as run_ok, pseudo_random,
-    wait_for, wait_for_every,
+    Proc, RECIPIENT, bin, cache, edit_toml, free_port, h264_mp4, metric, ok as run_ok,
+    openvino_lib, pseudo_random, repo, wait_for, wait_for_every,
 };
 
 use guardian_vm::config::VmConfig;

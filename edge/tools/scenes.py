@@ -199,11 +199,12 @@ def _visible(scene, actor, width=1280, height=720):
 
 
 def appearances(scene):
-    """The scene's ground truth: one dict per actor, in start order: kind (person|car), cutout,
-    start_s, end_s, height_frac, visible_frac (the least fraction of it left uncovered)."""
-    out = [{"kind": CUTOUTS[a.cutout].kind, "cutout": a.cutout, "start_s": float(a.path[0][0]),
+    """The scene's ground truth: one dict per actor, in start order: actor (its index in
+    scene.actors), kind (person|car), cutout, start_s, end_s, height_frac, visible_frac (the least
+    fraction of it left uncovered)."""
+    out = [{"actor": i, "kind": CUTOUTS[a.cutout].kind, "cutout": a.cutout, "start_s": float(a.path[0][0]),
             "end_s": float(a.path[-1][0]), "height_frac": a.height, "visible_frac": _visible(scene, a)}
-           for a in scene.actors]
+           for i, a in enumerate(scene.actors)]
     return sorted(out, key=lambda a: (a["start_s"], a["end_s"]))
 
 

@@ -41,12 +41,12 @@ Stdout, one line each, flushed (t = Unix time in seconds when the scene changed)
     ACTOR_ENTER kind=person|car actor=<index> cutout=<name> height=<frac> t=<secs> timeline=<secs>
     ACTOR_EXIT kind=... actor=... cutout=... height=... t=<secs> timeline=<secs>
     SCHEDULE_END t=<secs> timeline=<secs>          (without --loop; with --scene: the scene's end)
+    STOPPED                                         (after SIGTERM or SIGINT; exit status 0)
 ACTOR_* (with --scene only) is printed for every actor; PERSON_ENTER when a person appears in a
 scene where none was, PERSON_EXIT when the last one leaves (so overlapping people make one pair).
-    STOPPED                                         (after SIGTERM or SIGINT; exit status 0)
-Encoder: I420 (with --scene: RGB -> videoconvert -> I420) -> x264enc tune=zerolatency speed-preset=ultrafast key-int-max=GOP
-option-string=scenecut=0 (regular GOPs), rtph264pay config-interval=-1 pt=96. Port 0 picks a
-free port (the READY line has it).
+Encoder: I420 (with --scene: RGB -> videoconvert -> I420) -> x264enc tune=zerolatency
+speed-preset=ultrafast key-int-max=GOP option-string=scenecut=0 (regular GOPs), rtph264pay
+config-interval=-1 pt=96. Port 0 picks a free port (the READY line has it).
 """
 
 import argparse

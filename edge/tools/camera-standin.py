@@ -7,6 +7,8 @@ Run with Debian's /usr/bin/python3 (it has `gi`; see scripts/packages/video.txt)
         [--gop FRAMES] [--bitrate KBPS] [--photo PNG] [--schedule empty:6,person:4,empty:6] [--loop]
         [--count N] [--no-person] [--start first-client|launch] [--person-height 0.85]
         [--photo-crop L,T,R,B] [--address 127.0.0.1]
+    edge/tools/camera-standin.py --scene NAME [--loop] [other options but the person's]
+    edge/tools/camera-standin.py --scene-list
 
 Scene: a static room (wall and floor gradients with a little texture; the detector finds nothing
 in it) and, during the "person" stretches of the schedule, a photograph of a person (default
@@ -14,6 +16,12 @@ scikit-image's astronaut, $GUARDIAN_CACHE/photos/astronaut.png) sliding across t
 inside the frame (its height --person-height of the frame's, aspect kept; successive stretches
 alternate direction); absent during "empty" stretches. Stretches are seconds; without --loop the
 schedule runs once and the scene then stays empty (the stream goes on).
+
+--scene NAME instead streams a scene of edge/tools/scenes.py: photographed people and cars over
+photographed backgrounds, with occlusion, night, lighting changes or swaying leaves (--scene-list
+prints the catalogue with each scene's ground truth as JSON, then exits). It runs once (or with
+--loop repeatedly) from the timeline's start, then stays at its empty end. The person options
+(--photo, --photo-crop, --person-height, --schedule, --no-person) do not go with it.
 
 Timeline: one wall-clock timeline for the whole process. It starts when the first RTSP client
 connects (--start first-client, the default) or at launch (--start launch). Every client of every
@@ -30,14 +38,19 @@ Stdout, one line each, flushed (t = Unix time in seconds when the scene changed)
     TIMELINE_START t=<secs>
     PERSON_ENTER t=<secs> timeline=<secs since start>
     PERSON_EXIT t=<secs> timeline=<secs>
-    SCHEDULE_END t=<secs> timeline=<secs>          (without --loop)
+    ACTOR_ENTER kind=person|car actor=<index> cutout=<name> height=<frac> t=<secs> timeline=<secs>
+    ACTOR_EXIT kind=... actor=... cutout=... height=... t=<secs> timeline=<secs>
+    SCHEDULE_END t=<secs> timeline=<secs>          (without --loop; with --scene: the scene's end)
     STOPPED                                         (after SIGTERM or SIGINT; exit status 0)
-Encoder: I420 -> x264enc tune=zerolatency speed-preset=ultrafast key-int-max=GOP
-option-string=scenecut=0 (regular GOPs), rtph264pay config-interval=-1 pt=96. Port 0 picks a
-free port (the READY line has it).
+ACTOR_* (with --scene only) is printed for every actor; PERSON_ENTER when a person appears in a
+scene where none was, PERSON_EXIT when the last one leaves (so overlapping people make one pair).
+Encoder: I420 (with --scene: RGB -> videoconvert -> I420) -> x264enc tune=zerolatency
+speed-preset=ultrafast key-int-max=GOP option-string=scenecut=0 (regular GOPs), rtph264pay
+config-interval=-1 pt=96. Port 0 picks a free port (the READY line has it).
 """
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -57,6 +70,9 @@ try:
 except ImportError:  # pragma: no cover
     sys.exit("camera-standin: numpy is missing for /usr/bin/python3: apt-get install python3-numpy "
              "(scripts/setup.sh 40-gstreamer)")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scenes  # noqa: E402 (beside this file)
 
 CACHE = os.environ.get("GUARDIAN_CACHE", "/var/cache/private-ai-guardian")
 
@@ -139,28 +155,8 @@ def rgb_to_i420(rgb, width=None, height=None):
 
 
 def room(width, height):
-    """The empty scene: a wall over a floor, gradients, skirting board, faint texture."""
-    rng = np.random.default_rng(20261127)
-    ys = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
-    xs = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
-    horizon = int(height * 0.68)
-    img = np.empty((height, width, 3), np.float32)
-    # Wall: warm light grey, darker towards the top and the right corner.
-    wall = 200 - 45 * (1 - ys[:horizon] / 0.68) * 0.6 - 25 * xs
-    img[:horizon] = np.stack([wall + 12, wall + 4, wall - 14], axis=-1)
-    # Faint vertical wallpaper stripes.
-    img[:horizon] += (6 * np.sin(xs * width / 11.0))[..., None][:, :, :1]
-    # Floor: brown-grey, lighter towards the camera, with plank seams.
-    fy = (ys[horizon:] - 0.68) / 0.32
-    floor = 95 + 55 * fy + 10 * xs
-    img[horizon:] = np.stack([floor + 18, floor + 6, floor - 10], axis=-1)
-    seams = (np.arange(width)[None, :] % max(8, width // 9)) < max(1, width // 640)
-    img[horizon:][np.broadcast_to(seams, (height - horizon, width))] -= 25
-    # Skirting board.
-    sk = max(2, height // 60)
-    img[horizon - sk:horizon] = (235, 232, 225)
-    img += rng.normal(0, 3.0, size=(height, width, 1)).astype(np.float32)
-    return rgb_to_i420(np.clip(img, 0, 255).astype(np.uint8))
+    """The empty scene (scenes.room: a wall over a floor; the detector finds nothing in it) as I420."""
+    return rgb_to_i420(scenes.room(width, height))
 
 
 def photo_i420(path, crop, height):
@@ -207,13 +203,11 @@ def parse_crop(text):
     return v
 
 
-class Timeline:
-    """Which scene is shown at a wall-clock time. Thread-safe for readers after start()."""
+class Clock:
+    """The one wall-clock timeline, started once. Thread-safe for readers after start()."""
 
-    def __init__(self, segments, loop):
-        self.segments = segments
+    def __init__(self, loop):
         self.loop = loop
-        self.period = sum(d for _, d in segments)
         self.t0 = None
         self.lock = threading.Lock()
 
@@ -223,6 +217,15 @@ class Timeline:
                 self.t0 = t0
                 return True
             return False
+
+
+class Timeline(Clock):
+    """Which part of the schedule is shown at a wall-clock time."""
+
+    def __init__(self, segments, loop):
+        super().__init__(loop)
+        self.segments = segments
+        self.period = sum(d for _, d in segments)
 
     def at(self, now):
         """(kind, progress 0..1, person-stretch number) at `now`; empty before start/after end."""
@@ -264,6 +267,45 @@ class Timeline:
                 return
 
 
+class SceneTimeline(Clock):
+    """A scenes.Scene on the wall clock: the scene time of a wall-clock time, and its log."""
+
+    def __init__(self, scene, loop):
+        super().__init__(loop)
+        self.scene = scene
+
+    def scene_time(self, now):
+        """Seconds into the scene: 0 before the start, its end after it (without --loop)."""
+        t0 = self.t0
+        if t0 is None or now < t0:
+            return 0.0
+        rel = now - t0
+        return rel % self.scene.duration if self.loop else min(rel, self.scene.duration)
+
+    def transitions(self):
+        """Yields (timeline secs, event) for every actor entering or leaving, the first person
+        entering and the last leaving, in order (exits before entries at equal times)."""
+        changes = []
+        for a in scenes.appearances(self.scene):
+            fields = f"kind={a['kind']} actor={a['actor']} cutout={a['cutout']} height={a['height_frac']:.2f}"
+            changes += [(a["start_s"], 1, a["kind"], "ACTOR_ENTER " + fields),
+                        (a["end_s"], 0, a["kind"], "ACTOR_EXIT " + fields)]
+        changes.sort(key=lambda c: (c[0], c[1], c[3]))
+        base = 0.0
+        while True:
+            persons = 0
+            for t, entering, kind, line in changes:
+                yield base + t, line
+                if kind == "person":
+                    persons += 1 if entering else -1
+                    if persons == (1 if entering else 0):
+                        yield base + t, "PERSON_ENTER" if entering else "PERSON_EXIT"
+            base += self.scene.duration
+            if not self.loop:
+                yield base, "SCHEDULE_END"
+                return
+
+
 # ---------------------------------------------------------------------------------------------
 # The scene, the one encoder and the RTSP paths.
 
@@ -271,12 +313,17 @@ class StandIn:
     def __init__(self, args):
         self.args = args
         self.w, self.h, self.fps = args.width, args.height, args.fps
-        self.timeline = Timeline(args.schedule, args.loop)
-        self.bg = room(self.w, self.h)
-        height = int(round(self.h * args.person_height)) // 2 * 2
-        self.person = None if args.no_person else photo_i420(args.photo, args.photo_crop, height)
-        if self.person is not None and self.person.width > self.w:
-            raise RuntimeError("the photo is wider than the frame: lower --person-height or crop it")
+        if args.scene is not None:
+            self.timeline = SceneTimeline(scenes.SCENES[args.scene], args.loop)
+            self.renderer = scenes.Renderer(self.timeline.scene, self.w, self.h)
+        else:
+            self.renderer = None
+            self.timeline = Timeline(args.schedule, args.loop)
+            self.bg = room(self.w, self.h)
+            height = int(round(self.h * args.person_height)) // 2 * 2
+            self.person = None if args.no_person else photo_i420(args.photo, args.photo_crop, height)
+            if self.person is not None and self.person.width > self.w:
+                raise RuntimeError("the photo is wider than the frame: lower --person-height or crop it")
         self.medias = {}  # a path's appsrc -> {"pipe": its pipeline, "offset": its time stamp offset}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -288,10 +335,15 @@ class StandIn:
     # -- encoder --------------------------------------------------------------------------
     def _build_encoder(self):
         a = self.args
+        if self.renderer is None:
+            raw = (f"caps=video/x-raw,format=I420,width={self.w},height={self.h},framerate={self.fps}/1,"
+                   "pixel-aspect-ratio=1/1,colorimetry=bt709,interlace-mode=progressive ! ")
+        else:
+            raw = (f"caps=video/x-raw,format=RGB,width={self.w},height={self.h},framerate={self.fps}/1,"
+                   "pixel-aspect-ratio=1/1,interlace-mode=progressive ! "
+                   "videoconvert ! video/x-raw,format=I420,colorimetry=bt709 ! ")
         self.enc_pipe = Gst.parse_launch(
-            "appsrc name=raw is-live=true format=time block=false max-bytes=0 "
-            f"caps=video/x-raw,format=I420,width={self.w},height={self.h},framerate={self.fps}/1,"
-            "pixel-aspect-ratio=1/1,colorimetry=bt709,interlace-mode=progressive ! "
+            "appsrc name=raw is-live=true format=time block=false max-bytes=0 " + raw +
             "queue max-size-buffers=2 leaky=downstream ! "
             f"x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max={a.gop} "
             f"bitrate={a.bitrate} option-string=scenecut=0 ! "
@@ -340,6 +392,8 @@ class StandIn:
 
     # -- frames -----------------------------------------------------------------------------
     def compose(self, now):
+        if self.renderer is not None:
+            return self.renderer.frame(self.timeline.scene_time(now)).tobytes()
         kind, progress, n = self.timeline.at(now)
         if kind != "person" or self.person is None:
             return self.bg.tobytes()
@@ -482,7 +536,17 @@ def main():
     ap.add_argument("--no-person", action="store_true", help="an empty scene, whatever the schedule")
     ap.add_argument("--start", choices=["first-client", "launch"], default="first-client",
                     help="when the timeline starts")
+    ap.add_argument("--scene", choices=list(scenes.SCENES), help="stream this scene of edge/tools/scenes.py")
+    ap.add_argument("--scene-list", action="store_true", help="print the scenes with their ground truth as JSON")
     a = ap.parse_args()
+    if a.scene_list:
+        json.dump([scenes.describe(s) for s in scenes.SCENES.values()], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    if a.scene is not None:
+        for opt in ("photo", "photo_crop", "person_height", "schedule", "no_person"):
+            if getattr(a, opt) != ap.get_default(opt):
+                ap.error(f"--{opt.replace('_', '-')} does not go with --scene")
     if a.width < 64 or a.height < 64 or a.width % 2 or a.height % 2:
         ap.error("--width and --height must be even and at least 64")
     if not 1 <= a.fps <= 120:

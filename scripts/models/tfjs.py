@@ -5,8 +5,9 @@ A TF.js graph model's `<name>.json` holds `modelTopology` (a TF GraphDef in JSON
 `weightsManifest` (where each weight lies in the `.bin` shards and how it is quantised). The
 topology is parsed with the TF proto classes that ship in the `tensorboard` wheel, each weight's
 Const node is filled from the shards (float16 / uint8 / uint16 weights dequantised as the manifest
-says; int64 Consts are stored as int32 by TF.js), and TF.js's fused op `FusedDepthwiseConv2dNative`
-is renamed to TF's `_FusedDepthwiseConv2dNative`. OpenVINO's TF frontend then reads the GraphDef.
+says; int64 Consts are stored as int32 by TF.js), and the fused convolutions that OpenVINO's TF
+frontend cannot read (`_FusedConv2D`, `FusedDepthwiseConv2dNative`) are split into their plain ops.
+OpenVINO's TF frontend then reads the GraphDef.
 
 Imported by the scripts beside it (Python puts a script's own folder first on sys.path).
 """
@@ -18,7 +19,7 @@ import sys
 import numpy as np
 import openvino as ov
 from google.protobuf import json_format
-from tensorboard.compat.proto import graph_pb2, types_pb2
+from tensorboard.compat.proto import graph_pb2, node_def_pb2, types_pb2
 
 # COCO 2017's 80 detection classes in the contiguous order both models' class indices use (the
 # order of edge/src/detect/labels.rs).
@@ -125,13 +126,57 @@ def tfjs_to_graphdef(model_json):
                      np.bool_: "bool_val", np.uint8: "int_val"}[np_dtype]
             getattr(tensor, field).append(arr.item())
         filled += 1
-    renamed = 0
-    for n in graph.node:
-        if n.op == "FusedDepthwiseConv2dNative":
-            n.op = "_FusedDepthwiseConv2dNative"
-            renamed += 1
-    print(f"{prog()}: {len(graph.node)} nodes, {filled} weights filled, {renamed} fused depthwise ops renamed")
+    unfused = unfuse(graph)
+    print(f"{prog()}: {len(graph.node)} nodes, {filled} weights filled, {unfused} fused convolutions split")
     return graph, model["signature"]
+
+
+# TF.js's fused convolutions -> the plain op they fuse, and the attributes it keeps.
+FUSED = {
+    "_FusedConv2D": ("Conv2D", ("T", "strides", "padding", "explicit_paddings", "dilations", "data_format",
+                                "use_cudnn_on_gpu")),
+    "FusedDepthwiseConv2dNative": ("DepthwiseConv2dNative", ("T", "strides", "padding", "explicit_paddings",
+                                                             "dilations", "data_format")),
+}
+FUSABLE = {"BiasAdd", "Relu", "Relu6"}
+
+
+def unfuse(graph):
+    """Splits each fused convolution (`_FusedConv2D`, `FusedDepthwiseConv2dNative` with the
+    fused ops BiasAdd then Relu or Relu6), which OpenVINO's TF frontend has no rule for, into
+    the convolution, a BiasAdd and the activation; the last keeps the node's name, so consumers
+    are untouched. Returns how many were split."""
+    out, split = [], 0
+    for n in graph.node:
+        if n.op not in FUSED:
+            out.append(n)
+            continue
+        fused = [s.decode() for s in n.attr["fused_ops"].list.s]
+        if not fused or fused[0] != "BiasAdd" or not set(fused) <= FUSABLE or len(fused) > 2 or len(n.input) != 3:
+            fail(f"{n.op} {n.name}: fused ops {fused} with {len(n.input)} inputs are not supported")
+        op, keep = FUSED[n.op]
+        conv = node_def_pb2.NodeDef(name=n.name + "/unfused_conv", op=op, input=n.input[:2])
+        for k in keep:
+            if k in n.attr:
+                conv.attr[k].CopyFrom(n.attr[k])
+        steps = [conv]
+        bias = node_def_pb2.NodeDef(name=n.name + "/unfused_bias", op="BiasAdd", input=[conv.name, n.input[2]])
+        for k in ("T", "data_format"):
+            if k in n.attr:
+                bias.attr[k].CopyFrom(n.attr[k])
+        steps.append(bias)
+        for act in fused[1:]:
+            a = node_def_pb2.NodeDef(name=n.name + f"/unfused_{act.lower()}", op=act, input=[steps[-1].name])
+            if "T" in n.attr:
+                a.attr["T"].CopyFrom(n.attr["T"])
+            steps.append(a)
+        steps[-1].name = n.name  # the activation, or the BiasAdd when there is none
+        out.extend(steps)
+        split += 1
+    if split:
+        del graph.node[:]
+        graph.node.extend(out)
+    return split
 
 
 def read_tfjs(model_json, work_dir):

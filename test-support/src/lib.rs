@@ -363,9 +363,20 @@ pub fn benchmark_app() -> PathBuf {
     PathBuf::from(openvino_env("OPENVINO_BENCHMARK_APP"))
 }
 
-/// The converted NanoDet IR.
+/// The converted NanoDet IR (the default, light detector).
 pub fn model_path() -> PathBuf {
-    cache().join("models/nanodet-m-416/nanodet.xml")
+    model_path_of("nanodet")
+}
+
+/// A converted detector's IR by its `model.json` kind: `nanodet` (NanoDet-m 416, made by
+/// `scripts/setup.d/60-model.sh`) or `centernet` (CenterNet MobileNetV3 512, made by
+/// `61-centernet.sh`). Panics on another name.
+pub fn model_path_of(kind: &str) -> PathBuf {
+    match kind {
+        "nanodet" => cache().join("models/nanodet-m-416/nanodet.xml"),
+        "centernet" => cache().join("models/centernet-mbv3-512/centernet.xml"),
+        other => panic!("no converted model of kind {other:?} (nanodet or centernet)"),
+    }
 }
 
 /// Test photographs.

@@ -1,14 +1,17 @@
-//! Object detection: motion gating, the NanoDet detector in OpenVINO, and tracking.
+//! Object detection: motion gating, the detector in OpenVINO (NanoDet or CenterNet), and
+//! tracking.
 //!
 //! - [`boxes`]: boxes, IoU, NMS.
 //! - [`motion`]: a coarse motion detector that decides when and where to look.
-//! - [`nanodet`]: decoding the model's outputs.
+//! - [`nanodet`]: decoding NanoDet's outputs (the light default model).
+//! - [`centernet`]: decoding CenterNet's outputs (the stronger model).
 //! - [`runtime`]: the OpenVINO runner shared by all cameras.
 //! - [`tracker`]: one object across frames, and when it has parked.
 //! - [`locate`]: where the model and OpenVINO are when nothing is configured.
 //! - [`labels`]: COCO labels and the product's categories.
 
 pub mod boxes;
+pub mod centernet;
 pub mod labels;
 pub mod locate;
 pub mod motion;

@@ -1,7 +1,9 @@
-//! The detector: a NanoDet model in OpenVINO, run by a small pool of inference threads that
-//! every camera shares through one bounded queue.
+//! The detector: a model in OpenVINO (NanoDet, the light default, or CenterNet, the stronger
+//! one; `model.json`'s `kind` says which decoder its outputs need), run by a small pool of
+//! inference threads that every camera shares through one bounded queue.
 //!
-//! The model's IR already holds its normalisation (u8 RGB NHWC 416×416 in). For each input
+//! The model's IR already holds its normalisation (u8 RGB NHWC in, 416×416 for NanoDet,
+//! 512×512 for CenterNet). For each input
 //! size a camera sends (its detection frame, or a square crop of it around motion) a worker
 //! adds a resize step with OpenVINO's pre-processing and compiles that variant once, so no
 //! per-pixel work happens in Rust. Each worker owns one inference request; `infer_requests`
@@ -24,7 +26,7 @@ use openvino::{
 use serde::Deserialize;
 
 use super::boxes::{BBox, Detection};
-use super::nanodet::{DecodeParams, Level, decode};
+use super::{centernet, nanodet};
 
 /// Errors of the detector.
 #[derive(Debug, thiserror::Error)]
@@ -56,17 +58,34 @@ pub enum DetectorError {
     Stopped,
     /// The outputs did not have the expected shapes.
     #[error(transparent)]
-    Decode(#[from] super::nanodet::DecodeError),
+    Decode(#[from] nanodet::DecodeError),
+    /// CenterNet's output did not have the expected shape.
+    #[error(transparent)]
+    CenterNetDecode(#[from] centernet::DecodeError),
 }
 
 fn ov(e: impl std::fmt::Display) -> DetectorError {
     DetectorError::OpenVino(e.to_string())
 }
 
-/// `model.json` beside the IR (written by `scripts/models/convert_nanodet.py`): what the
-/// outputs are. Unknown fields are ignored.
+/// Which decoder a model's outputs need: `model.json`'s `"kind"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// NanoDet's GFL heads per stride ([`nanodet`]); the default when `kind` is absent.
+    #[default]
+    Nanodet,
+    /// CenterNet's decoded rows ([`centernet`]).
+    Centernet,
+}
+
+/// `model.json` beside the IR (written by `scripts/models/convert_nanodet.py` or
+/// `convert_centernet.py`): what the outputs are. Unknown fields are ignored.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelInfo {
+    /// The decoder.
+    #[serde(default)]
+    pub kind: ModelKind,
     /// Input width.
     #[serde(rename = "width")]
     pub input_width: u32,
@@ -75,10 +94,52 @@ pub struct ModelInfo {
     pub input_height: u32,
     /// Classes.
     pub classes: usize,
-    /// Bins per box side.
+    /// NanoDet: bins per box side.
+    #[serde(default)]
     pub bins: usize,
-    /// Output levels.
+    /// NanoDet: output levels.
+    #[serde(default)]
     pub levels: Vec<LevelInfo>,
+    /// CenterNet: the `[1, N, 6]` detections output.
+    #[serde(default)]
+    pub detections: Option<OutputRef>,
+    /// CenterNet: the model's class `i` is COCO-80 class `class_to_coco[i]`
+    /// ([`super::labels::COCO`]).
+    #[serde(default)]
+    pub class_to_coco: Vec<usize>,
+}
+
+impl ModelInfo {
+    /// Parses `model.json` and checks that it has what its kind's decoder needs.
+    pub fn parse(json: &[u8]) -> Result<ModelInfo, String> {
+        let info: ModelInfo = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        if info.input_width == 0 || info.input_height == 0 {
+            return Err("width and height must be positive".into());
+        }
+        match info.kind {
+            ModelKind::Nanodet => {
+                if info.bins == 0 || info.levels.is_empty() || info.classes == 0 {
+                    return Err("a nanodet model needs classes, bins and levels".into());
+                }
+            }
+            ModelKind::Centernet => {
+                if info.detections.is_none() {
+                    return Err("a centernet model needs its detections output".into());
+                }
+                if info.class_to_coco.is_empty() {
+                    return Err("a centernet model needs class_to_coco".into());
+                }
+                if let Some(c) = info
+                    .class_to_coco
+                    .iter()
+                    .find(|&&c| c >= super::labels::COCO.len())
+                {
+                    return Err(format!("class_to_coco maps to {c}, past COCO's 80 classes"));
+                }
+            }
+        }
+        Ok(info)
+    }
 }
 
 /// One output level.
@@ -160,9 +221,9 @@ impl Detector {
     pub fn start(s: &DetectorSettings) -> Result<Detector, DetectorError> {
         load_library(s.library.as_deref())?;
         let info_path = s.model.with_file_name("model.json");
-        let info: ModelInfo = std::fs::read(&info_path)
+        let info = std::fs::read(&info_path)
             .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            .and_then(|b| ModelInfo::parse(&b))
             .map_err(|reason| DetectorError::Model {
                 path: info_path.clone(),
                 reason,
@@ -310,12 +371,94 @@ struct Variant {
     _compiled: openvino::CompiledModel,
 }
 
+/// How a worker turns a finished request's outputs into detections.
+enum Decoder {
+    NanoDet {
+        params: nanodet::DecodeParams,
+        levels: Vec<LevelInfo>,
+    },
+    CenterNet {
+        params: centernet::DecodeParams,
+        output: String,
+        class_to_coco: Vec<usize>,
+    },
+}
+
+impl Decoder {
+    fn new(s: &DetectorSettings, info: &ModelInfo) -> Decoder {
+        match info.kind {
+            ModelKind::Nanodet => Decoder::NanoDet {
+                params: nanodet::DecodeParams {
+                    input_w: info.input_width,
+                    input_h: info.input_height,
+                    classes: info.classes,
+                    bins: info.bins,
+                    min_score: s.min_score,
+                    iou: s.nms_iou,
+                },
+                levels: info.levels.clone(),
+            },
+            ModelKind::Centernet => Decoder::CenterNet {
+                params: centernet::DecodeParams {
+                    input_w: info.input_width,
+                    input_h: info.input_height,
+                    min_score: s.min_score,
+                    iou: s.nms_iou,
+                },
+                // ModelInfo::parse made sure it is there.
+                output: info
+                    .detections
+                    .as_ref()
+                    .map(|d| d.name.clone())
+                    .unwrap_or_default(),
+                class_to_coco: info.class_to_coco.clone(),
+            },
+        }
+    }
+
+    fn decode(&self, request: &openvino::InferRequest) -> Result<Vec<Detection>, DetectorError> {
+        match self {
+            Decoder::NanoDet { params, levels } => {
+                let mut outs = Vec::with_capacity(levels.len());
+                for l in levels {
+                    outs.push((
+                        l.stride,
+                        request.get_tensor(&l.scores.name).map_err(ov)?,
+                        request.get_tensor(&l.boxes.name).map_err(ov)?,
+                    ));
+                }
+                let mut raw = Vec::with_capacity(outs.len());
+                for (stride, scores, boxes) in &outs {
+                    raw.push(nanodet::Level {
+                        stride: *stride,
+                        scores: scores.get_data::<f32>().map_err(ov)?,
+                        boxes: boxes.get_data::<f32>().map_err(ov)?,
+                    });
+                }
+                Ok(nanodet::decode(&raw, params)?)
+            }
+            Decoder::CenterNet {
+                params,
+                output,
+                class_to_coco,
+            } => {
+                let rows = request.get_tensor(output).map_err(ov)?;
+                Ok(centernet::decode(
+                    rows.get_data::<f32>().map_err(ov)?,
+                    class_to_coco,
+                    params,
+                )?)
+            }
+        }
+    }
+}
+
 struct Worker {
     core: Core,
     model: openvino::Model,
     device: DeviceType<'static>,
     info: ModelInfo,
-    params: DecodeParams,
+    decoder: Decoder,
     variants: HashMap<(u32, u32), Variant>,
 }
 
@@ -356,14 +499,7 @@ impl Worker {
             model,
             device,
             info: info.clone(),
-            params: DecodeParams {
-                input_w: info.input_width,
-                input_h: info.input_height,
-                classes: info.classes,
-                bins: info.bins,
-                min_score: s.min_score,
-                iou: s.nms_iou,
-            },
+            decoder: Decoder::new(s, info),
             variants: HashMap::new(),
         })
     }
@@ -424,30 +560,16 @@ impl Worker {
             .get_raw_data_mut()
             .map_err(ov)?
             .copy_from_slice(&job.rgb);
-        let params = self.params;
-        let levels_info = self.info.levels.clone();
-        let v = self.variant(job.width, job.height)?;
+        self.variant(job.width, job.height)?;
+        let v = self
+            .variants
+            .get_mut(&(job.width, job.height))
+            .expect("compiled above");
         v.request.set_input_tensor(&tensor).map_err(ov)?;
         let t0 = Instant::now();
         v.request.infer().map_err(ov)?;
         let took = t0.elapsed().as_nanos() as u64;
-        let mut outs = Vec::with_capacity(levels_info.len());
-        for l in &levels_info {
-            outs.push((
-                l.stride,
-                v.request.get_tensor(&l.scores.name).map_err(ov)?,
-                v.request.get_tensor(&l.boxes.name).map_err(ov)?,
-            ));
-        }
-        let mut levels = Vec::with_capacity(outs.len());
-        for (stride, scores, boxes) in &outs {
-            levels.push(Level {
-                stride: *stride,
-                scores: scores.get_data::<f32>().map_err(ov)?,
-                boxes: boxes.get_data::<f32>().map_err(ov)?,
-            });
-        }
-        Ok((decode(&levels, &params)?, took))
+        Ok((self.decoder.decode(&v.request)?, took))
     }
 
     fn serve(&mut self, rx: &Mutex<Receiver<Job>>, stats: &Mutex<DetectorStats>) {
@@ -491,5 +613,61 @@ mod tests {
         };
         assert_eq!(square_crop(&wide, 640, 360, 360), None);
         assert_eq!(square_crop(&r, 416, 416, 416), None);
+    }
+
+    #[test]
+    fn model_json_without_a_kind_is_nanodet() {
+        let json = br#"{"width": 416, "height": 416, "classes": 80, "bins": 11, "extra": 1,
+            "levels": [{"stride": 8, "scores": {"name": "s8"}, "boxes": {"name": "b8"}}]}"#;
+        let info = ModelInfo::parse(json).unwrap();
+        assert_eq!(info.kind, ModelKind::Nanodet);
+        assert_eq!(
+            (info.input_width, info.bins, info.levels.len()),
+            (416, 11, 1)
+        );
+        let tagged = String::from_utf8_lossy(json).replacen('{', r#"{"kind": "nanodet", "#, 1);
+        assert_eq!(
+            ModelInfo::parse(tagged.as_bytes()).unwrap().kind,
+            ModelKind::Nanodet
+        );
+    }
+
+    #[test]
+    fn a_centernet_model_json_parses_with_its_output_and_mapping() {
+        let json = br#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80,
+            "detections": {"name": "tower_0/detections:0", "shape": [1, 100, 6]},
+            "class_to_coco": [0, 1, 2]}"#;
+        let info = ModelInfo::parse(json).unwrap();
+        assert_eq!(info.kind, ModelKind::Centernet);
+        assert_eq!(info.detections.unwrap().name, "tower_0/detections:0");
+        assert_eq!(info.class_to_coco, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_model_json_missing_what_its_decoder_needs_is_refused() {
+        for (json, why) in [
+            (r#"{"width": 416, "height": 416, "classes": 80}"#, "levels"),
+            (
+                r#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80, "class_to_coco": [0]}"#,
+                "detections",
+            ),
+            (
+                r#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80,
+                    "detections": {"name": "d"}}"#,
+                "class_to_coco",
+            ),
+            (
+                r#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80,
+                    "detections": {"name": "d"}, "class_to_coco": [0, 80]}"#,
+                "past COCO",
+            ),
+            (
+                r#"{"kind": "yolo", "width": 512, "height": 512, "classes": 80}"#,
+                "unknown variant",
+            ),
+        ] {
+            let e = ModelInfo::parse(json.as_bytes()).unwrap_err();
+            assert!(e.contains(why), "{json}: {e}");
+        }
     }
 }

@@ -34,6 +34,27 @@ impl BBox {
         ((self.x0 + self.x1) / 2.0, (self.y0 + self.y1) / 2.0)
     }
 
+    /// The smallest box holding both.
+    pub fn union(&self, o: &BBox) -> BBox {
+        BBox {
+            x0: self.x0.min(o.x0),
+            y0: self.y0.min(o.y0),
+            x1: self.x1.max(o.x1),
+            y1: self.y1.max(o.y1),
+        }
+    }
+
+    /// Grown by `by` (fractions of the frame) on every side, within the frame.
+    pub fn grown(&self, by: f32) -> BBox {
+        BBox {
+            x0: self.x0 - by,
+            y0: self.y0 - by,
+            x1: self.x1 + by,
+            y1: self.y1 + by,
+        }
+        .clamp()
+    }
+
     /// The bottom centre: where an object stands, the point zones test.
     pub fn foot(&self) -> (f32, f32) {
         ((self.x0 + self.x1) / 2.0, self.y1)

@@ -284,9 +284,10 @@ impl Detector {
         })?
     }
 
-    /// Detects in a region of a frame: a square crop around `region` when it fits (the model
-    /// then sees the moving part at a higher resolution), else the whole frame. Boxes are
-    /// fractions of the frame.
+    /// Detects in a region of a frame: the square crop around `region` when it fits (the
+    /// model then sees the moving part at a higher resolution and undistorted), else the
+    /// whole frame padded to a square (letterboxed: a frame squeezed to the model's square
+    /// input makes people thin and scores low). Boxes are fractions of the frame.
     pub fn detect_region(
         &self,
         frame: &[u8],
@@ -295,33 +296,23 @@ impl Detector {
         region: Option<BBox>,
         timeout: Duration,
     ) -> Result<Vec<Detection>, DetectorError> {
-        let side = width.min(height);
-        let crop = region.and_then(|r| square_crop(&r, width, height, side));
-        match crop {
-            None => self.detect(frame.to_vec(), width, height, timeout),
-            Some((x, y)) => {
-                let stride = width as usize * 3;
-                let mut rgb = Vec::with_capacity(side as usize * side as usize * 3);
-                for row in y..y + side {
-                    let start = row as usize * stride + x as usize * 3;
-                    rgb.extend_from_slice(&frame[start..start + side as usize * 3]);
-                }
-                let frac = BBox {
-                    x0: x as f32 / width as f32,
-                    y0: y as f32 / height as f32,
-                    x1: (x + side) as f32 / width as f32,
-                    y1: (y + side) as f32 / height as f32,
+        let look = look_for(region, width, height);
+        let (rgb, side) = look.pixels(frame, width, height);
+        Ok(self
+            .detect(rgb, side, side, timeout)?
+            .into_iter()
+            .filter_map(|d| {
+                let bbox = d.bbox.from_region(&look.frac(width, height));
+                // Nothing is found in the padding, but clip what reaches into it.
+                let bbox = BBox {
+                    x0: bbox.x0.clamp(0.0, 1.0),
+                    y0: bbox.y0.clamp(0.0, 1.0),
+                    x1: bbox.x1.clamp(0.0, 1.0),
+                    y1: bbox.y1.clamp(0.0, 1.0),
                 };
-                Ok(self
-                    .detect(rgb, side, side, timeout)?
-                    .into_iter()
-                    .map(|d| Detection {
-                        bbox: d.bbox.from_region(&frac),
-                        ..d
-                    })
-                    .collect())
-            }
-        }
+                (bbox.area() > 0.0).then_some(Detection { bbox, ..d })
+            })
+            .collect())
     }
 
     /// Counters so far.
@@ -348,8 +339,87 @@ impl Drop for Detector {
     }
 }
 
+/// What the detector is given of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Look {
+    /// A `side`×`side` crop at (`x`, `y`).
+    Crop {
+        /// Left, pixels.
+        x: u32,
+        /// Top, pixels.
+        y: u32,
+        /// Side, pixels (the frame's shorter side).
+        side: u32,
+    },
+    /// The whole frame, padded at the right or bottom to a `side`×`side` square.
+    Whole {
+        /// The frame's longer side.
+        side: u32,
+    },
+}
+
+/// Where to look for `region` (fractions of a `width`×`height` frame; `None` for the whole
+/// frame): the square crop that holds it, else the whole frame. Crops start on multiples of
+/// 8 pixels, so nearby regions give the same input.
+pub fn look_for(region: Option<BBox>, width: u32, height: u32) -> Look {
+    let side = width.min(height);
+    match region.and_then(|r| square_crop(&r, width, height, side)) {
+        Some((x, y)) => Look::Crop { x, y, side },
+        None => Look::Whole {
+            side: width.max(height),
+        },
+    }
+}
+
+impl Look {
+    /// The packed RGB square the detector gets, and its side.
+    pub fn pixels(&self, frame: &[u8], width: u32, height: u32) -> (Vec<u8>, u32) {
+        let stride = width as usize * 3;
+        match *self {
+            Look::Whole { side } if (width, height) == (side, side) => (frame.to_vec(), side),
+            Look::Whole { side } => {
+                let mut rgb = vec![0u8; side as usize * side as usize * 3];
+                let row = side as usize * 3;
+                for y in 0..height as usize {
+                    rgb[y * row..y * row + stride]
+                        .copy_from_slice(&frame[y * stride..(y + 1) * stride]);
+                }
+                (rgb, side)
+            }
+            Look::Crop { x, y, side } => {
+                let mut rgb = Vec::with_capacity(side as usize * side as usize * 3);
+                for row in y..y + side {
+                    let start = row as usize * stride + x as usize * 3;
+                    rgb.extend_from_slice(&frame[start..start + side as usize * 3]);
+                }
+                (rgb, side)
+            }
+        }
+    }
+
+    /// The square's place in the frame, in fractions of the frame (beyond 1 for padding).
+    pub fn frac(&self, width: u32, height: u32) -> BBox {
+        let (w, h) = (width as f32, height as f32);
+        match *self {
+            Look::Crop { x, y, side } => BBox {
+                x0: x as f32 / w,
+                y0: y as f32 / h,
+                x1: (x + side) as f32 / w,
+                y1: (y + side) as f32 / h,
+            },
+            Look::Whole { side } => BBox {
+                x0: 0.0,
+                y0: 0.0,
+                x1: side as f32 / w,
+                y1: side as f32 / h,
+            },
+        }
+    }
+}
+
 /// The top-left corner of a `side`×`side` crop of a `width`×`height` frame that holds
-/// `region`, or `None` when the region does not fit in one (or the frame is square).
+/// `region`, on multiples of 8 pixels, or `None` when the region does not fit in one (or the
+/// frame is square).
 pub fn square_crop(region: &BBox, width: u32, height: u32, side: u32) -> Option<(u32, u32)> {
     if width == height {
         return None;
@@ -359,11 +429,20 @@ pub fn square_crop(region: &BBox, width: u32, height: u32, side: u32) -> Option<
     if x1 - x0 > side as f32 || y1 - y0 > side as f32 {
         return None;
     }
-    let cx = (x0 + x1) / 2.0;
-    let cy = (y0 + y1) / 2.0;
-    let x = (cx - side as f32 / 2.0).clamp(0.0, (width - side) as f32) as u32;
-    let y = (cy - side as f32 / 2.0).clamp(0.0, (height - side) as f32) as u32;
-    Some((x, y))
+    let place = |lo: f32, hi: f32, extent: u32| -> u32 {
+        let max = extent - side;
+        let centred = ((lo + hi) / 2.0 - side as f32 / 2.0).clamp(0.0, max as f32);
+        // Rounded to 8 px, still holding the region.
+        let mut p = ((centred / 8.0).round() as u32 * 8).min(max);
+        if (p as f32) > lo {
+            p = (lo.max(0.0) as u32 / 8 * 8).min(max);
+        }
+        if ((p + side) as f32) < hi {
+            p = (hi.ceil() as u32).saturating_sub(side).min(max);
+        }
+        p
+    };
+    Some((place(x0, x1, width), place(y0, y1, height)))
 }
 
 struct Variant {
@@ -605,6 +684,29 @@ mod tests {
         };
         // 640×360: side 360; region x 512-576 → centred at 544, clamped to 640-360 = 280.
         assert_eq!(square_crop(&r, 640, 360, 360), Some((280, 0)));
+        // Centred at 320 → 140, rounded to 8 px: 144; the region (288-352) still inside.
+        let mid = BBox {
+            x0: 0.45,
+            y0: 0.2,
+            x1: 0.55,
+            y1: 0.6,
+        };
+        assert_eq!(square_crop(&mid, 640, 360, 360), Some((144, 0)));
+        for i in 0..=60 {
+            let x0 = i as f32 / 100.0;
+            let r = BBox {
+                x0,
+                y0: 0.1,
+                x1: x0 + 0.4,
+                y1: 0.9,
+            };
+            let (x, _) = square_crop(&r, 640, 360, 360).unwrap();
+            assert_eq!(x % 8, 0);
+            assert!(
+                x as f32 <= r.x0 * 640.0 + 0.01 && (x + 360) as f32 >= r.x1 * 640.0 - 0.01,
+                "{r:?} at {x}"
+            );
+        }
         let wide = BBox {
             x0: 0.1,
             y0: 0.0,
@@ -669,5 +771,48 @@ mod tests {
             let e = ModelInfo::parse(json.as_bytes()).unwrap_err();
             assert!(e.contains(why), "{json}: {e}");
         }
+    }
+
+    #[test]
+    fn whole_frames_are_letterboxed_and_boxes_map_back() {
+        let (w, h) = (8u32, 4u32);
+        let frame: Vec<u8> = (0..w * h * 3).map(|i| i as u8).collect();
+        let look = look_for(None, w, h);
+        assert_eq!(look, Look::Whole { side: 8 });
+        let (rgb, side) = look.pixels(&frame, w, h);
+        assert_eq!(side, 8);
+        assert_eq!(&rgb[..(w * h * 3) as usize], &frame[..], "the frame on top");
+        assert!(
+            rgb[(w * h * 3) as usize..].iter().all(|&b| b == 0),
+            "padding below"
+        );
+        // A box in the top half of the square is the whole height of the frame.
+        let b = BBox {
+            x0: 0.25,
+            y0: 0.0,
+            x1: 0.5,
+            y1: 0.5,
+        }
+        .from_region(&look.frac(w, h));
+        assert_eq!((b.x0, b.y0, b.x1, b.y1), (0.25, 0.0, 0.5, 1.0));
+        // A square frame is given as it is; a region that fits is a crop.
+        assert_eq!(
+            look_for(None, 4, 4).pixels(&frame[..48], 4, 4).0,
+            frame[..48].to_vec()
+        );
+        let r = BBox {
+            x0: 0.0,
+            y0: 0.0,
+            x1: 0.25,
+            y1: 0.5,
+        };
+        assert_eq!(
+            look_for(Some(r), 640, 360),
+            Look::Crop {
+                x: 0,
+                y: 0,
+                side: 360
+            }
+        );
     }
 }

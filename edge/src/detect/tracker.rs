@@ -125,6 +125,15 @@ impl Tracker {
             .any(|t| t.last_seen_ns.saturating_sub(t.anchor_ns) < self.p.stationary_after_ns)
     }
 
+    /// The boxes of the live tracks that are not stationary (where to look next).
+    pub fn active_boxes(&self) -> Vec<BBox> {
+        self.tracks
+            .iter()
+            .filter(|t| t.last_seen_ns.saturating_sub(t.anchor_ns) < self.p.stationary_after_ns)
+            .map(|t| t.bbox)
+            .collect()
+    }
+
     /// Whether any track is alive (stationary or not).
     pub fn has_tracks(&self) -> bool {
         !self.tracks.is_empty()

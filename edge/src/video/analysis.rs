@@ -162,7 +162,8 @@ impl Analysis {
         }
         let motion = self.motion.update(rgb, w as usize * 3);
         let look = look_at(
-            self.tracker.has_active() || self.machine.is_open(),
+            &self.tracker.active_boxes(),
+            self.machine.is_open(),
             motion.region,
             full_frame_due(self.last_full_ns, t_ns, self.cam.full_frame_secs),
         );
@@ -265,14 +266,33 @@ fn new_motion(cam: &CameraSettings) -> Motion {
     )
 }
 
+/// How far around a followed object the detector looks (it moves between frames), in
+/// fractions of the frame.
+const FOLLOW_MARGIN: f32 = 0.06;
+
 /// Where the detector looks on a frame: `None` for nowhere, `Some(None)` for the whole
-/// frame, `Some(Some(region))` for the moving region. Objects being followed (`active`) or a
-/// whole-frame look being due make it the whole frame; else only where something moved.
-pub fn look_at(active: bool, motion: Option<BBox>, full_due: bool) -> Option<Option<BBox>> {
-    if active || full_due {
-        Some(None)
-    } else {
-        motion.map(Some)
+/// frame, `Some(Some(region))` for a region (the detector crops a square around it when it
+/// fits, else looks at the whole frame). A whole-frame look when one is due; else the region
+/// around what moved and the objects being followed (`following`); the whole frame while an
+/// event is open with nothing moving or followed; else nowhere.
+pub fn look_at(
+    following: &[BBox],
+    open: bool,
+    motion: Option<BBox>,
+    full_due: bool,
+) -> Option<Option<BBox>> {
+    if full_due {
+        return Some(None);
+    }
+    let wanted = following
+        .iter()
+        .map(|b| b.grown(FOLLOW_MARGIN))
+        .chain(motion)
+        .reduce(|a, b| a.union(&b));
+    match wanted {
+        Some(r) => Some(Some(r)),
+        None if open => Some(None),
+        None => None,
     }
 }
 
@@ -673,10 +693,29 @@ mod tests {
             x1: 0.3,
             y1: 0.5,
         };
-        assert_eq!(look_at(false, None, false), None);
-        assert_eq!(look_at(false, Some(r), false), Some(Some(r)));
-        assert_eq!(look_at(true, Some(r), false), Some(None));
-        assert_eq!(look_at(false, None, true), Some(None));
+        assert_eq!(look_at(&[], false, None, false), None);
+        assert_eq!(look_at(&[], false, Some(r), false), Some(Some(r)));
+        assert_eq!(
+            look_at(&[], true, None, false),
+            Some(None),
+            "open, nothing to follow"
+        );
+        assert_eq!(look_at(&[r], true, Some(r), true), Some(None), "due");
+        // Following someone on the right while something moves on the left: both.
+        let right = BBox {
+            x0: 0.7,
+            y0: 0.3,
+            x1: 0.8,
+            y1: 0.7,
+        };
+        let Some(Some(both)) = look_at(&[right], true, Some(r), false) else {
+            panic!()
+        };
+        assert_eq!((both.x0, both.y0), (0.1, 0.1));
+        assert!(
+            (both.x1 - 0.86).abs() < 1e-6 && (both.y1 - 0.76).abs() < 1e-6,
+            "{both:?}"
+        );
         assert!(full_frame_due(None, 0, 5));
         assert!(!full_frame_due(Some(S), 5 * S, 5));
         assert!(full_frame_due(Some(S), 6 * S, 5));

@@ -14,11 +14,11 @@ Run with the OpenVINO venv's python (see $GUARDIAN_CACHE/openvino.env, OPENVINO_
 Images are made into the model's input with GStreamer exactly as check_nanodet.py does (a plain
 bilinear stretch to 512x512).
 
-Decoding mirrors edge/src/detect/centernet.rs: each row of `detections` [100, 6] is
-(x0, y0, x1, y1, score, class) in input pixels; keep it if its score is at least --min-score
-(0.3); box = the corners divided by the input size, clamped to the frame; class through
-model.json's class_to_coco; then per-class greedy NMS (a box is dropped when its IoU with a kept
-box of the same class exceeds 0.5).
+Decoding mirrors edge/src/detect/centernet.rs: the peaks (3x3 maxima, picked in the graph) that
+score at least --min-score (0.3), the best 100 (convert_centernet.decode); box = (4x - left,
+4y - top, 4x + right, 4y + bottom) from the sizes head, divided by the input size, clamped to the
+frame; class through model.json's class_to_coco; then per-class greedy NMS (a box is dropped
+when its IoU with a kept box of the same class exceeds 0.5).
 """
 
 import argparse
@@ -31,6 +31,7 @@ import numpy as np
 import openvino as ov
 
 from check_nanodet import iou_of, load_rgb
+from convert_centernet import decode
 
 MIN_SCORE = 0.3
 
@@ -57,12 +58,15 @@ class CenterNet:
     def raw(self, rgb):
         assert rgb.shape == (self.h, self.w, 3) and rgb.dtype == np.uint8, rgb.shape
         self.request.infer({self.meta["input"]["name"]: rgb[np.newaxis]})
-        d = self.meta["detections"]
-        return self.request.get_tensor(d["name"]).data.reshape(d["shape"][1], d["shape"][2]).copy()
+        peaks = self.request.get_tensor(self.meta["peaks"]["name"]).data[0]
+        sizes = self.request.get_tensor(self.meta["sizes"]["name"]).data[0]
+        return peaks.copy(), sizes.copy()
 
     def detect(self, rgb, min_score=MIN_SCORE, iou=0.5):
         dets = []
-        for row, (x0, y0, x1, y1, score, cls) in enumerate(self.raw(rgb).astype(np.float64)):
+        peaks, sizes = self.raw(rgb)
+        rows = decode(peaks, sizes, min_score, self.meta["max_detections"], self.meta["stride"])
+        for row, (x0, y0, x1, y1, score, cls) in enumerate(rows):
             if score < min_score:
                 continue
             c = int(round(cls))

@@ -100,9 +100,18 @@ pub struct ModelInfo {
     /// NanoDet: output levels.
     #[serde(default)]
     pub levels: Vec<LevelInfo>,
-    /// CenterNet: the `[1, N, 6]` detections output.
+    /// CenterNet: the `[1, grid_h, grid_w, classes]` peaks output.
     #[serde(default)]
-    pub detections: Option<OutputRef>,
+    pub peaks: Option<OutputRef>,
+    /// CenterNet: the `[1, grid_h, grid_w, 4]` box sizes output.
+    #[serde(default)]
+    pub sizes: Option<OutputRef>,
+    /// CenterNet: input pixels per cell.
+    #[serde(default)]
+    pub stride: u32,
+    /// CenterNet: at most this many peaks are decoded.
+    #[serde(default)]
+    pub max_detections: usize,
     /// CenterNet: the model's class `i` is COCO-80 class `class_to_coco[i]`
     /// ([`super::labels::COCO`]).
     #[serde(default)]
@@ -123,8 +132,19 @@ impl ModelInfo {
                 }
             }
             ModelKind::Centernet => {
-                if info.detections.is_none() {
-                    return Err("a centernet model needs its detections output".into());
+                if info.peaks.is_none() || info.sizes.is_none() {
+                    return Err("a centernet model needs its peaks and sizes outputs".into());
+                }
+                if info.stride == 0
+                    || info.classes == 0
+                    || info.max_detections == 0
+                    || !info.input_width.is_multiple_of(info.stride)
+                    || !info.input_height.is_multiple_of(info.stride)
+                {
+                    return Err(
+                        "a centernet model needs classes, max_detections and a stride dividing its size"
+                            .into(),
+                    );
                 }
                 if info.class_to_coco.is_empty() {
                     return Err("a centernet model needs class_to_coco".into());
@@ -458,7 +478,8 @@ enum Decoder {
     },
     CenterNet {
         params: centernet::DecodeParams,
-        output: String,
+        peaks: String,
+        sizes: String,
         class_to_coco: Vec<usize>,
     },
 }
@@ -481,14 +502,24 @@ impl Decoder {
                 params: centernet::DecodeParams {
                     input_w: info.input_width,
                     input_h: info.input_height,
+                    grid_w: (info.input_width / info.stride.max(1)) as usize,
+                    grid_h: (info.input_height / info.stride.max(1)) as usize,
+                    classes: info.classes,
+                    stride: info.stride,
+                    max_detections: info.max_detections,
                     min_score: s.min_score,
                     iou: s.nms_iou,
                 },
-                // ModelInfo::parse made sure it is there.
-                output: info
-                    .detections
+                // ModelInfo::parse made sure they are there.
+                peaks: info
+                    .peaks
                     .as_ref()
-                    .map(|d| d.name.clone())
+                    .map(|o| o.name.clone())
+                    .unwrap_or_default(),
+                sizes: info
+                    .sizes
+                    .as_ref()
+                    .map(|o| o.name.clone())
                     .unwrap_or_default(),
                 class_to_coco: info.class_to_coco.clone(),
             },
@@ -518,12 +549,15 @@ impl Decoder {
             }
             Decoder::CenterNet {
                 params,
-                output,
+                peaks,
+                sizes,
                 class_to_coco,
             } => {
-                let rows = request.get_tensor(output).map_err(ov)?;
+                let peaks = request.get_tensor(peaks).map_err(ov)?;
+                let sizes = request.get_tensor(sizes).map_err(ov)?;
                 Ok(centernet::decode(
-                    rows.get_data::<f32>().map_err(ov)?,
+                    peaks.get_data::<f32>().map_err(ov)?,
+                    sizes.get_data::<f32>().map_err(ov)?,
                     class_to_coco,
                     params,
                 )?)
@@ -737,11 +771,14 @@ mod tests {
     #[test]
     fn a_centernet_model_json_parses_with_its_output_and_mapping() {
         let json = br#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80,
-            "detections": {"name": "tower_0/detections:0", "shape": [1, 100, 6]},
-            "class_to_coco": [0, 1, 2]}"#;
+            "stride": 4, "max_detections": 100,
+            "peaks": {"name": "tower_0/mul_1:0", "shape": [1, 128, 128, 80]},
+            "sizes": {"name": "tower_0/wh:0"}, "class_to_coco": [0, 1, 2]}"#;
         let info = ModelInfo::parse(json).unwrap();
         assert_eq!(info.kind, ModelKind::Centernet);
-        assert_eq!(info.detections.unwrap().name, "tower_0/detections:0");
+        assert_eq!(info.peaks.unwrap().name, "tower_0/mul_1:0");
+        assert_eq!(info.sizes.unwrap().name, "tower_0/wh:0");
+        assert_eq!((info.stride, info.max_detections), (4, 100));
         assert_eq!(info.class_to_coco, vec![0, 1, 2]);
     }
 
@@ -750,17 +787,25 @@ mod tests {
         for (json, why) in [
             (r#"{"width": 416, "height": 416, "classes": 80}"#, "levels"),
             (
-                r#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80, "class_to_coco": [0]}"#,
-                "detections",
+                r#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80, "stride": 4,
+                    "max_detections": 100, "sizes": {"name": "s"}, "class_to_coco": [0]}"#,
+                "peaks",
             ),
             (
-                r#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80,
-                    "detections": {"name": "d"}}"#,
+                r#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80, "stride": 4,
+                    "max_detections": 100, "peaks": {"name": "p"}, "sizes": {"name": "s"}}"#,
                 "class_to_coco",
             ),
             (
-                r#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80,
-                    "detections": {"name": "d"}, "class_to_coco": [0, 80]}"#,
+                r#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80, "stride": 5,
+                    "max_detections": 100, "peaks": {"name": "p"}, "sizes": {"name": "s"},
+                    "class_to_coco": [0]}"#,
+                "stride",
+            ),
+            (
+                r#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80, "stride": 4,
+                    "max_detections": 100, "peaks": {"name": "p"}, "sizes": {"name": "s"},
+                    "class_to_coco": [0, 80]}"#,
                 "past COCO",
             ),
             (

@@ -62,9 +62,9 @@ pub struct Score {
     pub time_to_event_s: Vec<f64>,
     /// Events that matched no appearance of their kind.
     pub false_events: u32,
-    /// Person events in scenes without any person (the "empty scenes" of the goal).
+    /// Person events while nobody was in view (matching no person appearance).
     pub false_in_empty: u32,
-    /// Seconds of scenes without any person.
+    /// Seconds of scene with nobody in view.
     pub empty_s: f64,
 }
 
@@ -103,7 +103,7 @@ impl Score {
         v[((v.len() - 1) as f64 * q).round() as usize]
     }
 
-    /// False person events per hour of scenes without people.
+    /// False person events per hour with nobody in view.
     pub fn false_per_hour(&self) -> f64 {
         if self.empty_s <= 0.0 {
             0.0
@@ -155,11 +155,36 @@ pub fn score(
         });
         s.false_events += u32::from(!matched);
     }
-    if !appearances.iter().any(|a| a.kind == "person") {
-        s.empty_s = duration_s;
-        s.false_in_empty = events.iter().filter(|e| e.kind == "person").count() as u32;
-    }
+    s.false_in_empty = events
+        .iter()
+        .filter(|e| e.kind == "person")
+        .filter(|e| {
+            !appearances.iter().any(|a| {
+                a.kind == "person" && e.open_s <= a.end_s + slack_s && e.close_s >= a.start_s
+            })
+        })
+        .count() as u32;
+    s.empty_s = duration_s - covered(appearances.iter().filter(|a| a.kind == "person"));
     s
+}
+
+/// The seconds covered by the appearances (overlaps counted once).
+fn covered<'a>(apps: impl Iterator<Item = &'a Appearance>) -> f64 {
+    let mut spans: Vec<(f64, f64)> = apps.map(|a| (a.start_s, a.end_s)).collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut total = 0.0;
+    let mut cur: Option<(f64, f64)> = None;
+    for (a, b) in spans {
+        cur = match cur {
+            Some((x, y)) if a <= y => Some((x, y.max(b))),
+            Some((x, y)) => {
+                total += y - x;
+                Some((a, b))
+            }
+            None => Some((a, b)),
+        };
+    }
+    total + cur.map_or(0.0, |(x, y)| y - x)
 }
 
 #[cfg(test)]
@@ -202,8 +227,11 @@ mod tests {
         assert_eq!((s.vehicles, s.vehicles_found), (1, 1));
         assert!((s.time_to_event(0.5) - 0.6).abs() < 1e-9);
         assert_eq!(s.false_events, 1);
-        assert_eq!(s.false_in_empty, 0, "a scene with people is not empty");
+        assert_eq!(s.false_in_empty, 1, "nobody was there at 30 s");
+        assert_eq!(s.empty_s, 60.0 - 12.0);
         assert_eq!(s.tall_recall(), 0.5);
+        let overlapping = [a("person", 0.0, 10.0, 0.5), a("person", 5.0, 12.0, 0.5)];
+        assert_eq!(score(&overlapping, &[], 20.0, 0.25, 1.0).empty_s, 8.0);
     }
 
     #[test]

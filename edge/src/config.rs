@@ -106,8 +106,9 @@ fn parse_hours(s: &str) -> Option<(u32, u32)> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DetectorConfig {
-    /// The model's IR (`.xml`, with `.bin` and `model.json` beside it). Empty: the
-    /// environment variable `GUARDIAN_MODEL`, else `<data>/models/nanodet-m-416/nanodet.xml`.
+    /// The model: `nanodet` or `centernet` (set-up makes both), or the path of an IR
+    /// (`.xml`, with `.bin` and `model.json` beside it). Empty: `GUARDIAN_MODEL`, else the
+    /// default model (NanoDet), found as `detect::locate` says.
     pub model: String,
     /// OpenVINO's C library (`libopenvino_c.so...`) or its folder. Empty: the environment
     /// variable `GUARDIAN_OPENVINO_LIB`, else the system's search path.

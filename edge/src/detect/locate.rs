@@ -22,8 +22,14 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CACHE: &str = "/var/cache/private-ai-guardian";
 /// Where an installed edge's detector bundle lives.
 pub const SYSTEM_DIR: &str = "/usr/lib/private-ai-guardian";
+/// The models set-up makes, by the name `detector.model` may give, relative to a `models/`
+/// folder. The first is the default (chosen by `make bench-recall`).
+pub const MODELS: &[(&str, &str)] = &[
+    ("nanodet", "nanodet-m-416/nanodet.xml"),
+    ("centernet", "centernet-mbv3-512/centernet.xml"),
+];
 /// The default model, relative to a `models/` folder.
-pub const DEFAULT_MODEL: &str = "nanodet-m-416/nanodet.xml";
+pub const DEFAULT_MODEL: &str = MODELS[0].1;
 /// The OpenVINO C library's file name (versioned names start with it).
 pub const LIBRARY_NAME: &str = "libopenvino_c.so";
 
@@ -88,7 +94,8 @@ pub fn choose(candidates: &[(Source, PathBuf)], exists: impl Fn(&Path) -> bool) 
         })
 }
 
-/// The places a model is looked for, in order.
+/// The places a model is looked for, in order: `configured` is a path (taken as given), a
+/// name of [`MODELS`] (looked for like the default `model`), or empty.
 pub fn model_candidates(
     configured: &str,
     env: Option<PathBuf>,
@@ -97,7 +104,10 @@ pub fn model_candidates(
     model: &str,
 ) -> Vec<(Source, PathBuf)> {
     let mut c = Vec::new();
-    if !configured.is_empty() {
+    let mut model = model;
+    if let Some((_, rel)) = MODELS.iter().find(|(name, _)| *name == configured) {
+        model = rel;
+    } else if !configured.is_empty() {
         c.push((Source::Config, PathBuf::from(configured)));
     }
     if let Some(e) = env {
@@ -258,6 +268,26 @@ mod tests {
         let system = |x: &Path| x.starts_with(SYSTEM_DIR);
         assert_eq!(choose(&searched, system).unwrap().source, Source::System);
         assert_eq!(choose(&searched, |_| false), None);
+    }
+
+    #[test]
+    fn a_model_named_in_the_configuration_is_searched_like_the_default() {
+        let c = model_candidates("centernet", None, &p("/d"), &p("/c"), DEFAULT_MODEL);
+        assert_eq!(
+            c[0],
+            (
+                Source::DataDir,
+                p("/d/models/centernet-mbv3-512/centernet.xml")
+            )
+        );
+        assert_eq!(
+            c[1],
+            (
+                Source::Cache,
+                p("/c/models/centernet-mbv3-512/centernet.xml")
+            )
+        );
+        assert!(c.iter().all(|(s, _)| *s != Source::Config));
     }
 
     #[test]

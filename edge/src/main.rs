@@ -245,7 +245,14 @@ fn detect(data: Option<PathBuf>, image: PathBuf) -> Result<()> {
         .to_rgb8();
     let (w, h) = img.dimensions();
     let t0 = SystemClock.monotonic();
-    let dets = detector.detect(img.into_raw(), w, h, std::time::Duration::from_secs(30))?;
+    // As a camera's whole-frame look: letterboxed when not square.
+    let dets = detector.detect_region(
+        &img.into_raw(),
+        w,
+        h,
+        None,
+        std::time::Duration::from_secs(30),
+    )?;
     let ms = (SystemClock.monotonic() - t0).as_secs_f64() * 1000.0;
     for d in &dets {
         println!(

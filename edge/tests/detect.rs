@@ -39,6 +39,40 @@ fn persons(dets: &[Detection]) -> Vec<(f32, BBox)> {
         .collect()
 }
 
+/// Uniform 640×360 frames (black, grey, white), resized by OpenVINO's pre-processing, hold
+/// nothing.
+fn nothing_in_uniform_frames(d: &Detector) {
+    for v in [0u8, 128, 255] {
+        let dets = d.detect(vec![v; 640 * 360 * 3], 640, 360, T).unwrap();
+        assert!(dets.is_empty(), "uniform {v}: {dets:?}");
+    }
+}
+
+/// A photograph at 300×300 pasted at the right of a grey 640×360 frame.
+fn pasted_right(png: &str) -> Vec<u8> {
+    let img = image::imageops::resize(
+        &image::open(photos().join(png)).unwrap().to_rgb8(),
+        300,
+        300,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut frame = vec![90u8; 640 * 360 * 3];
+    for y in 0..300usize {
+        let row = &img.as_raw()[y * 900..(y + 1) * 900];
+        let start = ((y + 30) * 640 + 320) * 3;
+        frame[start..start + 900].copy_from_slice(row);
+    }
+    frame
+}
+
+/// "Motion" around what [`pasted_right`] pasted.
+const MOTION_RIGHT: BBox = BBox {
+    x0: 0.5,
+    y0: 0.08,
+    x1: 0.97,
+    y1: 0.92,
+};
+
 #[test]
 fn finds_the_astronaut_where_the_reference_does() {
     let d = Detector::start(&settings()).unwrap();
@@ -82,10 +116,7 @@ fn finds_the_cameraman() {
 #[test]
 fn an_empty_scene_gives_nothing() {
     let d = Detector::start(&settings()).unwrap();
-    for v in [0u8, 128, 255] {
-        let dets = d.detect(vec![v; 640 * 360 * 3], 640, 360, T).unwrap();
-        assert!(dets.is_empty(), "uniform {v}: {dets:?}");
-    }
+    nothing_in_uniform_frames(&d);
 }
 
 #[test]
@@ -93,27 +124,11 @@ fn a_person_in_a_crop_maps_back_to_the_frame() {
     // The astronaut pasted at the right of a 640×360 grey frame, found through a square crop
     // around "motion" there: the box comes back in frame coordinates.
     let d = Detector::start(&settings()).unwrap();
-    let img = image::imageops::resize(
-        &image::open(photos().join("astronaut.png"))
-            .unwrap()
-            .to_rgb8(),
-        300,
-        300,
-        image::imageops::FilterType::Triangle,
+    let frame = pasted_right("astronaut.png");
+    let p = persons(
+        &d.detect_region(&frame, 640, 360, Some(MOTION_RIGHT), T)
+            .unwrap(),
     );
-    let mut frame = vec![90u8; 640 * 360 * 3];
-    for y in 0..300usize {
-        let row = &img.as_raw()[y * 900..(y + 1) * 900];
-        let start = ((y + 30) * 640 + 320) * 3;
-        frame[start..start + 900].copy_from_slice(row);
-    }
-    let motion = BBox {
-        x0: 0.5,
-        y0: 0.08,
-        x1: 0.97,
-        y1: 0.92,
-    };
-    let p = persons(&d.detect_region(&frame, 640, 360, Some(motion), T).unwrap());
     assert_eq!(p.len(), 1, "{p:?}");
     let b = p[0].1;
     assert!(
@@ -222,36 +237,18 @@ fn centernet_finds_the_people_in_the_pngs_and_nothing_in_an_empty_scene() {
         assert_eq!(p.len(), 1, "{png}: {p:?}");
         assert!(p[0].0 > score, "{png}: {p:?}");
     }
-    // A 640×360 frame, resized by OpenVINO's pre-processing.
-    for v in [0u8, 128, 255] {
-        let dets = d.detect(vec![v; 640 * 360 * 3], 640, 360, T).unwrap();
-        assert!(dets.is_empty(), "uniform {v}: {dets:?}");
-    }
+    nothing_in_uniform_frames(&d);
 }
 
 #[test]
 fn centernet_boxes_in_a_crop_map_back_to_the_frame() {
     // As for NanoDet: the cameraman at the right of a grey 640×360 frame, through a square crop.
     let d = Detector::start(&centernet_settings()).unwrap();
-    let img = image::imageops::resize(
-        &image::open(photos().join("camera.png")).unwrap().to_rgb8(),
-        300,
-        300,
-        image::imageops::FilterType::Triangle,
+    let frame = pasted_right("camera.png");
+    let p = persons(
+        &d.detect_region(&frame, 640, 360, Some(MOTION_RIGHT), T)
+            .unwrap(),
     );
-    let mut frame = vec![90u8; 640 * 360 * 3];
-    for y in 0..300usize {
-        let row = &img.as_raw()[y * 900..(y + 1) * 900];
-        let start = ((y + 30) * 640 + 320) * 3;
-        frame[start..start + 900].copy_from_slice(row);
-    }
-    let motion = BBox {
-        x0: 0.5,
-        y0: 0.08,
-        x1: 0.97,
-        y1: 0.92,
-    };
-    let p = persons(&d.detect_region(&frame, 640, 360, Some(motion), T).unwrap());
     assert_eq!(p.len(), 1, "{p:?}");
     let b = p[0].1;
     assert!(

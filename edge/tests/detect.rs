@@ -1,9 +1,10 @@
 //! The detector on real photographs (scikit-image's `astronaut` and `camera`, extracted from
 //! the PyPI wheel by `scripts/setup.d/55-test-photos.sh`) with the NanoDet model converted by
-//! `scripts/setup.d/60-model.sh`, the CenterNet model converted by `61-centernet.sh`, and
-//! OpenVINO from its wheel: a person is found with its box where the Python reference
-//! (`scripts/models/check_nanodet.py`, `check_centernet.py`'s `reference.json`) put it; an
-//! empty scene gives nothing; a missing or broken model is a clear error.
+//! `scripts/setup.d/60-model.sh`, the CenterNet model converted by `61-centernet.sh`, the
+//! MoveNet MultiPose model converted by `62-movenet.sh`, and OpenVINO from its wheel: a person
+//! is found with its box where the Python reference (`scripts/models/check_nanodet.py`,
+//! `check_centernet.py`'s and `check_movenet.py`'s `reference.json`) put it; an empty scene
+//! gives nothing; a missing or broken model is a clear error.
 
 mod support;
 
@@ -253,6 +254,100 @@ fn centernet_boxes_in_a_crop_map_back_to_the_frame() {
     let b = p[0].1;
     assert!(
         b.x0 > 0.48 && b.x1 < 1.0 && b.y0 < 0.35 && b.y1 > 0.8,
+        "{b:?}"
+    );
+}
+
+fn movenet_settings() -> DetectorSettings {
+    DetectorSettings {
+        model: model_path_of("movenet"),
+        min_score: 0.25,
+        ..settings()
+    }
+}
+
+#[test]
+fn movenet_matches_its_python_reference_on_the_photos() {
+    let path = model_path_of("movenet").with_file_name("reference.json");
+    let reference: Reference =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).expect("reference.json");
+    let d = Detector::start(&DetectorSettings {
+        min_score: reference.min_score,
+        ..movenet_settings()
+    })
+    .unwrap();
+    assert_eq!((d.info.input_width, d.info.input_height), (256, 256));
+    assert_eq!(reference.photos.len(), 2);
+    for (name, photo) in &reference.photos {
+        // The exact 256×256 input the Python reference ran on.
+        let raw = std::fs::read(photos().join(&photo.input_rgb)).unwrap();
+        let got = d.detect(raw, 256, 256, T).unwrap();
+        assert_eq!(got.len(), photo.detections.len(), "{name}: {got:?}");
+        assert!(
+            !photo.detections.is_empty() && photo.detections.iter().all(|r| r.class == 0),
+            "{name}: the reference has people only, and one at least"
+        );
+        for (g, r) in got.iter().zip(&photo.detections) {
+            let [x0, y0, x1, y1] = r.r#box;
+            let rb = BBox { x0, y0, x1, y1 };
+            assert_eq!(g.class, 0, "{name}: {g:?}");
+            assert!(
+                (g.score - r.score).abs() < 0.02,
+                "{name}: {g:?} vs {}",
+                r.score
+            );
+            assert!(g.bbox.iou(&rb) > 0.95, "{name}: {g:?} vs {rb:?}");
+        }
+    }
+}
+
+#[test]
+fn movenet_finds_the_people_in_the_pngs_and_nothing_in_an_empty_scene() {
+    let d = Detector::start(&movenet_settings()).unwrap();
+    // The 512×512 PNGs, resized to 256×256 by OpenVINO's pre-processing: one person each.
+    for png in ["astronaut.png", "camera.png"] {
+        let (rgb, w, h) = rgb_of(png);
+        let p = persons(&d.detect(rgb, w, h, T).unwrap());
+        assert_eq!(p.len(), 1, "{png}: {p:?}");
+    }
+    // Only people: every detection is COCO's person. A 640×360 empty frame gives nothing.
+    for v in [0u8, 128, 255] {
+        let dets = d.detect(vec![v; 640 * 360 * 3], 640, 360, T).unwrap();
+        assert!(dets.is_empty(), "uniform {v}: {dets:?}");
+    }
+}
+
+#[test]
+fn movenet_boxes_in_a_crop_map_back_to_the_frame() {
+    // As for the others: the astronaut at the right of a grey 640×360 frame, through a crop.
+    let d = Detector::start(&movenet_settings()).unwrap();
+    let img = image::imageops::resize(
+        &image::open(photos().join("astronaut.png"))
+            .unwrap()
+            .to_rgb8(),
+        300,
+        300,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut frame = vec![90u8; 640 * 360 * 3];
+    for y in 0..300usize {
+        let row = &img.as_raw()[y * 900..(y + 1) * 900];
+        let start = ((y + 30) * 640 + 320) * 3;
+        frame[start..start + 900].copy_from_slice(row);
+    }
+    let motion = BBox {
+        x0: 0.5,
+        y0: 0.08,
+        x1: 0.97,
+        y1: 0.92,
+    };
+    let dets = d.detect_region(&frame, 640, 360, Some(motion), T).unwrap();
+    assert!(dets.iter().all(|d| d.class == 0), "people only: {dets:?}");
+    let p = persons(&dets);
+    assert_eq!(p.len(), 1, "{p:?}");
+    let b = p[0].1;
+    assert!(
+        b.x0 > 0.48 && b.x1 < 1.0 && b.y0 < 0.2 && b.y1 > 0.8,
         "{b:?}"
     );
 }

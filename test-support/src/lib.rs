@@ -369,13 +369,15 @@ pub fn model_path() -> PathBuf {
 }
 
 /// A converted detector's IR by its `model.json` kind: `nanodet` (NanoDet-m 416, made by
-/// `scripts/setup.d/60-model.sh`) or `centernet` (CenterNet MobileNetV3 512, made by
-/// `61-centernet.sh`). Panics on another name.
+/// `scripts/setup.d/60-model.sh`), `centernet` (CenterNet MobileNetV3 512, made by
+/// `61-centernet.sh`) or `movenet` (MoveNet MultiPose 256, people only, made by
+/// `62-movenet.sh`). Panics on another name.
 pub fn model_path_of(kind: &str) -> PathBuf {
     match kind {
         "nanodet" => cache().join("models/nanodet-m-416/nanodet.xml"),
         "centernet" => cache().join("models/centernet-mbv3-512/centernet.xml"),
-        other => panic!("no converted model of kind {other:?} (nanodet or centernet)"),
+        "movenet" => cache().join("models/movenet-multipose-256/movenet.xml"),
+        other => panic!("no converted model of kind {other:?} (nanodet, centernet or movenet)"),
     }
 }
 

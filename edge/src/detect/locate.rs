@@ -27,6 +27,7 @@ pub const SYSTEM_DIR: &str = "/usr/lib/private-ai-guardian";
 pub const MODELS: &[(&str, &str)] = &[
     ("nanodet", "nanodet-m-416/nanodet.xml"),
     ("centernet", "centernet-mbv3-512/centernet.xml"),
+    ("movenet", "movenet-multipose-256/movenet.xml"),
 ];
 /// The default model, relative to a `models/` folder.
 pub const DEFAULT_MODEL: &str = MODELS[0].1;
@@ -288,6 +289,21 @@ mod tests {
             )
         );
         assert!(c.iter().all(|(s, _)| *s != Source::Config));
+    }
+
+    #[test]
+    fn every_model_name_is_searched_and_nanodet_stays_the_default() {
+        let names: Vec<&str> = MODELS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["nanodet", "centernet", "movenet"]);
+        assert_eq!(DEFAULT_MODEL, "nanodet-m-416/nanodet.xml");
+        let c = model_candidates("movenet", None, &p("/d"), &p("/c"), DEFAULT_MODEL);
+        assert_eq!(
+            c[1],
+            (
+                Source::Cache,
+                p("/c/models/movenet-multipose-256/movenet.xml")
+            )
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! The detector: a model in OpenVINO (NanoDet, the light default, or CenterNet, the stronger
-//! one; `model.json`'s `kind` says which decoder its outputs need), run by a small pool of
-//! inference threads that every camera shares through one bounded queue.
+//! The detector: a model in OpenVINO (NanoDet, the light default; CenterNet, the stronger
+//! one; or MoveNet MultiPose, people only; `model.json`'s `kind` says which decoder its outputs
+//! need), run by a small pool of inference threads that every camera shares through one
+//! bounded queue.
 //!
 //! The model's IR already holds its normalisation (u8 RGB NHWC in, 416×416 for NanoDet,
-//! 512×512 for CenterNet). For each input
+//! 512×512 for CenterNet, 256×256 for MoveNet). For each input
 //! size a camera sends (its detection frame, or a square crop of it around motion) a worker
 //! adds a resize step with OpenVINO's pre-processing and compiles that variant once, so no
 //! per-pixel work happens in Rust. Each worker owns one inference request; `infer_requests`
@@ -26,7 +27,7 @@ use openvino::{
 use serde::Deserialize;
 
 use super::boxes::{BBox, Detection};
-use super::{centernet, nanodet};
+use super::{centernet, movenet, nanodet};
 
 /// Errors of the detector.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,9 @@ pub enum DetectorError {
     /// CenterNet's output did not have the expected shape.
     #[error(transparent)]
     CenterNetDecode(#[from] centernet::DecodeError),
+    /// MoveNet's output did not have the expected shape.
+    #[error(transparent)]
+    MoveNetDecode(#[from] movenet::DecodeError),
 }
 
 fn ov(e: impl std::fmt::Display) -> DetectorError {
@@ -75,12 +79,15 @@ pub enum ModelKind {
     /// NanoDet's GFL heads per stride ([`nanodet`]); the default when `kind` is absent.
     #[default]
     Nanodet,
-    /// CenterNet's decoded rows ([`centernet`]).
+    /// CenterNet's heat-map peaks and sizes ([`centernet`]).
     Centernet,
+    /// MoveNet MultiPose's person rows ([`movenet`]).
+    Movenet,
 }
 
-/// `model.json` beside the IR (written by `scripts/models/convert_nanodet.py` or
-/// `convert_centernet.py`): what the outputs are. Unknown fields are ignored.
+/// `model.json` beside the IR (written by `scripts/models/convert_nanodet.py`,
+/// `convert_centernet.py` or `convert_movenet.py`): what the outputs are. Unknown fields are
+/// ignored.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelInfo {
     /// The decoder.
@@ -109,13 +116,22 @@ pub struct ModelInfo {
     /// CenterNet: input pixels per cell.
     #[serde(default)]
     pub stride: u32,
-    /// CenterNet: at most this many peaks are decoded.
+    /// CenterNet: at most this many peaks are decoded; MoveNet: the person slots (rows).
     #[serde(default)]
     pub max_detections: usize,
-    /// CenterNet: the model's class `i` is COCO-80 class `class_to_coco[i]`
-    /// ([`super::labels::COCO`]).
+    /// CenterNet and MoveNet: the model's class `i` is COCO-80 class `class_to_coco[i]`
+    /// ([`super::labels::COCO`]); MoveNet's one class is person.
     #[serde(default)]
     pub class_to_coco: Vec<usize>,
+    /// MoveNet: the `[1, max_detections, row_values]` output.
+    #[serde(default)]
+    pub output: Option<OutputRef>,
+    /// MoveNet: values per person row (17 keypoints × 3, then the box and score: 56).
+    #[serde(default)]
+    pub row_values: usize,
+    /// MoveNet: where in a row the box (`ymin, xmin, ymax, xmax`) starts; the score follows.
+    #[serde(default)]
+    pub box_offset: usize,
 }
 
 impl ModelInfo {
@@ -149,14 +165,31 @@ impl ModelInfo {
                 if info.class_to_coco.is_empty() {
                     return Err("a centernet model needs class_to_coco".into());
                 }
-                if let Some(c) = info
-                    .class_to_coco
-                    .iter()
-                    .find(|&&c| c >= super::labels::COCO.len())
+            }
+            ModelKind::Movenet => {
+                if info.output.is_none() {
+                    return Err("a movenet model needs its output".into());
+                }
+                if info.max_detections == 0
+                    || info.row_values == 0
+                    || info.box_offset + 5 > info.row_values
                 {
-                    return Err(format!("class_to_coco maps to {c}, past COCO's 80 classes"));
+                    return Err(
+                        "a movenet model needs max_detections, and row_values holding the box and score after box_offset"
+                            .into(),
+                    );
+                }
+                if info.class_to_coco.len() != 1 {
+                    return Err("a movenet model needs class_to_coco with its one class".into());
                 }
             }
+        }
+        if let Some(c) = info
+            .class_to_coco
+            .iter()
+            .find(|&&c| c >= super::labels::COCO.len())
+        {
+            return Err(format!("class_to_coco maps to {c}, past COCO's 80 classes"));
         }
         Ok(info)
     }
@@ -482,6 +515,10 @@ enum Decoder {
         sizes: String,
         class_to_coco: Vec<usize>,
     },
+    MoveNet {
+        params: movenet::DecodeParams,
+        output: String,
+    },
 }
 
 impl Decoder {
@@ -523,6 +560,22 @@ impl Decoder {
                     .unwrap_or_default(),
                 class_to_coco: info.class_to_coco.clone(),
             },
+            ModelKind::Movenet => Decoder::MoveNet {
+                params: movenet::DecodeParams {
+                    max_detections: info.max_detections,
+                    row_values: info.row_values,
+                    box_offset: info.box_offset,
+                    // ModelInfo::parse made sure there is exactly one.
+                    class: info.class_to_coco.first().copied().unwrap_or(0),
+                    min_score: s.min_score,
+                    iou: s.nms_iou,
+                },
+                output: info
+                    .output
+                    .as_ref()
+                    .map(|o| o.name.clone())
+                    .unwrap_or_default(),
+            },
         }
     }
 
@@ -559,6 +612,13 @@ impl Decoder {
                     peaks.get_data::<f32>().map_err(ov)?,
                     sizes.get_data::<f32>().map_err(ov)?,
                     class_to_coco,
+                    params,
+                )?)
+            }
+            Decoder::MoveNet { params, output } => {
+                let rows = request.get_tensor(output).map_err(ov)?;
+                Ok(movenet::decode(
+                    rows.get_data::<f32>().map_err(ov)?,
                     params,
                 )?)
             }
@@ -783,6 +843,21 @@ mod tests {
     }
 
     #[test]
+    fn a_movenet_model_json_parses_with_its_output_and_person_class() {
+        let json = br#"{"kind": "movenet", "width": 256, "height": 256, "classes": 1,
+            "max_detections": 6, "row_values": 56, "box_offset": 51, "keypoints": 17,
+            "output": {"name": "Identity:0", "shape": [1, 6, 56]}, "class_to_coco": [0]}"#;
+        let info = ModelInfo::parse(json).unwrap();
+        assert_eq!(info.kind, ModelKind::Movenet);
+        assert_eq!(info.output.unwrap().name, "Identity:0");
+        assert_eq!(
+            (info.max_detections, info.row_values, info.box_offset),
+            (6, 56, 51)
+        );
+        assert_eq!(info.class_to_coco, vec![0]);
+    }
+
+    #[test]
     fn a_model_json_missing_what_its_decoder_needs_is_refused() {
         for (json, why) in [
             (r#"{"width": 416, "height": 416, "classes": 80}"#, "levels"),
@@ -806,6 +881,35 @@ mod tests {
                 r#"{"kind": "centernet", "width": 512, "height": 512, "classes": 80, "stride": 4,
                     "max_detections": 100, "peaks": {"name": "p"}, "sizes": {"name": "s"},
                     "class_to_coco": [0, 80]}"#,
+                "past COCO",
+            ),
+            (
+                r#"{"kind": "movenet", "width": 256, "height": 256, "classes": 1,
+                    "max_detections": 6, "row_values": 56, "box_offset": 51, "class_to_coco": [0]}"#,
+                "output",
+            ),
+            (
+                r#"{"kind": "movenet", "width": 256, "height": 256, "classes": 1,
+                    "row_values": 56, "box_offset": 51, "output": {"name": "o"},
+                    "class_to_coco": [0]}"#,
+                "max_detections",
+            ),
+            (
+                r#"{"kind": "movenet", "width": 256, "height": 256, "classes": 1,
+                    "max_detections": 6, "row_values": 56, "box_offset": 52,
+                    "output": {"name": "o"}, "class_to_coco": [0]}"#,
+                "box_offset",
+            ),
+            (
+                r#"{"kind": "movenet", "width": 256, "height": 256, "classes": 1,
+                    "max_detections": 6, "row_values": 56, "box_offset": 51,
+                    "output": {"name": "o"}}"#,
+                "one class",
+            ),
+            (
+                r#"{"kind": "movenet", "width": 256, "height": 256, "classes": 1,
+                    "max_detections": 6, "row_values": 56, "box_offset": 51,
+                    "output": {"name": "o"}, "class_to_coco": [80]}"#,
                 "past COCO",
             ),
             (

@@ -346,7 +346,7 @@ fn main() {
             device: "CPU".into(),
             // One request at a time on one core: its time is one core's.
             infer_requests: 2,
-            min_score: 0.2,
+            min_score: 0.15,
             nms_iou: 0.5,
         }) {
             Ok(d) => {
@@ -396,8 +396,8 @@ fn main() {
     let mut empty_s = 0.0;
     let mut per_scene: BTreeMap<(String, String), Score> = BTreeMap::new();
     for ((m, detector), caches) in models.iter().zip(&detectors).zip(&caches) {
-        for floor in [0.2f32, 0.25, 0.3, 0.35] {
-            for thr in [0.3f32, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7] {
+        for floor in [0.15f32, 0.2, 0.25, 0.3, 0.35] {
+            for thr in [0.25f32, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7] {
                 if thr < floor {
                     continue;
                 }

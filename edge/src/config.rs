@@ -106,7 +106,7 @@ fn parse_hours(s: &str) -> Option<(u32, u32)> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DetectorConfig {
-    /// The model: `nanodet` or `centernet` (set-up makes both), or the path of an IR
+    /// The model: `nanodet`, `centernet` or `movenet` (set-up makes them), or the path of an IR
     /// (`.xml`, with `.bin` and `model.json` beside it). Empty: `GUARDIAN_MODEL`, else the
     /// default model (NanoDet), found as `detect::locate` says.
     pub model: String,

@@ -55,8 +55,8 @@ pub fn decode(rows: &[f32], p: &DecodeParams) -> Result<Vec<Detection>, DecodeEr
         .filter_map(|row| {
             let b = &row[p.box_offset..p.box_offset + 5];
             let score = b[4];
-            // NaN fails this as well.
-            if !(score >= p.min_score) {
+            // NaN is below every threshold as well.
+            if score.partial_cmp(&p.min_score).is_none_or(|o| o.is_lt()) {
                 return None;
             }
             let bbox = BBox {

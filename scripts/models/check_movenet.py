@@ -21,23 +21,20 @@ clamped to 0..1 (an empty box is dropped); then greedy NMS (a box is dropped whe
 kept one exceeds 0.5).
 """
 
-import argparse
-import hashlib
 import json
 import os
-import sys
 
 import numpy as np
 import openvino as ov
 
-from check_nanodet import iou_of, load_rgb
+import checks
+from check_nanodet import iou_of
 
 MIN_SCORE = 0.25
 
 
 def fail(msg):
-    print(f"check_movenet: FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
+    checks.fail("check_movenet", msg)
 
 
 class MoveNet:
@@ -83,82 +80,5 @@ class MoveNet:
         return kept
 
 
-def show(name, dets, size):
-    print(f"{name}: {len(dets)} detection(s)")
-    for d in dets:
-        x0, y0, x1, y1 = d["box_px"]
-        print(f"  {d['label']:<12} {d['score']:.4f}  box({size} px) x0={x0:.1f} y0={y0:.1f} x1={x1:.1f} y1={y1:.1f}"
-              f"  (slot {d['slot']})")
-
-
-def self_test(det, photos, model_dir, write_reference):
-    size = f"{det.w}x{det.h}"
-    reference = {
-        "how": f"GStreamer: decodebin ! videoconvert ! video/x-raw,format=RGB ! videoscale (bilinear) ! "
-               f"{size} RGB: the 512x512 photo stretched; min score {MIN_SCORE}, NMS IoU 0.5",
-        "openvino": ov.get_version(),
-        "min_score": MIN_SCORE,
-        "nms_iou": 0.5,
-        "photos": {},
-    }
-    for name in ("astronaut.png", "camera.png"):
-        rgb = load_rgb(os.path.join(photos, name), det.w, det.h)
-        dets = det.detect(rgb)
-        show(name, dets, size)
-        if not [d for d in dets if d["label"] == "person"]:
-            fail(f"no person found in {name}")
-        raw_name = name.rsplit(".", 1)[0] + f"-{size}.rgb"
-        if write_reference:
-            tmp = os.path.join(photos, "." + raw_name + ".tmp")
-            with open(tmp, "wb") as f:
-                f.write(rgb.tobytes())
-            os.replace(tmp, os.path.join(photos, raw_name))
-        reference["photos"][name] = {
-            "input_rgb": raw_name,
-            "input_rgb_sha256": hashlib.sha256(rgb.tobytes()).hexdigest(),
-            "detections": dets,
-        }
-    for label, value in (("black", 0), ("grey", 128), ("white", 255)):
-        dets = det.detect(np.full((det.h, det.w, 3), value, np.uint8))
-        show(f"uniform {label}", dets, size)
-        if dets:
-            fail(f"a uniform {label} image gave detections")
-    if write_reference:
-        tmp = os.path.join(model_dir, ".reference.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(reference, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, os.path.join(model_dir, "reference.json"))
-    print("check_movenet: OK")
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model-dir", required=True)
-    ap.add_argument("--photos", help="folder with astronaut.png and camera.png (self-test)")
-    ap.add_argument("--write-reference", action="store_true")
-    ap.add_argument("--image", help="an image file to run the detector on")
-    ap.add_argument("--expect", choices=["person", "none"], help="with --image: fail unless this holds")
-    ap.add_argument("--min-score", type=float, default=MIN_SCORE)
-    ap.add_argument("--json", action="store_true", help="with --image: print the detections as JSON")
-    a = ap.parse_args()
-    det = MoveNet(a.model_dir)
-    if a.image:
-        dets = det.detect(load_rgb(a.image, det.w, det.h), min_score=a.min_score)
-        if a.json:
-            print(json.dumps(dets))
-        else:
-            show(a.image, dets, f"{det.w}x{det.h}")
-        persons = [d for d in dets if d["label"] == "person"]
-        if a.expect == "person" and not persons:
-            fail(f"expected a person in {a.image}")
-        if a.expect == "none" and dets:
-            fail(f"expected no detection in {a.image}")
-    elif a.photos:
-        self_test(det, a.photos, a.model_dir, a.write_reference)
-    else:
-        ap.error("give --photos or --image")
-
-
 if __name__ == "__main__":
-    main()
+    checks.main("check_movenet", __doc__, MoveNet, MIN_SCORE, f"the 512x512 photo stretched; min score {MIN_SCORE}, NMS IoU 0.5")

@@ -17,7 +17,7 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 out="$GUARDIAN_CACHE/models/movenet-multipose-256"
 envfile="$GUARDIAN_CACHE/openvino.env"
 scripts=("$here/models/convert_movenet.py" "$here/models/check_movenet.py" "$here/models/tfjs.py"
-  "$here/models/check_nanodet.py")
+  "$here/models/check_nanodet.py" "$here/models/checks.py")
 
 [ -f "$envfile" ] || die "$envfile missing: run scripts/setup.sh 50-openvino first"
 # shellcheck disable=SC1090

@@ -122,7 +122,7 @@ pub fn verify_manifest(
 }
 
 fn object_spec(spec: &str) -> Result<(ObjectKind, PathBuf)> {
-    for kind in [ObjectKind::Clip, ObjectKind::Snapshot] {
+    for kind in ObjectKind::ALL {
         if let Some(path) = spec.strip_prefix(&format!("{kind}=")) {
             return Ok((kind, PathBuf::from(path)));
         }
@@ -136,10 +136,25 @@ fn object_spec(spec: &str) -> Result<(ObjectKind, PathBuf)> {
         ObjectKind::Clip
     } else if name.starts_with("snapshot") {
         ObjectKind::Snapshot
+    } else if name.starts_with("thumbnail") {
+        ObjectKind::Thumbnail
     } else {
         return Err(anyhow!(
-            "cannot tell which object {spec} is: name it clip*/snapshot* or write clip={spec}"
+            "cannot tell which object {spec} is: name it clip*/snapshot*/thumbnail* or write clip={spec}"
         ));
     };
     Ok((kind, path))
+}
+
+/// Reads an age identity file: the first `AGE-SECRET-KEY-1...` line (comments and blank lines
+/// are skipped, as `age -i` does).
+pub fn read_identity_file(path: &Path) -> Result<age::x25519::Identity> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+    );
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .and_then(|l| l.parse::<age::x25519::Identity>().ok())
+        .ok_or_else(|| anyhow!("{} holds no age X25519 identity", path.display()))
 }

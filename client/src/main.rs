@@ -69,7 +69,10 @@ enum Command {
     },
     /// Play an event's clip from the edge that recorded it, through the vm's relay (direct
     /// when hole punching succeeds), into a file or stdout; resumes after a dropped
-    /// connection. Prints a report (stderr when the clip goes to stdout).
+    /// connection. The clip arrives sealed: it is checked against the edge's signed manifest
+    /// and decrypted while it streams (the owner's key from `--tenant` and `--secret-file`, or
+    /// an age identity file), or kept sealed with `--sealed`. Prints a report (stderr when the
+    /// clip goes to stdout).
     Play {
         /// The vm's API URL, such as `http://127.0.0.1:8080`.
         #[arg(long, env = "GUARDIAN_VM")]
@@ -98,6 +101,25 @@ enum Command {
         /// Seconds allowed for the dial and for the edge's first answer, each.
         #[arg(long, default_value_t = 15)]
         connect_timeout: u64,
+        /// Write the sealed age file as served, without decrypting (no key needed).
+        #[arg(long, conflicts_with_all = ["identity_file", "tenant"])]
+        sealed: bool,
+        /// An age identity file (`AGE-SECRET-KEY-1...`, as `guardian keys identity` prints)
+        /// to decrypt with, instead of deriving the key.
+        #[arg(long, conflicts_with = "tenant")]
+        identity_file: Option<PathBuf>,
+        /// The tenant id, to derive the owner's key (with `--secret-file` or a prompt).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A file holding the owner's secret; without it the secret is asked for.
+        #[arg(long, requires = "tenant")]
+        secret_file: Option<PathBuf>,
+        /// Argon2id memory in KiB, as stored with the tenant.
+        #[arg(long, default_value_t = KdfParams::default().memory_kib)]
+        kdf_memory_kib: u32,
+        /// Argon2id passes, as stored with the tenant.
+        #[arg(long, default_value_t = KdfParams::default().iterations)]
+        kdf_iterations: u32,
     },
     /// Print the CID of a file (CIDv1, raw, sha2-256, base32).
     Cid {
@@ -209,9 +231,32 @@ fn run(cli: Cli) -> Result<()> {
             retries,
             relay_only,
             connect_timeout,
+            sealed,
+            identity_file,
+            tenant,
+            secret_file,
+            kdf_memory_kib,
+            kdf_iterations,
         } => {
             init_logging();
             let mut opts = play::PlayOptions::new(&vm, &token, &event_id);
+            opts.identity = match (sealed, identity_file, tenant) {
+                (true, _, _) => None,
+                (false, Some(f), _) => Some(play::Identity(commands::read_identity_file(&f)?)),
+                (false, None, Some(tenant)) => {
+                    let key = KeyArgs {
+                        tenant,
+                        secret_file,
+                        kdf_memory_kib,
+                        kdf_iterations,
+                    }
+                    .derive()?;
+                    Some(play::Identity(key.identity().clone()))
+                }
+                (false, None, None) => anyhow::bail!(
+                    "to decrypt the clip give --tenant (with --secret-file) or --identity-file; --sealed keeps the age file"
+                ),
+            };
             opts.play_token = play_token;
             opts.retries = retries;
             opts.prefer_direct = !relay_only;

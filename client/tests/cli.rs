@@ -206,7 +206,7 @@ fn manifest_fixture() -> (Fixture, SigningKey) {
         ended_at_ms: 1_790_000_015_000,
         event_id: "ev-1".into(),
         format: FORMAT.into(),
-        key_id,
+        key_ids: vec![key_id],
         labels: vec![Label {
             category: "person".into(),
             score_milli: 812,
@@ -216,6 +216,7 @@ fn manifest_fixture() -> (Fixture, SigningKey) {
         signature: None,
         started_at_ms: 1_790_000_000_000,
         tenant_id: TENANT.into(),
+        truncated: false,
     };
     m.sign(&edge);
     std::fs::write(f.path("manifest.json"), m.to_json()).unwrap();

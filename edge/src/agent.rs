@@ -83,10 +83,6 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
     anyhow::ensure!(!vm_addresses.is_empty(), "the package names no vm address");
     let store = installed.store()?;
     let device = store.device_config()?;
-    let swept = crate::archive::sweep_orphans(&installed.data, &store, clock.wall_ms())?;
-    if swept > 0 {
-        tracing::warn!(swept, "removed sealed folders left by an interrupted run");
-    }
 
     // Cameras record locally whether or not the vm is reachable.
     let video =
@@ -380,15 +376,9 @@ impl Agent {
         let id = item.event_id.clone();
         match outcome {
             Ok(crate::archive::SendOutcome::Stored) => {
+                // The sealed objects stay: they are the edge's copy, which playback streams
+                // and local retention deletes.
                 self.db.call(move |s| s.remove_archive(&id)).await?;
-                let dir = self
-                    .installed
-                    .data
-                    .join(crate::archive::ARCHIVE_DIR)
-                    .join(&item.event_id);
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
-                    tracing::warn!(error = %e, dir = %dir.display(), "cannot remove archived objects; the next start sweeps them");
-                }
                 tracing::info!(event = %item.event_id, bytes = item.total_bytes, "event archived by the vm");
                 Ok(true)
             }

@@ -150,6 +150,14 @@ pub struct StorageConfig {
     pub min_free_percent: u8,
     /// Seconds between retention sweeps.
     pub sweep_secs: u64,
+    /// Keep only sealed objects on disk (the default): a stolen edge holds nothing it can
+    /// open. `false` also keeps plain `clip.mp4` and `snapshot.jpg` beside them, for owners
+    /// who want a local player.
+    pub sealed_at_rest: bool,
+    /// Where the per-event keys of working files live: a memory-backed folder, so no key
+    /// outlives a power cut. Empty: `/run/private-ai-guardian/keys`, else
+    /// `$XDG_RUNTIME_DIR/private-ai-guardian/keys`.
+    pub key_dir: String,
 }
 
 impl Default for StorageConfig {
@@ -159,6 +167,8 @@ impl Default for StorageConfig {
             budget_mib: 0,
             min_free_percent: 5,
             sweep_secs: 60,
+            sealed_at_rest: true,
+            key_dir: String::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod delivery;
 pub mod detect;
 pub mod install;
 pub mod playback;
+pub mod sealed;
 pub mod store;
 pub mod telemetry;
 pub mod video;

@@ -44,7 +44,8 @@ enum Command {
         data: PathBuf,
     },
     /// Seal FILE as an event's clip (and optionally a snapshot) for the owner and queue it for
-    /// the archive; a running edge sends it to the vm. Prints the event id and the clip's CID.
+    /// the archive; a running edge sends it to the vm. Prints the event id and the objects'
+    /// CIDs.
     ArchiveFile {
         /// The data directory.
         #[arg(long)]
@@ -61,9 +62,9 @@ enum Command {
         /// The clip.
         file: PathBuf,
     },
-    /// Record FILE (an MP4) as an event of CAMERA, as if the camera had recorded it: copied
+    /// Record FILE (an MP4) as an event of CAMERA, as if the camera had recorded it: sealed
     /// into the edge's clip store (so the owner can play it remotely), delivered to the vm,
-    /// and sealed for the archive with `--archive`. Prints the event id.
+    /// and queued for the archive with `--archive`. Prints the event id.
     ImportClip {
         /// The data directory.
         #[arg(long)]
@@ -317,21 +318,9 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let installed = Installed::load(&data)?;
             let record = test_record(&installed, &camera, &category, 0.9)?;
-            let mut store = installed.store()?;
-            let m = guardian_edge::archive::seal_event(
-                &data,
-                &mut store,
-                &installed.info,
-                &installed.key,
-                guardian_edge::archive::EventToSeal {
-                    record,
-                    clip: &file,
-                    snapshot: snapshot.as_deref(),
-                },
-                SystemClock.wall_ms(),
-            )?;
-            println!("event: {}", m.event_id);
-            for o in &m.objects {
+            let sealed = record_file(&installed, record, &file, snapshot.as_deref(), true)?;
+            println!("event: {}", sealed.record.event_id);
+            for o in &sealed.manifest.objects {
                 println!("{}: {} ({} bytes)", o.kind, o.cid, o.size);
             }
         }
@@ -365,58 +354,63 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// Copies `file` into the clip store (temporary name, fsync, rename) and records the event;
-/// seals it for the archive if asked. The event's id.
+/// Records `file` as an event of `record`'s camera, sealed as the camera's clips are (with
+/// `snapshot` as its snapshot), queued for the vm and, when `archive`, for the archive.
 fn import_clip(
     installed: &Installed,
     record: EventRecord,
     file: &std::path::Path,
     archive: bool,
 ) -> Result<String> {
+    Ok(record_file(installed, record, file, None, archive)?
+        .record
+        .event_id)
+}
+
+/// Seals `clip` (and `snapshot`) into the event's folder and writes the rows.
+fn record_file(
+    installed: &Installed,
+    record: EventRecord,
+    clip: &std::path::Path,
+    snapshot: Option<&std::path::Path>,
+    archive: bool,
+) -> Result<guardian_edge::sealed::SealedEvent> {
     use anyhow::Context;
-    let meta =
-        std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
-    ensure!(meta.is_file(), "{} is not a file", file.display());
-    let rel = std::path::Path::new(guardian_edge::video::camera::CLIPS_DIR)
-        .join(&record.camera_id)
-        .join(format!("{}.mp4", record.event_id));
-    let clip = installed.data.join(&rel);
-    let dir = clip.parent().expect("a clip in a folder");
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let part = clip.with_extension("mp4.part");
-    let bytes = std::fs::copy(file, &part)
-        .with_context(|| format!("cannot copy {} to {}", file.display(), part.display()))?;
-    std::fs::File::open(&part)?.sync_all()?;
-    std::fs::rename(&part, &clip)?;
-    std::fs::File::open(dir)?.sync_all()?;
-    let mut store = installed.store()?;
-    let event_id = record.event_id.clone();
-    store.insert_event(
-        &guardian_edge::store::LocalEvent {
-            record: record.clone(),
-            track_json: "[]".into(),
-            clip_path: Some(rel.to_string_lossy().into_owned()),
-            snapshot_path: None,
-            bytes,
+    use protocols::manifest::ObjectKind;
+    let meta = std::fs::metadata(clip).with_context(|| format!("cannot read {}", clip.display()))?;
+    ensure!(meta.is_file(), "{} is not a file", clip.display());
+    let mut input = std::fs::File::open(clip)?;
+    let snapshot = snapshot
+        .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
+        .transpose()?;
+    let sealed = guardian_edge::sealed::seal_event(
+        &installed.data,
+        &guardian_edge::sealed::Recipients::of_package(&installed.info)?,
+        &installed.key,
+        record,
+        guardian_edge::sealed::Plain {
+            clip: Some(&mut input),
+            snapshot: snapshot.as_deref(),
+            thumbnail: None,
         },
+        !installed.config.storage.sealed_at_rest,
         SystemClock.wall_ms(),
     )?;
-    if archive {
-        guardian_edge::archive::seal_event(
-            &installed.data,
-            &mut store,
-            &installed.info,
-            &installed.key,
-            guardian_edge::archive::EventToSeal {
-                record,
-                clip: &clip,
-                snapshot: None,
-            },
-            SystemClock.wall_ms(),
-        )?;
-        store.mark_archived(&event_id)?;
-    }
-    Ok(event_id)
+    installed.store()?.insert_event(
+        &guardian_edge::store::LocalEvent {
+            record: sealed.record.clone(),
+            track_json: "[]".into(),
+            clip_path: sealed.path(ObjectKind::Clip).map(str::to_owned),
+            snapshot_path: sealed.path(ObjectKind::Snapshot).map(str::to_owned),
+            thumbnail_path: None,
+            objects_dir: Some(sealed.dir.clone()),
+            manifest_json: Some(sealed.manifest_json.clone()),
+            bytes: sealed.bytes,
+        },
+        archive,
+        SystemClock.wall_ms(),
+    )?;
+    Ok(sealed)
 }
 
 /// An event record for a command-line event (test event or archived file), ending now.
@@ -443,8 +437,10 @@ fn test_record(
         ended_at_ms: now,
         category,
         score_milli: (score * 1000.0).round() as u16,
-        clip_id: None,
-        snapshot_id: None,
+        clip_cid: None,
+        snapshot_cid: None,
+        thumbnail_cid: None,
+        truncated: false,
     })
 }
 

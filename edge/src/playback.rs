@@ -1,4 +1,6 @@
-//! `/guardian/clips/1` on the edge: plays a local clip to whoever holds a playback token.
+//! `/guardian/clips/1` on the edge: plays an event's sealed clip (the age file, never
+//! plaintext) with its signed manifest to whoever holds a playback token; only the owner's
+//! keys open it, so neither the vm relaying it nor anyone on the way sees a frame.
 //!
 //! The token is the authorization, whoever the peer is (the owner's client through the vm's
 //! relay, or the vm itself for its HTTP path). It must be signed by the tenant key named in
@@ -34,8 +36,8 @@ const CHUNK: usize = 256 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long one write may wait for a peer that stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// The content type of clips.
-pub const CONTENT_TYPE: &str = "video/mp4";
+/// The content type of clips as served: the age file.
+pub const CONTENT_TYPE: &str = "application/octet-stream";
 
 /// What the clip server knows about this edge.
 pub struct ClipServer {
@@ -123,6 +125,7 @@ pub async fn serve(
 /// An accepted request: the open clip at the offset.
 struct Accepted {
     file: tokio::fs::File,
+    manifest_json: Option<String>,
     total_size: u64,
     offset: u64,
     token: PlaybackToken,
@@ -139,16 +142,19 @@ async fn decide(server: &ClipServer, request: &ClipRequest) -> Result<Accepted, 
     )?;
     let no_clip = || ClipRefusal::NoSuchClip(token.event_id.clone());
     let event = token.event_id.clone();
-    let clip = server
+    let playable = server
         .db
-        .call(move |s| s.clip_path(&event))
+        .call(move |s| s.playable(&event))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "cannot look up a clip");
             no_clip()
         })?
         .ok_or_else(no_clip)?;
-    let path = server.data.join(&clip);
+    let path = server.data.join(&playable.clip_path);
+    let manifest_json = playable
+        .manifest_json
+        .and_then(|m| String::from_utf8(m).ok());
     let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
         tracing::warn!(path = %path.display(), error = %e, "an event's clip cannot be opened");
         no_clip()
@@ -184,6 +190,7 @@ async fn decide(server: &ClipServer, request: &ClipRequest) -> Result<Accepted, 
         .map_err(|_| no_clip())?;
     Ok(Accepted {
         file,
+        manifest_json,
         total_size,
         offset: request.offset,
         token,
@@ -216,6 +223,7 @@ async fn handle(server: &ClipServer, peer: PeerId, mut stream: Stream) -> Result
     };
     let Accepted {
         mut file,
+        manifest_json,
         total_size,
         offset,
         token,
@@ -229,6 +237,7 @@ async fn handle(server: &ClipServer, peer: PeerId, mut stream: Stream) -> Result
                 total_size,
                 offset,
                 content_type: CONTENT_TYPE.into(),
+                manifest_json,
             },
         ),
     )
@@ -331,8 +340,10 @@ mod tests {
             ended_at_ms: 2,
             category: protocols::messages::Category::Person,
             score_milli: 900,
-            clip_id: None,
-            snapshot_id: None,
+            clip_cid: None,
+            snapshot_cid: None,
+            thumbnail_cid: None,
+            truncated: false,
         };
         store
             .insert_event(
@@ -341,8 +352,12 @@ mod tests {
                     track_json: "[]".into(),
                     clip_path: Some("clips/ev.mp4".into()),
                     snapshot_path: None,
+                    thumbnail_path: None,
+                    objects_dir: None,
+                    manifest_json: None,
                     bytes: 10,
                 },
+                false,
                 1,
             )
             .unwrap();

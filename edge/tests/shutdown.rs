@@ -9,6 +9,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use guardian_edge::store::Store;
 use guardian_sqlite::rusqlite::{Connection, OpenFlags};
 use support::*;
 
@@ -67,6 +68,10 @@ fn sigterm_during_an_event_exits_within_5_s_with_its_clip_finished_and_its_rows_
     assert_eq!(edge.exited(), Some(0), "a clean exit: {}", edge.log_text());
     assert!(took < STOP_WITHIN, "stopped in {took:?}");
 
+    // The event was recorded, sealed; its working file is gone.
+    assert!(!clip.exists(), "the working file is removed once sealed");
+    let event = Store::open(&db_path).unwrap().events(Some("door")).unwrap().remove(0);
+    let clip = open_clip(&data, &event, root.path());
     // The clip is a finished MP4: its index is there, so its duration reads and it decodes.
     let probe = Command::new("ffprobe")
         .args([
@@ -109,7 +114,11 @@ fn sigterm_during_an_event_exits_within_5_s_with_its_clip_finished_and_its_rows_
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap();
-    assert_eq!(data.join(&clip_path), clip, "the row names the clip");
+    assert_eq!(
+        Some(clip_path),
+        event.clip_path,
+        "the row names the sealed clip"
+    );
     assert_eq!(
         count(
             &db,
@@ -129,4 +138,90 @@ fn sigterm_during_an_event_exits_within_5_s_with_its_clip_finished_and_its_rows_
         "its sealed copy waits for the archive"
     );
     assert!(!edge.log_text().contains("panicked"));
+}
+
+/// `kill -9` of the edge in the middle of an event: nothing closes the event, so its
+/// encrypted working file and key stay. At the next start the file is sealed up to its last
+/// complete fragment, the event is recorded with `truncated: true`, the clip plays, and no
+/// working file, key or plaintext is left.
+#[test]
+fn kill_9_mid_event_is_recovered_at_the_next_start_as_a_truncated_playable_clip() {
+    let root = tempfile::tempdir().unwrap();
+    let data = installed_edge(root.path());
+    let keys = root.path().join("keys");
+    edit_toml(
+        &data.join("edge.toml"),
+        &[("storage.key_dir", toml::Value::from(keys.to_str().unwrap()))],
+    );
+    let mut standin = StandIn::start(
+        root.path(),
+        &[
+            "--path",
+            "/door",
+            "--schedule",
+            "empty:3,person:120",
+            "--gop",
+            "30",
+        ],
+    );
+    add_camera(&data, "door", &standin.urls[0]);
+    let mut edge = run_edge(&data);
+    let logs = [edge.log.clone(), standin.proc.log.clone()];
+    let logs = [logs[0].as_path(), logs[1].as_path()];
+    wait_for("an event to open", Duration::from_secs(60), &logs, || {
+        clips(&data, "door").len() == 1
+    });
+    let work = clips(&data, "door").remove(0);
+    // Several fragments (1 s each) reach the file.
+    wait_for("a few fragments", Duration::from_secs(30), &logs, || {
+        size(&work) > 1_000_000
+    });
+    ok(Command::new("kill").args(["-KILL", &edge.child.id().to_string()]));
+    wait_for("the edge to die", Duration::from_secs(5), &logs, || {
+        edge.exited().is_some()
+    });
+    let event_id = work.file_stem().unwrap().to_string_lossy().into_owned();
+    assert!(keys.join(format!("{event_id}.key")).exists(), "the key is kept in /run");
+    assert!(Store::open(&data.join("edge.sqlite")).unwrap().events(None).unwrap().is_empty());
+
+    // The next start recovers it before any camera runs.
+    // (The camera is gone meanwhile, so no new event opens.)
+    standin.proc.stop();
+    let mut again = run_edge(&data);
+    let again_log = again.log.clone();
+    wait_for("the event recovered", Duration::from_secs(30), &[again_log.as_path()], || {
+        Store::open(&data.join("edge.sqlite"))
+            .unwrap()
+            .events(None)
+            .unwrap()
+            .len()
+            == 1
+    });
+    assert_eq!(again.stop(), Some(0));
+    let event = Store::open(&data.join("edge.sqlite")).unwrap().events(None).unwrap().remove(0);
+    assert_eq!(event.record.event_id, event_id);
+    assert!(event.record.truncated, "{event:?}");
+    let manifest = protocols::manifest::Manifest::from_json(event.manifest_json.as_ref().unwrap())
+        .unwrap();
+    assert!(manifest.truncated);
+    let clip = open_clip(&data, &event, root.path());
+    let decode = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&clip)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(decode.status.success(), "{}", String::from_utf8_lossy(&decode.stderr));
+    let probe = ok(Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(&clip));
+    let frames: u64 = probe.trim().parse().unwrap();
+    assert!(frames >= 30, "{frames} frames recovered");
+    assert_eq!(files_named(&data, ".work"), Vec::<std::path::PathBuf>::new());
+    assert_eq!(files_named(&data, ".mp4"), Vec::<std::path::PathBuf>::new());
+    assert!(!keys.join(format!("{event_id}.key")).exists(), "the key is gone");
+    let plain = std::fs::read(&clip).unwrap();
+    let middle = &plain[plain.len() / 2..plain.len() / 2 + 4096];
+    assert_eq!(files_holding(&data, middle), Vec::<std::path::PathBuf>::new());
 }

@@ -78,7 +78,15 @@ fn a_person_walking_through_twice_makes_two_events_with_playable_clips() {
             "started {started}, entered {enter}"
         );
 
-        let clip = data.join(e.clip_path.as_ref().unwrap());
+        // The edge keeps the clip sealed: stock `age` opens it with the owner's identity.
+        let sealed = data.join(e.clip_path.as_ref().unwrap());
+        assert!(sealed.to_string_lossy().ends_with("clip.mp4.age"), "{sealed:?}");
+        let plain = age_open(&sealed);
+        let clip = root.path().join(format!("{}.mp4", e.record.event_id));
+        std::fs::write(&clip, &plain).unwrap();
+        // No plaintext of it anywhere in the data directory.
+        let middle = &plain[plain.len() / 2..plain.len() / 2 + 4096];
+        assert_eq!(files_holding(&data, middle), Vec::<std::path::PathBuf>::new());
         let duration: f64 = ffprobe(
             &["-show_entries", "format=duration", "-of", "csv=p=0"],
             &clip,
@@ -117,7 +125,8 @@ fn a_person_walking_through_twice_makes_two_events_with_playable_clips() {
         );
 
         // The snapshot holds the person.
-        let snap = data.join(e.snapshot_path.as_ref().unwrap());
+        let snap = root.path().join(format!("{}.jpg", e.record.event_id));
+        std::fs::write(&snap, age_open(&data.join(e.snapshot_path.as_ref().unwrap()))).unwrap();
         let out = ok(Command::new(bin("guardian-edge"))
             .arg("detect")
             .arg(&snap)
@@ -125,14 +134,14 @@ fn a_person_walking_through_twice_makes_two_events_with_playable_clips() {
             .env("GUARDIAN_OPENVINO_LIB", openvino_lib()));
         assert!(out.contains("\"label\":\"person\""), "{out}");
 
-        // Sealed for the archive (the default policy archives every event).
-        assert!(
-            data.join("archive")
-                .join(&e.record.event_id)
-                .join("manifest.json")
-                .exists(),
-            "{} not sealed",
-            e.record.event_id
-        );
+        // Sealed once, with a manifest the archive sends as is (the default policy archives
+        // every event), and a thumbnail.
+        let folder = data.join(e.objects_dir.as_ref().unwrap());
+        assert!(folder.join("manifest.json").exists());
+        assert!(folder.join("thumbnail.jpg.age").exists());
+        assert!(e.record.clip_cid.is_some() && !e.record.truncated);
     }
+    // After the events no plaintext clip or working file remains on the edge.
+    assert_eq!(files_named(&data, ".mp4"), Vec::<std::path::PathBuf>::new());
+    assert_eq!(files_named(&data, ".work"), Vec::<std::path::PathBuf>::new());
 }

@@ -18,8 +18,11 @@ use crate::process::Proc;
 pub const VM_PORT: u16 = 4001;
 /// The vm's HTTP API port (on its public address).
 pub const VM_HTTP_PORT: u16 = 8080;
-/// A recipient for packages (the key behind it is not needed here).
-pub const RECIPIENT: &str = "age1ydtd594d737rjz4ezm8ckwzrkv7n8qge5xuh4zj8taxdvhl4sssq2upmtd";
+/// The owner's recipient in tests' packages: edges seal every clip to it.
+pub const RECIPIENT: &str = "age1png63l7y86t6utsqc0s5lh2mt97q99k84cfg3mgs9f20cn067s3svhpf46";
+/// The identity of [`RECIPIENT`] (made for the tests with `age-keygen`; it guards nothing
+/// else), to open what tests' edges seal.
+pub const IDENTITY: &str = "AGE-SECRET-KEY-1GJM54EGHZJAHHX36DJSHYF6QAU9N4QA3YGCE3FNCM5CXLRV6QP4Q9GG43F";
 /// The log filter given to the project's binaries (unless `GUARDIAN_LOG` is set).
 pub const LOG_FILTER: &str = "info,libp2p=warn";
 

@@ -43,8 +43,10 @@ fn batch(event_id: &str) -> EventBatch {
             ended_at_ms: 1_700_000_001_000,
             category: Category::Person,
             score_milli: 900,
-            clip_id: None,
-            snapshot_id: None,
+            clip_cid: None,
+            snapshot_cid: None,
+            thumbnail_cid: None,
+            truncated: false,
         }],
     }
 }

@@ -17,7 +17,7 @@
 //! - integers only (scores are in thousandths, times in Unix milliseconds; no floats).
 //!
 //! For this schema that is the JSON Canonicalization Scheme (RFC 8785). The bytes signed are
-//! `"guardian/manifest/1" ‖ 0x00 ‖ canonical bytes`. The `signature` member holds the 64-byte
+//! `"guardian/manifest/2" ‖ 0x00 ‖ canonical bytes`. The `signature` member holds the 64-byte
 //! ed25519 signature in lower-case hex. Unknown members are refused: every byte of a manifest
 //! is covered by its signature.
 
@@ -31,8 +31,8 @@ use serde::{Deserialize, Serialize};
 use crate::content_id::ContentId;
 
 /// The `format` member of every manifest this build writes.
-pub const FORMAT: &str = "guardian-manifest/1";
-const SIGNING_CONTEXT: &[u8] = b"guardian/manifest/1\0";
+pub const FORMAT: &str = "guardian-manifest/2";
+const SIGNING_CONTEXT: &[u8] = b"guardian/manifest/2\0";
 /// Largest manifest accepted, in bytes.
 pub const MAX_MANIFEST_SIZE: usize = 64 * 1024;
 
@@ -50,8 +50,9 @@ pub struct Manifest {
     pub event_id: String,
     /// Always [`FORMAT`].
     pub format: String,
-    /// Key id of the recipient the objects are sealed to (see [`crate::owner_key::key_id`]).
-    pub key_id: String,
+    /// Key ids of the recipients the objects are sealed to (see [`crate::owner_key::key_id`]),
+    /// one per key slot allowed for the camera.
+    pub key_ids: Vec<String>,
     /// What was seen, best score first.
     pub labels: Vec<Label>,
     /// The sealed objects.
@@ -65,6 +66,10 @@ pub struct Manifest {
     pub started_at_ms: u64,
     /// The tenant's id.
     pub tenant_id: String,
+    /// The clip ends early: recovered after the edge stopped mid-event (up to its last
+    /// complete fragment).
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 /// A detection label and its best score.
@@ -85,14 +90,29 @@ pub enum ObjectKind {
     Clip,
     /// The best snapshot, JPEG sealed with age.
     Snapshot,
+    /// A small JPEG of the best frame (about 320 px wide) for timelines, sealed with age.
+    Thumbnail,
 }
 
 impl ObjectKind {
-    /// The object's file name in the archive (`clip.mp4.age`, `snapshot.jpg.age`).
+    /// Every kind, in manifest order.
+    pub const ALL: [ObjectKind; 3] = [ObjectKind::Clip, ObjectKind::Snapshot, ObjectKind::Thumbnail];
+
+    /// The object's file name on the edge and in the archive (`clip.mp4.age`, ...).
     pub fn file_name(self) -> &'static str {
         match self {
             ObjectKind::Clip => "clip.mp4.age",
             ObjectKind::Snapshot => "snapshot.jpg.age",
+            ObjectKind::Thumbnail => "thumbnail.jpg.age",
+        }
+    }
+
+    /// The plaintext's file name, where an owner keeps plain copies (`clip.mp4`, ...).
+    pub fn plain_name(self) -> &'static str {
+        match self {
+            ObjectKind::Clip => "clip.mp4",
+            ObjectKind::Snapshot => "snapshot.jpg",
+            ObjectKind::Thumbnail => "thumbnail.jpg",
         }
     }
 }
@@ -102,6 +122,7 @@ impl fmt::Display for ObjectKind {
         f.write_str(match self {
             ObjectKind::Clip => "clip",
             ObjectKind::Snapshot => "snapshot",
+            ObjectKind::Thumbnail => "thumbnail",
         })
     }
 }
@@ -325,7 +346,7 @@ mod tests {
             ended_at_ms: 1_790_000_015_000,
             event_id: "ev-01".into(),
             format: FORMAT.into(),
-            key_id: "kabcdefghijklmnop".into(),
+            key_ids: vec!["kabcdefghijklmnop".into()],
             labels: vec![Label {
                 category: "person".into(),
                 score_milli: 874,
@@ -346,6 +367,7 @@ mod tests {
             signature: None,
             started_at_ms: 1_790_000_000_000,
             tenant_id: "tenant-a".into(),
+            truncated: false,
         };
         m.sign(edge);
         m
@@ -401,7 +423,8 @@ mod tests {
             ("camera_id", "back-door".into()),
             ("ended_at_ms", 1.into()),
             ("event_id", "ev-02".into()),
-            ("key_id", "kzzzz".into()),
+            ("key_ids", serde_json::json!(["kzzzz"])),
+            ("truncated", true.into()),
             (
                 "labels",
                 serde_json::json!([{"category":"car","score_milli":874}]),
@@ -507,7 +530,7 @@ mod tests {
             Err(ManifestError::TooLarge(_))
         ));
         let mut m = sample(&edge_key(), b"c", b"s");
-        m.format = "guardian-manifest/2".into();
+        m.format = "guardian-manifest/1".into();
         assert!(matches!(
             Manifest::from_json(&m.to_json()),
             Err(ManifestError::UnknownFormat(_))

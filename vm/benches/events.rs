@@ -43,8 +43,10 @@ fn batch(tenant: &str, edge: &str, start: usize, n: usize) -> EventBatch {
                 ended_at_ms: 1_790_000_005_000 + i as u64,
                 category: Category::Person,
                 score_milli: 870,
-                clip_id: Some(format!("clip-{i}")),
-                snapshot_id: Some(format!("snap-{i}")),
+                clip_cid: Some(format!("clip-{i}")),
+                snapshot_cid: Some(format!("snap-{i}")),
+                thumbnail_cid: None,
+                truncated: false,
             })
             .collect(),
     }

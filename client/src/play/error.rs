@@ -50,6 +50,10 @@ pub enum PlayError {
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(String),
+    /// What arrived is not what the edge sealed and signed (a changed byte, another clip, a
+    /// manifest not signed by the edge), or the key cannot open it; nothing was written.
+    #[error("the clip did not verify: {0}")]
+    Integrity(String),
 }
 
 impl PlayError {

@@ -19,8 +19,11 @@
 //!
 //! Modules, top-down: this one starts the client node and the session; `session` runs the
 //! attempts (resume, direct); `ticket` asks the vm through [`crate::api`]; below them the
-//! pure parts: `resume` (when to retry), `report` (what is counted), `sink` (where bytes
-//! go), `options`, `error`.
+//! pure parts: `resume` (when to retry), `report` (what is counted), `verify` (the edge's
+//! signed manifest), `sink` (hashing, decrypting, where bytes go), `options`, `error`.
+//!
+//! The clip arrives sealed (the age file the edge keeps; the vm relays ciphertext only): with
+//! an identity it is decrypted while it streams, else written as served.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -34,9 +37,10 @@ mod resume;
 mod session;
 mod sink;
 mod ticket;
+mod verify;
 
 pub use error::PlayError;
-pub use options::PlayOptions;
+pub use options::{Identity, PlayOptions};
 pub use protocols::messages::clips::Ticket;
 pub use report::PlayReport;
 pub use sink::Output;

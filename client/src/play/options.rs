@@ -29,6 +29,19 @@ pub struct PlayOptions {
     pub progress: bool,
     /// Where time comes from: the report's timings and the waits between resumes.
     pub clock: SharedClock,
+    /// The owner's (or a member's) identity: the clip is decrypted while it streams. Without
+    /// it the sealed age file is written as served (still checked against its CID).
+    pub identity: Option<Identity>,
+}
+
+/// An age identity that opens clips (its `Debug` shows nothing of it).
+#[derive(Clone)]
+pub struct Identity(pub age::x25519::Identity);
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Identity(..)")
+    }
 }
 
 impl PlayOptions {
@@ -48,6 +61,7 @@ impl PlayOptions {
             prefer_direct: true,
             progress: true,
             clock: SystemClock::shared(),
+            identity: None,
         }
     }
 }

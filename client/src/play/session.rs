@@ -76,6 +76,8 @@ pub(crate) struct Session {
     started: Instant,
     /// The clip's size, once the edge said it.
     total: Option<u64>,
+    /// The edge's signed manifest (checked) and the clip's CID, once the edge sent them.
+    manifest: Option<(protocols::manifest::Manifest, protocols::content_id::ContentId)>,
     /// What was received, and over which path.
     pub(crate) tally: Tally,
     bar: indicatif::ProgressBar,
@@ -97,6 +99,7 @@ impl Session {
             clock,
             started,
             total: None,
+            manifest: None,
             tally: Tally::default(),
             bar,
         }
@@ -206,11 +209,30 @@ impl Session {
             Ok(Ok((
                 s,
                 ClipResponse::Streaming {
-                    total_size, offset, ..
+                    total_size,
+                    offset,
+                    manifest_json,
+                    ..
                 },
             ))) => {
                 if let Err(e) = check_streaming(self.tally.bytes, self.total, offset, total_size) {
                     return Ended::Broke(e);
+                }
+                let checked = super::verify::check_manifest(
+                    manifest_json.as_deref(),
+                    &self.edge.to_string(),
+                    &opts.event_id,
+                    ticket.clip_cid.as_deref(),
+                    total_size,
+                );
+                match (checked, &self.manifest) {
+                    (Err(e), _) => return Ended::Broke(e),
+                    (Ok(m), Some(known)) if known.1 != m.1 => {
+                        return Ended::Broke(PlayError::Integrity(
+                            "the edge's manifest changed between attempts".into(),
+                        ));
+                    }
+                    (Ok(m), _) => self.manifest = Some(m),
                 }
                 (s, total_size)
             }
@@ -263,7 +285,7 @@ pub(crate) async fn run(
     ticket: &mut Ticket,
     output: &Output,
 ) -> Result<(u32, bool), PlayError> {
-    let mut sink = Sink::open(output)?;
+    let mut sink = Sink::open(output, opts.identity.as_ref().map(|i| i.0.clone()))?;
     let mut token = opts
         .play_token
         .clone()
@@ -276,7 +298,7 @@ pub(crate) async fn run(
         session.tally.close_path(session.clock.monotonic());
         let error = match ended {
             Ended::Done => {
-                sink.finish()?;
+                sink.finish(session.manifest.as_ref().map(|m| m.1))?;
                 return Ok((resumes.used(), switched));
             }
             Ended::SwitchToDirect => {

@@ -23,24 +23,28 @@ pub struct ArchiveItem {
     pub total_bytes: u64,
     /// Failed attempts so far.
     pub attempts: u32,
+    /// The folder of its sealed objects, relative to the data directory.
+    pub objects_dir: String,
 }
 
 impl Store {
-    /// Queues a sealed event and its event record, in one transaction.
+    /// Queues a sealed event (objects in `objects_dir`) and its event record, in one
+    /// transaction. Camera events are queued with [`Store::insert_event`].
     pub fn enqueue_archive(
         &mut self,
         record: &EventRecord,
         manifest_json: &[u8],
         total_bytes: u64,
+        objects_dir: &str,
         now_ms: u64,
     ) -> Result<(), StoreError> {
         let json = to_json(record)?;
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
-                "INSERT INTO archive_outbox (event_id, camera_id, manifest_json, total_bytes, created_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![record.event_id, record.camera_id, manifest_json, total_bytes as i64, now_ms as i64],
+                "INSERT INTO archive_outbox (event_id, camera_id, manifest_json, total_bytes, created_at_ms, objects_dir)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![record.event_id, record.camera_id, manifest_json, total_bytes as i64, now_ms as i64, objects_dir],
             )?;
             tx.execute(
                 "INSERT OR IGNORE INTO event_outbox (event_id, record_json, created_at_ms) VALUES (?1, ?2, ?3)",
@@ -55,13 +59,16 @@ impl Store {
     pub fn due_archives(&self, now_ms: u64, limit: u32) -> Result<Vec<ArchiveItem>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT event_id, camera_id, manifest_json, total_bytes, attempts FROM archive_outbox
+                "SELECT event_id, camera_id, manifest_json, total_bytes, attempts, objects_dir FROM archive_outbox
                  WHERE refused_reason IS NULL AND next_attempt_ms <= ?1
                  ORDER BY created_at_ms, event_id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![now_ms as i64, limit], |r| {
+                let event_id: String = r.get(0)?;
+                let objects_dir: Option<String> = r.get(5)?;
                 Ok(ArchiveItem {
-                    event_id: r.get(0)?,
+                    objects_dir: objects_dir.unwrap_or_else(|| format!("archive/{event_id}")),
+                    event_id,
                     camera_id: r.get(1)?,
                     manifest_json: r.get(2)?,
                     total_bytes: r.get::<_, i64>(3)? as u64,
@@ -72,7 +79,7 @@ impl Store {
         })
     }
 
-    /// Removes an archived event's row (its folder is removed after).
+    /// Removes an archived event's row (its folder stays: it is the local copy).
     pub fn remove_archive(&self, event_id: &str) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute("DELETE FROM archive_outbox WHERE event_id = ?1", [event_id])?;
@@ -137,8 +144,8 @@ mod tests {
     #[test]
     fn due_items_wait_for_their_retry_time_and_parked_ones_leave_the_backlog() {
         let mut s = Store::open_in_memory().unwrap();
-        s.enqueue_archive(&record("a"), b"{}", 100, 10).unwrap();
-        s.enqueue_archive(&record("b"), b"{}", 50, 20).unwrap();
+        s.enqueue_archive(&record("a"), b"{}", 100, "clips/c/x", 10).unwrap();
+        s.enqueue_archive(&record("b"), b"{}", 50, "clips/c/x", 20).unwrap();
         // The event record is queued with the sealed event.
         assert_eq!(s.event_backlog().unwrap(), 2);
         assert_eq!(s.archive_backlog().unwrap(), (2, 150));

@@ -1,5 +1,6 @@
-//! Local camera events (table `events`): what a camera recorded on this edge, with its clip
-//! and snapshot paths. Inserting one also queues its record in the event outbox.
+//! Local camera events (table `events`): what a camera recorded on this edge, with the folder
+//! of its sealed objects and its signed manifest. Inserting one also queues its record in the
+//! event outbox, and in the archive outbox when the policy archives it, in one transaction.
 
 use guardian_sqlite::rusqlite::{OptionalExtension, params};
 use protocols::messages::events::EventRecord;
@@ -17,22 +18,50 @@ pub struct LocalEvent {
     pub clip_path: Option<String>,
     /// The snapshot, relative to the data directory.
     pub snapshot_path: Option<String>,
-    /// Clip plus snapshot bytes.
+    /// The thumbnail, relative to the data directory.
+    pub thumbnail_path: Option<String>,
+    /// The folder of the sealed objects (`clips/<camera>/<event_id>`), relative to the data
+    /// directory; retention deletes it whole.
+    pub objects_dir: Option<String>,
+    /// The signed manifest of the sealed objects.
+    pub manifest_json: Option<Vec<u8>>,
+    /// Bytes on disk.
     pub bytes: u64,
 }
 
+/// What playback needs of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Playable {
+    /// The sealed clip, relative to the data directory.
+    pub clip_path: String,
+    /// The signed manifest naming it.
+    pub manifest_json: Option<Vec<u8>>,
+}
+
 impl Store {
-    /// Records a camera event and queues its record for the vm, in one transaction (after
-    /// its files are durable).
-    pub fn insert_event(&mut self, e: &LocalEvent, now_ms: u64) -> Result<(), StoreError> {
+    /// Records a camera event and queues its record for the vm, and for the archive when
+    /// `archive` (its manifest and objects folder then must be set), in one transaction
+    /// (after its files are durable).
+    pub fn insert_event(
+        &mut self,
+        e: &LocalEvent,
+        archive: bool,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
         let json = to_json(&e.record)?;
         let r = &e.record;
+        if archive && (e.manifest_json.is_none() || e.objects_dir.is_none()) {
+            return Err(StoreError::Invalid(
+                "an archived event needs its manifest and folder".into(),
+            ));
+        }
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
                 "INSERT INTO events (event_id, camera_id, started_at_ms, ended_at_ms, category,
-                    score_milli, track_json, clip_path, snapshot_path, clip_bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    score_milli, track_json, clip_path, snapshot_path, clip_bytes, thumbnail_path,
+                    objects_dir, manifest_json, record_json, archived)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     r.event_id,
                     r.camera_id,
@@ -43,13 +72,33 @@ impl Store {
                     e.track_json,
                     e.clip_path,
                     e.snapshot_path,
-                    e.bytes as i64
+                    e.bytes as i64,
+                    e.thumbnail_path,
+                    e.objects_dir,
+                    e.manifest_json,
+                    json,
+                    archive,
                 ],
             )?;
             tx.execute(
                 "INSERT OR IGNORE INTO event_outbox (event_id, record_json, created_at_ms) VALUES (?1, ?2, ?3)",
                 params![r.event_id, json, now_ms as i64],
             )?;
+            if archive {
+                tx.execute(
+                    "INSERT INTO archive_outbox (event_id, camera_id, manifest_json, total_bytes,
+                        created_at_ms, objects_dir)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        r.event_id,
+                        r.camera_id,
+                        e.manifest_json,
+                        e.bytes as i64,
+                        now_ms as i64,
+                        e.objects_dir
+                    ],
+                )?;
+            }
             tx.commit()?;
             Ok(())
         })
@@ -59,16 +108,19 @@ impl Store {
     pub fn events(&self, camera: Option<&str>) -> Result<Vec<LocalEvent>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT e.event_id, o.record_json, e.track_json, e.clip_path, e.snapshot_path,
+                "SELECT e.event_id, e.record_json, e.track_json, e.clip_path, e.snapshot_path,
                         e.clip_bytes, e.camera_id, e.started_at_ms, e.ended_at_ms, e.category,
-                        e.score_milli
-                 FROM events e LEFT JOIN event_outbox o ON o.event_id = e.event_id
+                        e.score_milli, e.thumbnail_path, e.objects_dir, e.manifest_json
+                 FROM events e
                  WHERE ?1 IS NULL OR e.camera_id = ?1 ORDER BY e.started_at_ms, e.event_id",
             )?;
             let rows = stmt.query_map([camera], |r| {
                 let category: String = r.get(9)?;
+                let kept: Option<EventRecord> = r
+                    .get::<_, Option<String>>(1)?
+                    .and_then(|j| serde_json::from_str(&j).ok());
                 Ok(LocalEvent {
-                    record: EventRecord {
+                    record: kept.unwrap_or(EventRecord {
                         event_id: r.get(0)?,
                         tenant_id: String::new(),
                         edge_id: String::new(),
@@ -78,12 +130,17 @@ impl Store {
                         category: serde_json::from_value(serde_json::Value::String(category))
                             .unwrap_or(protocols::messages::Category::Other("unknown".into())),
                         score_milli: r.get(10)?,
-                        clip_id: None,
-                        snapshot_id: None,
-                    },
+                        clip_cid: None,
+                        snapshot_cid: None,
+                        thumbnail_cid: None,
+                        truncated: false,
+                    }),
                     track_json: r.get(2)?,
                     clip_path: r.get(3)?,
                     snapshot_path: r.get(4)?,
+                    thumbnail_path: r.get(11)?,
+                    objects_dir: r.get(12)?,
+                    manifest_json: r.get(13)?,
                     bytes: r.get::<_, i64>(5)? as u64,
                 })
             })?;
@@ -91,17 +148,33 @@ impl Store {
         })
     }
 
-    /// The clip of an event: its path relative to the data directory, if the event exists
-    /// and has one.
-    pub fn clip_path(&self, event_id: &str) -> Result<Option<String>, StoreError> {
+    /// The clip of an event and its manifest, if the event exists and has a clip.
+    pub fn playable(&self, event_id: &str) -> Result<Option<Playable>, StoreError> {
         self.with(|c| {
             Ok(c.query_row(
-                "SELECT clip_path FROM events WHERE event_id = ?1",
+                "SELECT clip_path, manifest_json FROM events WHERE event_id = ?1",
                 [event_id],
-                |r| r.get::<_, Option<String>>(0),
+                |r| {
+                    Ok(r.get::<_, Option<String>>(0)?.map(|clip_path| Playable {
+                        clip_path,
+                        manifest_json: r.get(1).unwrap_or(None),
+                    }))
+                },
             )
             .optional()?
             .flatten())
+        })
+    }
+
+    /// Whether the event has a row.
+    pub fn has_event(&self, event_id: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c
+                .query_row("SELECT 1 FROM events WHERE event_id = ?1", [event_id], |_| {
+                    Ok(())
+                })
+                .optional()?
+                .is_some())
         })
     }
 
@@ -139,6 +212,9 @@ mod tests {
             track_json: "[]".into(),
             clip_path: Some(format!("clips/{id}.mp4")),
             snapshot_path: None,
+            thumbnail_path: None,
+            objects_dir: None,
+            manifest_json: Some(b"{}".to_vec()),
             bytes: 1,
         }
     }
@@ -147,17 +223,25 @@ mod tests {
     fn clip_path_of_an_event() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("edge.sqlite")).unwrap();
-        s.insert_event(&event("ev", "c", 1), 1).unwrap();
-        assert_eq!(s.clip_path("ev").unwrap().as_deref(), Some("clips/ev.mp4"));
-        assert_eq!(s.clip_path("nope").unwrap(), None);
+        s.insert_event(&event("ev", "c", 1), false, 1).unwrap();
+        let p = s.playable("ev").unwrap().unwrap();
+        assert_eq!(p.clip_path, "clips/ev.mp4");
+        assert_eq!(p.manifest_json.as_deref(), Some(&b"{}"[..]));
+        assert_eq!(s.playable("nope").unwrap(), None);
+        // Archiving needs the folder; with it, the event joins the archive outbox.
+        assert!(s.insert_event(&event("ev2", "c", 1), true, 1).is_err());
+        let mut e = event("ev3", "c", 1);
+        e.objects_dir = Some("clips/c/ev3".into());
+        s.insert_event(&e, true, 1).unwrap();
+        assert_eq!(s.due_archives(1, 10).unwrap()[0].objects_dir, "clips/c/ev3");
     }
 
     #[test]
     fn events_are_listed_by_start_per_camera_and_deleted_alone() {
         let mut s = Store::open_in_memory().unwrap();
-        s.insert_event(&event("late", "porch", 20), 1).unwrap();
-        s.insert_event(&event("early", "porch", 10), 1).unwrap();
-        s.insert_event(&event("yard", "yard", 15), 1).unwrap();
+        s.insert_event(&event("late", "porch", 20), false, 1).unwrap();
+        s.insert_event(&event("early", "porch", 10), false, 1).unwrap();
+        s.insert_event(&event("yard", "yard", 15), false, 1).unwrap();
         let ids = |v: Vec<LocalEvent>| v.into_iter().map(|e| e.record.event_id).collect::<Vec<_>>();
         assert_eq!(ids(s.events(None).unwrap()), ["early", "yard", "late"]);
         assert_eq!(ids(s.events(Some("porch")).unwrap()), ["early", "late"]);

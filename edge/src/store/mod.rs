@@ -25,7 +25,7 @@ use guardian_sqlite::{Database, OpenError, Options};
 
 pub use archive_outbox::ArchiveItem;
 pub use cameras::CameraStatusRow;
-pub use events::LocalEvent;
+pub use events::{LocalEvent, Playable};
 
 /// The migrations, in order (`MIGRATIONS[i]` brings the schema to version `i + 1`).
 pub const MIGRATIONS: &[&str] = &[
@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_archive.sql"),
     include_str!("../../migrations/0003_video.sql"),
     include_str!("../../migrations/0004_playback.sql"),
+    include_str!("../../migrations/0005_sealed.sql"),
 ];
 
 /// Errors of the store.
@@ -47,6 +48,9 @@ pub enum StoreError {
     /// Made by a newer version.
     #[error("the database is at version {0}, newer than this build")]
     TooNew(usize),
+    /// The caller asked for something inconsistent.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl From<OpenError> for StoreError {

@@ -108,8 +108,10 @@ pub(super) mod tests {
             ended_at_ms: 2,
             category: Category::Person,
             score_milli: 900,
-            clip_id: None,
-            snapshot_id: None,
+            clip_cid: None,
+            snapshot_cid: None,
+            thumbnail_cid: None,
+            truncated: false,
         }
     }
 

@@ -228,6 +228,11 @@ impl Analysis {
         step
     }
 
+    /// The class and score of the best detection of the event so far.
+    pub fn best_so_far(&self) -> Option<(usize, f32)> {
+        self.evidence.best.as_ref().map(|b| (b.class, b.score))
+    }
+
     /// Closes the open event now (the stream ended, the camera is stopping).
     pub fn close(&mut self) -> Option<Closed> {
         let signal = self.machine.close()?;

@@ -26,6 +26,7 @@ use super::finish::{self, ClosedEvent, FinishContext};
 use super::gop_ring::GopRing;
 use super::pipeline::{CameraPipeline, EncodedShared, PipelineError, RgbFrame};
 use super::recorder::ClipWriter;
+use super::workfile::{self, WorkMeta};
 use crate::config::CameraSettings;
 
 pub use super::recorder::CLIPS_DIR;
@@ -369,8 +370,6 @@ impl Camera {
             self.wall_ms(first_seen_ns),
             rand::thread_rng().r#gen::<u32>()
         );
-        let dir = self.ctx.finish.data.join(CLIPS_DIR).join(&self.cam.id);
-        let clip = dir.join(format!("{event_id}.mp4"));
         let caps = self.ring_caps();
         let start = self
             .ring
@@ -381,11 +380,24 @@ impl Camera {
             tracing::warn!(camera = %self.cam.id, "event opened before any video: no clip");
             return;
         };
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            tracing::error!(camera = %self.cam.id, error = %e, "cannot create the clips folder");
-            return;
-        }
-        match ClipWriter::start(&clip, &caps) {
+        let (class, score) = self.analysis.best_so_far().unwrap_or((0, 0.0));
+        let meta = WorkMeta {
+            event_id: event_id.clone(),
+            camera_id: self.cam.id.clone(),
+            started_at_ms: self.wall_ms(first_seen_ns),
+            category: crate::detect::labels::category(class),
+            score_milli: (score * 1000.0).round() as u16,
+        };
+        let fin = &self.ctx.finish;
+        let work = match workfile::begin(&fin.data, &fin.key_dir, &meta) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(camera = %self.cam.id, error = %e, "cannot start a working file");
+                return;
+            }
+        };
+        let paths = work.paths.clone();
+        match ClipWriter::start(work, &caps) {
             Ok(writer) => {
                 self.ring.lock().expect("ring").pin(seq);
                 tracing::info!(camera = %self.cam.id, event = %event_id, "event opened");
@@ -396,7 +408,10 @@ impl Camera {
                     first_seen_ns,
                 });
             }
-            Err(e) => tracing::error!(camera = %self.cam.id, error = %e, "cannot start a clip"),
+            Err(e) => {
+                paths.remove();
+                tracing::error!(camera = %self.cam.id, error = %e, "cannot start a clip");
+            }
         }
     }
 
@@ -504,6 +519,12 @@ pub(super) mod tests {
         Arc::new(CameraContext {
             finish: Arc::new(FinishContext {
                 data: data.to_path_buf(),
+                key_dir: data.join("keys"),
+                recipients: crate::sealed::Recipients {
+                    recipients: vec![age::x25519::Identity::generate().to_public()],
+                    key_ids: vec!["k".into()],
+                },
+                keep_plain: false,
                 info: package_info(),
                 key: ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]),
                 edge_id: "edge".into(),

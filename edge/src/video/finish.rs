@@ -1,10 +1,16 @@
-//! Clip finishing: once an event closes, its clip is ended (the muxer writes its index, the
-//! file is fsynced), the best frame becomes a JPEG snapshot, the folder is fsynced, and only
-//! then are the rows written (the event, its outbox record); the archive policy decides
-//! whether the event is also sealed for the vm. Runs on a thread of its own per event, so the
-//! camera goes on reading frames meanwhile.
+//! Clip finishing: once an event closes, its clip is ended (the muxer writes its last
+//! fragment into the encrypted working file), the clip, the best frame's snapshot and a
+//! thumbnail are sealed into the event's folder with the signed manifest
+//! ([`crate::sealed`]: objects, fsync, rename, manifest, folder fsync), then the rows are
+//! written (the event, its outbox record and, by the archive policy, its archive row, in one
+//! transaction), and only then is the working file with its key removed. Runs on a thread of
+//! its own per event, so the camera goes on reading frames meanwhile.
+//!
+//! [`record`] is the part after the clip has ended, which crash recovery
+//! ([`super::recovery`]) shares.
 
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -17,19 +23,29 @@ use protocols::package::PackageInfo;
 
 use super::analysis::Best;
 use super::recorder::ClipWriter;
+use super::workfile::WorkPaths;
 use crate::config::{ArchiveConfig, CameraSettings};
 use crate::detect::labels;
+use crate::sealed::{Plain, Recipients};
 use crate::store::{LocalEvent, Store};
 
-/// The longest wait for the muxer to write a clip's index.
+/// The longest wait for the muxer to write a clip's last fragment.
 const CLIP_FINISH_TIMEOUT: Duration = Duration::from_secs(20);
+/// Width of thumbnails, pixels.
+pub const THUMBNAIL_WIDTH: u32 = 320;
 
 /// What finishing needs of the edge.
 pub struct FinishContext {
     /// The data directory.
     pub data: PathBuf,
-    /// The install package (tenant, owner's recipient).
+    /// Where working files' keys are (memory-backed).
+    pub key_dir: PathBuf,
+    /// The install package (tenant).
     pub info: PackageInfo,
+    /// Who clips are sealed to.
+    pub recipients: Recipients,
+    /// Keep plain copies beside the sealed objects (`sealed_at_rest = false`).
+    pub keep_plain: bool,
     /// The edge's key (signs manifests).
     pub key: ed25519_dalek::SigningKey,
     /// The edge's peer id.
@@ -56,7 +72,8 @@ pub struct ClosedEvent {
     pub ended_at_ms: u64,
 }
 
-/// Finishes `event` on a thread of its own (errors are logged: the event is then not saved).
+/// Finishes `event` on a thread of its own (errors are logged: the working file is then left
+/// for recovery at the next start).
 pub fn spawn(
     ctx: Arc<FinishContext>,
     cam: CameraSettings,
@@ -71,12 +88,21 @@ pub fn spawn(
         })
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+/// What [`record`] seals and records for one event.
+pub struct Finished<'a> {
+    /// The record (CIDs are filled in by sealing).
+    pub record: EventRecord,
+    /// The box track, JSON.
+    pub track_json: String,
+    /// The clip's plaintext, if there is a clip.
+    pub clip: Option<&'a mut dyn Read>,
+    /// The snapshot and thumbnail JPEGs.
+    pub images: Option<(Vec<u8>, Vec<u8>)>,
+    /// The working file, removed once the rows are written.
+    pub work: Option<WorkPaths>,
 }
 
-/// Ends the clip, writes the snapshot, records the event and seals it for the archive when
-/// the policy says so. Write order: files, fsync, folder fsync, then the rows.
+/// Ends the clip, seals it with the snapshot and thumbnail, records the event.
 pub fn finish(ctx: &FinishContext, cam: &CameraSettings, event: ClosedEvent) -> anyhow::Result<()> {
     let ClosedEvent {
         event_id,
@@ -87,33 +113,16 @@ pub fn finish(ctx: &FinishContext, cam: &CameraSettings, event: ClosedEvent) -> 
         ended_at_ms,
     } = event;
     let frames = writer.frames;
-    let clip = writer
+    let work = writer
         .finish(CLIP_FINISH_TIMEOUT)
         .context("clip not finished")?;
-    let dir = clip.parent().expect("clip in a folder").to_path_buf();
     let (category, score) = match &best {
         Some(b) => (labels::category(b.class), b.score),
         None => (Category::Person, 0.0),
     };
-    let snapshot = match &best {
-        Some(b) => {
-            let path = dir.join(format!("{event_id}.jpg"));
-            write_jpeg(&path, &b.rgb, cam.detect_width, cam.detect_height)?;
-            Some(path)
-        }
+    let images = match &best {
+        Some(b) => Some(images(&b.rgb, cam.detect_width, cam.detect_height)?),
         None => None,
-    };
-    sync_dir(&dir)?;
-    let bytes = std::fs::metadata(&clip)?.len()
-        + snapshot
-            .as_ref()
-            .and_then(|s| std::fs::metadata(s).ok())
-            .map_or(0, |m| m.len());
-    let rel = |p: &Path| {
-        p.strip_prefix(&ctx.data)
-            .unwrap_or(p)
-            .to_string_lossy()
-            .into_owned()
     };
     let record = EventRecord {
         event_id: event_id.clone(),
@@ -122,82 +131,126 @@ pub fn finish(ctx: &FinishContext, cam: &CameraSettings, event: ClosedEvent) -> 
         camera_id: cam.id.clone(),
         started_at_ms,
         ended_at_ms: ended_at_ms.max(started_at_ms),
-        category: category.clone(),
+        category,
         score_milli: (score * 1000.0).round() as u16,
-        clip_id: None,
-        snapshot_id: None,
+        clip_cid: None,
+        snapshot_cid: None,
+        thumbnail_cid: None,
+        truncated: false,
     };
-    let mut store = Store::open(&ctx.data.join(crate::paths::DB))?;
-    store.insert_event(
-        &LocalEvent {
-            record: record.clone(),
+    let mut clip = work.reader().context("cannot read the working file")?;
+    let bytes = record_event(
+        ctx,
+        Finished {
+            record,
             track_json,
-            clip_path: Some(rel(&clip)),
-            snapshot_path: snapshot.as_deref().map(rel),
-            bytes,
+            clip: Some(&mut clip),
+            images,
+            work: Some(work.paths.clone()),
         },
-        ctx.clock.wall_ms(),
     )?;
-    tracing::info!(
-        camera = %cam.id, event = %event_id, category = category.as_str(), score,
-        frames, bytes, "event recorded"
-    );
-    if ctx
-        .archive
-        .admits(&cam.id, &category, score, record.ended_at_ms)
-    {
-        let m = crate::archive::seal_event(
-            &ctx.data,
-            &mut store,
-            &ctx.info,
-            &ctx.key,
-            crate::archive::EventToSeal {
-                record,
-                clip: &clip,
-                snapshot: snapshot.as_deref(),
-            },
-            ctx.clock.wall_ms(),
-        )?;
-        store.mark_archived(&m.event_id)?;
-        tracing::info!(event = %m.event_id, "event sealed for the archive");
-    }
+    anyhow::ensure!(clip.clean_end, "the working file was damaged while sealing");
+    tracing::info!(camera = %cam.id, event = %event_id, frames, bytes, "event recorded");
     Ok(())
 }
 
-/// Writes an RGB frame as a JPEG (quality 85), fsynced.
-pub fn write_jpeg(path: &Path, rgb: &[u8], width: u32, height: u32) -> anyhow::Result<()> {
-    use std::io::Write;
+/// Seals an ended event, writes its rows (and its archive row when the policy says so), then
+/// removes its working file. The bytes it keeps on disk.
+pub fn record_event(ctx: &FinishContext, f: Finished<'_>) -> anyhow::Result<u64> {
+    let Finished {
+        record,
+        track_json,
+        clip,
+        images,
+        work,
+    } = f;
+    let (snapshot, thumbnail) = match &images {
+        Some((s, t)) => (Some(s.as_slice()), Some(t.as_slice())),
+        None => (None, None),
+    };
+    let sealed = crate::sealed::seal_event(
+        &ctx.data,
+        &ctx.recipients,
+        &ctx.key,
+        record,
+        Plain {
+            clip,
+            snapshot,
+            thumbnail,
+        },
+        ctx.keep_plain,
+        ctx.clock.wall_ms(),
+    )?;
+    let r = &sealed.record;
+    let archive = ctx
+        .archive
+        .admits(&r.camera_id, &r.category, f32::from(r.score_milli) / 1000.0, r.ended_at_ms)
+        && sealed.path(protocols::manifest::ObjectKind::Clip).is_some();
+    let mut store = Store::open(&ctx.data.join(crate::paths::DB))?;
+    use protocols::manifest::ObjectKind;
+    store.insert_event(
+        &LocalEvent {
+            record: sealed.record.clone(),
+            track_json,
+            clip_path: sealed.path(ObjectKind::Clip).map(str::to_owned),
+            snapshot_path: sealed.path(ObjectKind::Snapshot).map(str::to_owned),
+            thumbnail_path: sealed.path(ObjectKind::Thumbnail).map(str::to_owned),
+            objects_dir: Some(sealed.dir.clone()),
+            manifest_json: Some(sealed.manifest_json.clone()),
+            bytes: sealed.bytes,
+        },
+        archive,
+        ctx.clock.wall_ms(),
+    )?;
+    if let Some(w) = work {
+        w.remove();
+    }
+    if archive {
+        tracing::info!(event = %sealed.record.event_id, "event queued for the archive");
+    }
+    Ok(sealed.bytes)
+}
+
+/// The snapshot (full detection frame, quality 85) and thumbnail ([`THUMBNAIL_WIDTH`] wide,
+/// quality 75) of an RGB frame, as JPEG bytes in memory: they are sealed before they touch
+/// the disk.
+pub fn images(rgb: &[u8], width: u32, height: u32) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     anyhow::ensure!(
-        rgb.len() == width as usize * height as usize * 3,
+        rgb.len() == width as usize * height as usize * 3 && width > 0 && height > 0,
         "a {width}x{height} frame of {} bytes",
         rgb.len()
     );
+    let img = image::RgbImage::from_raw(width, height, rgb.to_vec()).context("a frame")?;
+    let snapshot = jpeg(&img, 85)?;
+    let tw = THUMBNAIL_WIDTH.min(width);
+    let th = ((u64::from(height) * u64::from(tw)) / u64::from(width)).max(1) as u32;
+    let thumb = image::imageops::thumbnail(&img, tw, th);
+    Ok((snapshot, jpeg(&thumb, 75)?))
+}
+
+fn jpeg(img: &image::RgbImage, quality: u8) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).encode(
-        rgb,
-        width,
-        height,
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality).encode(
+        img.as_raw(),
+        img.width(),
+        img.height(),
         image::ExtendedColorType::Rgb8,
     )?;
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(&out)?;
-    f.sync_all()?;
-    Ok(())
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_snapshot_is_a_jpeg_of_the_frame() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.jpg");
-        let rgb: Vec<u8> = (0..32 * 16 * 3).map(|i| (i % 251) as u8).collect();
-        super::write_jpeg(&path, &rgb, 32, 16).unwrap();
-        let img = image::open(&path).unwrap();
-        assert_eq!((img.width(), img.height()), (32, 16));
-        assert!(
-            super::write_jpeg(&path, &rgb[..10], 32, 16).is_err(),
-            "a short frame"
-        );
+    fn snapshots_are_the_frame_and_thumbnails_320_wide() {
+        let (w, h) = (640u32, 360u32);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
+        let (snap, thumb) = super::images(&rgb, w, h).unwrap();
+        let s = image::load_from_memory(&snap).unwrap();
+        assert_eq!((s.width(), s.height()), (640, 360));
+        let t = image::load_from_memory(&thumb).unwrap();
+        assert_eq!((t.width(), t.height()), (320, 180));
+        assert!(thumb.len() < snap.len());
+        assert!(super::images(&rgb[..10], w, h).is_err(), "a short frame");
     }
 }

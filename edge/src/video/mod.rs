@@ -24,5 +24,7 @@ pub mod finish;
 pub mod gop_ring;
 pub mod pipeline;
 pub mod recorder;
+pub mod recovery;
 pub mod retention;
 pub mod supervisor;
+pub mod workfile;

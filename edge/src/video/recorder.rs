@@ -1,19 +1,26 @@
-//! Writes one event's clip: encoded access units (from the pre-roll ring, then live) into an
-//! MP4 without re-encoding (`appsrc ! h264parse ! mp4mux ! filesink`). Timestamps are
-//! shifted so the clip starts at zero; the first frame is a keyframe (the ring only hands out
-//! whole GOPs). `finish` sends end-of-stream and waits for the muxer to write its index, so
-//! the file is playable, then fsyncs it.
+//! Writes one event's clip: encoded access units (from the pre-roll ring, then live) into a
+//! fragmented MP4 without re-encoding (`appsrc ! h264parse ! mp4mux fragment-duration=1000
+//! streamable=true ! appsink`), whose bytes go straight into the event's encrypted working
+//! file ([`super::workfile`]): no plaintext reaches the disk. Timestamps are shifted so the
+//! clip starts at zero; the first frame is a keyframe (the ring only hands out whole GOPs).
+//! `finish` sends end-of-stream and waits for the muxer's last fragment.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::gop_ring::EncodedFrame;
+use super::workfile::{ClosedWork, OpenWork, WorkPaths, WorkWriter};
+use zeroize::Zeroizing;
 
-/// Folder of local clips and snapshots, inside the data directory (`clips/<camera>/`).
+/// Folder of local events, inside the data directory: `clips/<camera>/<event_id>/` holds an
+/// event's sealed objects and manifest.
 pub const CLIPS_DIR: &str = "clips";
+/// Fragment length of working files, ms: at most this much video is lost to a crash.
+pub const FRAGMENT_MS: u32 = 1000;
 
 /// Errors writing a clip.
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +42,19 @@ fn gst_err(e: impl std::fmt::Display) -> RecorderError {
     RecorderError::Gst(e.to_string())
 }
 
+/// The muxer's output as it reaches the working file.
+struct Output {
+    writer: WorkWriter,
+    error: Option<std::io::Error>,
+}
+
 /// A clip being written.
 pub struct ClipWriter {
     pipeline: gst::Pipeline,
     src: gst_app::AppSrc,
-    path: PathBuf,
+    paths: WorkPaths,
+    key: Zeroizing<[u8; 32]>,
+    output: Arc<Mutex<Output>>,
     base_ns: Option<u64>,
     /// Frames written.
     pub frames: u64,
@@ -48,8 +63,14 @@ pub struct ClipWriter {
 }
 
 impl ClipWriter {
-    /// Starts a clip at `path` for a stream with `caps` (from the encoded branch).
-    pub fn start(path: &Path, caps: &gst::Caps) -> Result<Self, RecorderError> {
+    /// Starts a clip for a stream with `caps` (from the encoded branch) into the working
+    /// file `work`.
+    pub fn start(work: OpenWork, caps: &gst::Caps) -> Result<Self, RecorderError> {
+        let OpenWork {
+            paths,
+            key,
+            writer,
+        } = work;
         let pipeline = gst::Pipeline::new();
         let src = gst_app::AppSrc::builder()
             .caps(caps)
@@ -62,21 +83,52 @@ impl ClipWriter {
             .build()
             .map_err(gst_err)?;
         let mux = gst::ElementFactory::make("mp4mux")
+            .property("fragment-duration", FRAGMENT_MS)
+            .property("streamable", true)
             .build()
             .map_err(gst_err)?;
-        let sink = gst::ElementFactory::make("filesink")
-            .property("location", path.to_string_lossy().as_ref())
-            .build()
-            .map_err(gst_err)?;
+        let sink = gst_app::AppSink::builder().sync(false).build();
+        let output = Arc::new(Mutex::new(Output {
+            writer,
+            error: None,
+        }));
+        let out = output.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
+                    let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+                    let mut o = out.lock().map_err(|_| gst::FlowError::Error)?;
+                    // A new fragment begins: the previous one is complete, hand it to the OS.
+                    let starts_fragment = map.len() >= 8 && &map[4..8] == b"moof";
+                    let r = if starts_fragment {
+                        o.writer.flush().and_then(|()| o.writer.append(&map))
+                    } else {
+                        o.writer.append(&map)
+                    };
+                    match r {
+                        Ok(()) => Ok(gst::FlowSuccess::Ok),
+                        Err(e) => {
+                            o.error = Some(e);
+                            Err(gst::FlowError::Error)
+                        }
+                    }
+                })
+                .build(),
+        );
         pipeline
-            .add_many([src.upcast_ref(), &parse, &mux, &sink])
+            .add_many([src.upcast_ref(), &parse, &mux, sink.upcast_ref()])
             .map_err(gst_err)?;
-        gst::Element::link_many([src.upcast_ref(), &parse, &mux, &sink]).map_err(gst_err)?;
+        gst::Element::link_many([src.upcast_ref(), &parse, &mux, sink.upcast_ref()])
+            .map_err(gst_err)?;
         pipeline.set_state(gst::State::Playing).map_err(gst_err)?;
         Ok(ClipWriter {
             pipeline,
             src,
-            path: path.to_path_buf(),
+            paths,
+            key,
+            output,
             base_ns: None,
             frames: 0,
             span_ns: None,
@@ -109,8 +161,14 @@ impl ClipWriter {
         Ok(())
     }
 
-    /// Ends the clip: end-of-stream, wait for the muxer (at most `timeout`), fsync.
-    pub fn finish(self, timeout: std::time::Duration) -> Result<PathBuf, RecorderError> {
+    /// The working file's paths.
+    pub fn paths(&self) -> &WorkPaths {
+        &self.paths
+    }
+
+    /// Ends the clip: end-of-stream, wait for the muxer (at most `timeout`), flush the working
+    /// file.
+    pub fn finish(self, timeout: std::time::Duration) -> Result<ClosedWork, RecorderError> {
         self.src.end_of_stream().map_err(gst_err)?;
         let bus = self.pipeline.bus().ok_or_else(|| gst_err("no bus"))?;
         let msg = bus.timed_pop_filtered(
@@ -118,17 +176,26 @@ impl ClipWriter {
             &[gst::MessageType::Eos, gst::MessageType::Error],
         );
         let _ = self.pipeline.set_state(gst::State::Null);
+        let io = |source| RecorderError::Io {
+            path: self.paths.file.clone(),
+            source,
+        };
+        let mut o = self.output.lock().map_err(|_| gst_err("poisoned"))?;
+        if let Some(e) = o.error.take() {
+            return Err(io(e));
+        }
         match msg.as_ref().map(|m| m.view()) {
             Some(gst::MessageView::Eos(_)) => {}
             Some(gst::MessageView::Error(e)) => return Err(gst_err(e.error())),
             _ => return Err(gst_err("the muxer did not finish in time")),
         }
-        std::fs::File::open(&self.path)
-            .and_then(|f| f.sync_all())
-            .map_err(|source| RecorderError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        Ok(self.path.clone())
+        o.writer.flush().map_err(io)?;
+        let len = o.writer.plaintext_len;
+        drop(o);
+        Ok(ClosedWork {
+            paths: self.paths.clone(),
+            key: self.key.clone(),
+            len,
+        })
     }
 }

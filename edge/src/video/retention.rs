@@ -123,6 +123,9 @@ pub fn sweep(
             continue;
         };
         store.delete_event(id)?;
+        if let Some(d) = &e.objects_dir {
+            let _ = std::fs::remove_dir_all(data.join(d));
+        }
         for p in e.clip_path.iter().chain(&e.snapshot_path) {
             let _ = std::fs::remove_file(data.join(p));
         }
@@ -135,13 +138,18 @@ pub fn sweep(
     })
 }
 
-/// Files under `clips/` without an event row (a crash between writing a clip and recording
-/// its event), removed once older than [`ORPHAN_GRACE`] at `now_ms`.
+/// Files and event folders under `clips/<camera>/` without an event row (a crash between
+/// sealing and recording the event), removed once older than [`ORPHAN_GRACE`] at `now_ms`.
 fn remove_orphans(data: &Path, store: &Store, now_ms: u64) -> Result<Vec<String>, StoreError> {
     let known: HashSet<String> = store
         .events(None)?
         .into_iter()
-        .flat_map(|e| e.clip_path.into_iter().chain(e.snapshot_path))
+        .flat_map(|e| {
+            e.clip_path
+                .into_iter()
+                .chain(e.snapshot_path)
+                .chain(e.objects_dir)
+        })
         .collect();
     let mut removed = Vec::new();
     let root = data.join(CLIPS_DIR);
@@ -166,7 +174,12 @@ fn remove_orphans(data: &Path, store: &Store, now_ms: u64) -> Result<Vec<String>
                 .is_some_and(|m| now_ms.saturating_sub(m) > ORPHAN_GRACE.as_millis() as u64);
             if old && !known.contains(&rel) {
                 tracing::info!(file = %rel, "removing a clip file without an event");
-                if std::fs::remove_file(&path).is_ok() {
+                let gone = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                if gone.is_ok() {
                     removed.push(rel);
                 }
             }
@@ -255,13 +268,19 @@ mod tests {
                 ended_at_ms,
                 category: Category::Person,
                 score_milli: 900,
-                clip_id: None,
-                snapshot_id: None,
+                clip_cid: None,
+                snapshot_cid: None,
+                thumbnail_cid: None,
+                truncated: false,
             }
         }
 
+        fn folder(id: &str) -> String {
+            format!("{CLIPS_DIR}/porch/{id}")
+        }
+
         fn clip(id: &str) -> String {
-            format!("{CLIPS_DIR}/porch/{id}.mp4")
+            format!("{}/clip.mp4.age", folder(id))
         }
 
         /// An event recorded with a clip of `bytes` bytes.
@@ -276,8 +295,12 @@ mod tests {
                         track_json: "[]".into(),
                         clip_path: Some(clip(id)),
                         snapshot_path: None,
+                        thumbnail_path: None,
+                        objects_dir: Some(folder(id)),
+                        manifest_json: None,
                         bytes: bytes as u64,
                     },
+                    false,
                     ended_at_ms,
                 )
                 .unwrap();
@@ -298,6 +321,7 @@ mod tests {
                 budget_mib,
                 min_free_percent: 0,
                 sweep_secs: 60,
+                ..StorageConfig::default()
             }
         }
 
@@ -311,7 +335,7 @@ mod tests {
             // The oldest is sealed and still waits in the archive outbox.
             recorded(data, &mut store, "sealed", T0 - 5_000, 100);
             store
-                .enqueue_archive(&record("sealed", T0 - 5_000), b"{}", 100, T0)
+                .enqueue_archive(&record("sealed", T0 - 5_000), b"{}", 100, &folder("sealed"), T0)
                 .unwrap();
             let c = storage(1, 0);
             let clock = ManualClock::new(T0);
@@ -369,6 +393,7 @@ mod tests {
             let mut store = Store::open(&data.join("edge.sqlite")).unwrap();
             recorded(data, &mut store, "kept", T0, 100);
             let stray = data.join(clip("stray"));
+            std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
             std::fs::write(&stray, b"half a clip").unwrap();
             // The files' times are real ones: start the manual clock at the real time.
             let now = SystemTime::now()
@@ -385,7 +410,7 @@ mod tests {
             assert!(stray.exists());
             clock.advance(ORPHAN_GRACE);
             let swept = sweep(data, &store, &c, 1 << 40, 1 << 40, &clock).unwrap();
-            assert_eq!(swept.orphans, [clip("stray")]);
+            assert_eq!(swept.orphans, [folder("stray")]);
             assert!(!stray.exists());
             assert!(data.join(clip("kept")).exists(), "a clip with a row stays");
         }

@@ -135,10 +135,43 @@ pub fn detector_settings(c: &DetectorConfig, data: &Path) -> DetectorSettings {
 }
 
 impl Supervisor {
+    /// What finishing (and recovery) needs, for `config`. A key folder that cannot be made is
+    /// logged; events then fail to open with that reason.
+    fn finish_context(&self, config: &EdgeConfig) -> FinishContext {
+        let key_dir = super::workfile::key_dir(&config.storage.key_dir).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "no memory-backed folder for event keys ([storage] key_dir); events cannot be recorded");
+            PathBuf::from(&config.storage.key_dir)
+        });
+        let recipients = crate::sealed::Recipients::of_package(&self.info).unwrap_or_else(|e| {
+            tracing::error!(error = %format!("{e:#}"), "no recipient to seal clips to");
+            crate::sealed::Recipients {
+                recipients: Vec::new(),
+                key_ids: Vec::new(),
+            }
+        });
+        FinishContext {
+            data: self.data.clone(),
+            key_dir,
+            info: self.info.clone(),
+            recipients,
+            keep_plain: !config.storage.sealed_at_rest,
+            key: self.key.clone(),
+            edge_id: self.edge_id.clone(),
+            archive: config.archive.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
     fn run(&mut self) {
         let config_path = self.data.join(crate::paths::CONFIG);
         let mut last_sweep: Option<Instant> = None;
         let config = self.config.clone();
+        // Events a crash left open are sealed before any camera starts.
+        match super::recovery::recover(&self.finish_context(&config)) {
+            Ok(r) if r.is_empty() => {}
+            Ok(r) => tracing::warn!(events = ?r, "sealed the events a stop left open, truncated"),
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "recovering working files failed"),
+        }
         self.apply(config);
         // Every 2 s: configuration changes, statuses, and retention when due.
         while !self.clock.sleep_blocking(TICK, &self.stop) {
@@ -183,7 +216,9 @@ impl Supervisor {
         }
         let restart_all = self.ctx.is_none()
             || format!("{:?}", new.detector) != format!("{:?}", self.config.detector)
-            || format!("{:?}", new.archive) != format!("{:?}", self.config.archive);
+            || format!("{:?}", new.archive) != format!("{:?}", self.config.archive)
+            || new.storage.sealed_at_rest != self.config.storage.sealed_at_rest
+            || new.storage.key_dir != self.config.storage.key_dir;
         let wanted: HashMap<&str, _> = new.cameras.iter().map(|c| (c.id.as_str(), c)).collect();
         let stale: Vec<String> = self
             .cameras
@@ -220,14 +255,7 @@ impl Supervisor {
                 }
             };
             self.ctx = Some(Arc::new(CameraContext {
-                finish: Arc::new(FinishContext {
-                    data: self.data.clone(),
-                    info: self.info.clone(),
-                    key: self.key.clone(),
-                    edge_id: self.edge_id.clone(),
-                    archive: new.archive.clone(),
-                    clock: self.clock.clone(),
-                }),
+                finish: Arc::new(self.finish_context(&new)),
                 detector,
                 detector_error,
                 status: self.status.clone(),

@@ -10,8 +10,8 @@ use std::time::Duration;
 // Each test crate uses a different part of these.
 #[allow(unused_imports)]
 pub use guardian_test_support::{
-    Proc, RECIPIENT, benchmark_app, bin, cache, h264_mp4, model_path, model_path_of, ok,
-    openvino_lib, photos, repo, wait_for,
+    IDENTITY, Proc, RECIPIENT, age_open, edit_toml, benchmark_app, bin, cache, files_holding, files_named,
+    h264_mp4, model_path, model_path_of, ok, openvino_lib, photos, repo, wait_for,
 };
 
 /// The camera stand-in (`edge/tools/camera-standin.py`): an RTSP server with a person
@@ -153,15 +153,27 @@ pub fn add_camera(data: &Path, id: &str, url: &str) {
         .arg(data));
 }
 
-/// The clips of camera `id` (an open event's clip exists before its row).
+/// The working files (`work/<event>.work`, encrypted) of camera `id`'s open events.
 pub fn clips(data: &Path, id: &str) -> Vec<PathBuf> {
-    std::fs::read_dir(data.join("clips").join(id))
+    std::fs::read_dir(data.join("work"))
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+        .filter(|p| p.extension().is_some_and(|x| x == "work"))
+        .filter(|p| {
+            std::fs::read_to_string(p.with_extension("json"))
+                .is_ok_and(|m| m.contains(&format!("\"camera_id\":\"{id}\"")))
+        })
         .collect()
+}
+
+/// Opens an event's sealed clip with the owner's identity (stock `age`) into `dir`; the MP4.
+pub fn open_clip(data: &Path, e: &guardian_edge::store::LocalEvent, dir: &Path) -> PathBuf {
+    let sealed = data.join(e.clip_path.as_ref().expect("a clip"));
+    let out = dir.join(format!("{}.mp4", e.record.event_id));
+    std::fs::write(&out, age_open(&sealed)).unwrap();
+    out
 }
 
 /// A file's size, 0 when it is not there (yet).

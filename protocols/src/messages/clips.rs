@@ -33,6 +33,10 @@ pub struct Ticket {
     pub relay_addrs: Vec<String>,
     /// Not accepted after, Unix ms.
     pub expires_at_ms: u64,
+    /// CID of the event's sealed clip as the edge reported it, which the client checks the
+    /// ciphertext against (absent for an event recorded without a clip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_cid: Option<String>,
 }
 
 /// Permission to play one event's clip, issued by the vm and signed by the tenant key.
@@ -85,8 +89,13 @@ pub enum ClipResponse {
         total_size: u64,
         /// Where the following bytes start.
         offset: u64,
-        /// MIME type, `video/mp4`.
+        /// MIME type: `application/octet-stream`, the clip sealed with age.
         content_type: String,
+        /// The event's signed manifest (JSON), naming the sealed clip's CID and size, so the
+        /// client checks what it received against what the edge signed. Optional (added
+        /// after version 1 shipped).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        manifest_json: Option<String>,
     },
     /// Refused; the stream is closed after this message.
     Refused(ClipRefusal),
@@ -94,7 +103,7 @@ pub enum ClipResponse {
 
 impl WireMessage for ClipResponse {
     const NAME: &'static str = "ClipResponse";
-    const MAX_SIZE: usize = 4 * 1024;
+    const MAX_SIZE: usize = 16 * 1024;
 }
 
 /// Why the edge refused to play a clip.
@@ -210,7 +219,14 @@ mod tests {
         conformance::check(&ClipResponse::Streaming {
             total_size: 8 << 20,
             offset: 0,
-            content_type: "video/mp4".into(),
+            content_type: "application/octet-stream".into(),
+            manifest_json: Some("{\"format\":\"guardian-manifest/2\"}".into()),
+        });
+        conformance::check(&ClipResponse::Streaming {
+            total_size: 8 << 20,
+            offset: 0,
+            content_type: "application/octet-stream".into(),
+            manifest_json: None,
         });
         conformance::check(&ClipResponse::Refused(ClipRefusal::BadOffset {
             offset: 9,

@@ -27,10 +27,18 @@ pub struct EventRecord {
     pub category: Category,
     /// Best score in thousandths.
     pub score_milli: u16,
-    /// The edge-local id of the clip, if one was recorded.
-    pub clip_id: Option<String>,
-    /// The edge-local id of the snapshot, if one was taken.
-    pub snapshot_id: Option<String>,
+    /// CID of the sealed clip (the age file playback streams and the archive holds).
+    #[serde(default)]
+    pub clip_cid: Option<String>,
+    /// CID of the sealed snapshot, if one was taken.
+    #[serde(default)]
+    pub snapshot_cid: Option<String>,
+    /// CID of the sealed thumbnail, if one was taken.
+    #[serde(default)]
+    pub thumbnail_cid: Option<String>,
+    /// The clip ends early: recovered after the edge stopped mid-event.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 /// A batch of event records (at most [`EventBatch::MAX_EVENTS`]).
@@ -115,8 +123,10 @@ mod tests {
                 Category::Other("dog".into())
             },
             score_milli: 870,
-            clip_id: Some("clip-1".into()),
-            snapshot_id: None,
+            clip_cid: Some("clip-1".into()),
+            snapshot_cid: None,
+            thumbnail_cid: None,
+            truncated: false,
         }
     }
 

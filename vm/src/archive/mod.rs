@@ -227,7 +227,8 @@ async fn receive(
     }
     let now = state.clock.wall_ms();
     let retain_until = policy::retain_until(now, state.config.archive.retention_days);
-    let key_id = manifest.key_id.clone();
+    // The index keeps the key ids the objects are sealed to, comma separated.
+    let key_id = manifest.key_ids.join(",");
     let rows: Vec<ArchiveRow> = manifest
         .objects
         .iter()

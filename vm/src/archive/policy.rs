@@ -149,7 +149,7 @@ mod tests {
             ended_at_ms: 2,
             event_id: "ev-1".into(),
             format: FORMAT.into(),
-            key_id: "k".into(),
+            key_ids: vec!["k".into()],
             labels: vec![Label {
                 category: category.into(),
                 score_milli: 900,
@@ -170,6 +170,7 @@ mod tests {
             signature: None,
             started_at_ms: 1,
             tenant_id: tenant.into(),
+            truncated: false,
         };
         m.sign(edge);
         m

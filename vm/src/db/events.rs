@@ -23,10 +23,14 @@ pub struct EventRow {
     pub category: String,
     /// Best score, thousandths.
     pub score_milli: u16,
-    /// Edge-local clip id.
-    pub clip_id: Option<String>,
-    /// Edge-local snapshot id.
-    pub snapshot_id: Option<String>,
+    /// CID of the sealed clip.
+    pub clip_cid: Option<String>,
+    /// CID of the sealed snapshot.
+    pub snapshot_cid: Option<String>,
+    /// CID of the sealed thumbnail.
+    pub thumbnail_cid: Option<String>,
+    /// The clip ends early (recovered after the edge stopped mid-event).
+    pub truncated: bool,
     /// When the vm stored it, Unix ms.
     pub received_at_ms: u64,
 }
@@ -43,8 +47,9 @@ pub fn insert_events(
     {
         let mut stmt = tx.prepare(
             "INSERT OR IGNORE INTO events (event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms,
-                 category, score_milli, clip_id, snapshot_id, received_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 category, score_milli, clip_cid, snapshot_cid, thumbnail_cid, truncated,
+                 received_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         for e in events {
             new += stmt.execute(params![
@@ -55,8 +60,10 @@ pub fn insert_events(
                 e.ended_at_ms as i64,
                 e.category.as_str(),
                 e.score_milli,
-                e.clip_id,
-                e.snapshot_id,
+                e.clip_cid,
+                e.snapshot_cid,
+                e.thumbnail_cid,
+                e.truncated,
                 now_ms as i64
             ])?;
         }
@@ -78,7 +85,7 @@ pub fn events(
 ) -> Result<Vec<EventRow>, DbError> {
     let mut stmt = c.prepare(
         "SELECT event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms, category, score_milli,
-                clip_id, snapshot_id, received_at_ms
+                clip_cid, snapshot_cid, thumbnail_cid, truncated, received_at_ms
          FROM events
          WHERE started_at_ms >= ?1 AND (?2 IS NULL OR camera_id = ?2)
          ORDER BY started_at_ms, event_id LIMIT ?3",
@@ -88,7 +95,7 @@ pub fn events(
 }
 
 /// An `events` row selected as `event_id, edge_peer_id, camera_id, started_at_ms,
-/// ended_at_ms, category, score_milli, clip_id, snapshot_id, received_at_ms`.
+/// ended_at_ms, category, score_milli, clip_cid, snapshot_cid, thumbnail_cid, truncated, received_at_ms`.
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     Ok(EventRow {
         event_id: r.get(0)?,
@@ -98,9 +105,11 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         ended_at_ms: u(r.get(4)?),
         category: r.get(5)?,
         score_milli: r.get(6)?,
-        clip_id: r.get(7)?,
-        snapshot_id: r.get(8)?,
-        received_at_ms: u(r.get(9)?),
+        clip_cid: r.get(7)?,
+        snapshot_cid: r.get(8)?,
+        thumbnail_cid: r.get(9)?,
+        truncated: r.get(10)?,
+        received_at_ms: u(r.get(11)?),
     })
 }
 
@@ -108,7 +117,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
 pub fn event(c: &Connection, event_id: &str) -> Result<Option<EventRow>, DbError> {
     Ok(c.query_row(
         "SELECT event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms, category, score_milli,
-                clip_id, snapshot_id, received_at_ms
+                clip_cid, snapshot_cid, thumbnail_cid, truncated, received_at_ms
          FROM events WHERE event_id = ?1",
         [event_id],
         event_row,
@@ -143,8 +152,10 @@ mod tests {
             ended_at_ms: start + 5,
             category: Category::Person,
             score_milli: 800,
-            clip_id: None,
-            snapshot_id: None,
+            clip_cid: None,
+            snapshot_cid: None,
+            thumbnail_cid: None,
+            truncated: false,
         }
     }
 

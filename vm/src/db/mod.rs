@@ -34,6 +34,7 @@ pub use telemetry::*;
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_archive.sql"),
+    include_str!("../../migrations/0003_sealed_events.sql"),
 ];
 
 const OPTIONS: Options = Options {

@@ -84,8 +84,10 @@ mod tests {
                     ended_at_ms: T0 + 1,
                     category: Category::Person,
                     score_milli: 900,
-                    clip_id: None,
-                    snapshot_id: None,
+                    clip_cid: None,
+                    snapshot_cid: None,
+                    thumbnail_cid: None,
+                    truncated: false,
                 })
                 .collect(),
         }

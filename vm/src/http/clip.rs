@@ -242,7 +242,7 @@ pub(super) async fn get_clip(
         "content-type",
         clip.content_type
             .parse()
-            .unwrap_or_else(|_| "video/mp4".parse().expect("valid")),
+            .unwrap_or_else(|_| "application/octet-stream".parse().expect("valid")),
     );
     headers.insert("accept-ranges", "bytes".parse().expect("valid"));
     headers.insert("content-length", length.to_string().parse().expect("valid"));

@@ -130,6 +130,7 @@ pub async fn ticket(
         vm_peer_id,
         relay_addrs,
         expires_at_ms: token.expires_at_ms,
+        clip_cid: event.clip_cid,
     })
 }
 
@@ -206,6 +207,7 @@ pub async fn open_clip(
                 total_size,
                 offset,
                 content_type,
+                ..
             },
         ) => Ok(OpenClip {
             total_size,
@@ -247,8 +249,10 @@ mod tests {
                     ended_at_ms: T0 + 1,
                     category: Category::Person,
                     score_milli: 900,
-                    clip_id: Some("clip-1".into()),
-                    snapshot_id: None,
+                    clip_cid: Some("clip-1".into()),
+                    snapshot_cid: None,
+                    thumbnail_cid: None,
+                    truncated: false,
                 };
                 db::insert_events(c, "edge-a", &[e], T0)
             })

@@ -72,8 +72,10 @@ mod tests {
             ended_at_ms: 1,
             category: "person".into(),
             score_milli: 900,
-            clip_id: None,
-            snapshot_id: None,
+            clip_cid: None,
+            snapshot_cid: None,
+            thumbnail_cid: None,
+            truncated: false,
             received_at_ms: 1,
         }
     }

@@ -437,3 +437,11 @@ impl Edge {
             .unwrap_or_default()
     }
 }
+
+/// Opens an age file sealed to [`RECIPIENT`] (what the lab's edges seal clips to).
+pub fn open_sealed(sealed: &[u8]) -> Vec<u8> {
+    let id: age::x25519::Identity = IDENTITY.parse().expect("the test identity parses");
+    let mut out = Vec::new();
+    protocols::seal::open(sealed, &mut out, &id).expect("sealed to the lab's owner");
+    out
+}

@@ -77,8 +77,15 @@ impl Client {
     ) -> Result<Proc> {
         self.runs += 1;
         let mut c = command("guardian")?;
-        c.args(["play", "--vm", &vm.url(), "--token", &vm.token, "--json"])
-            .args(args)
+        c.args(["play", "--vm", &vm.url(), "--token", &vm.token, "--json"]);
+        if !args.contains(&"--sealed") {
+            // The owner's identity decrypts the sealed clip as it streams.
+            let identity = lab.path("owner-identity.txt");
+            std::fs::write(&identity, format!("{}\n", crate::guardian::IDENTITY))
+                .map_err(|e| Error::io("writing the owner's identity", e))?;
+            c.arg("--identity-file").arg(identity);
+        }
+        c.args(args)
             .arg(event)
             .arg("-o")
             .arg(out);
@@ -217,13 +224,14 @@ impl PlaybackLab {
         Ok((id, file))
     }
 
-    /// The edge's local clip of `event` (`clips/<camera>/<event>.mp4`).
+    /// The edge's sealed clip of `event` (`clips/<camera>/<event>/clip.mp4.age`).
     pub fn edge_clip(&self, camera: &str, event: &str) -> PathBuf {
         self.edge
             .dir
             .join("clips")
             .join(camera)
-            .join(format!("{event}.mp4"))
+            .join(event)
+            .join("clip.mp4.age")
     }
 
     /// Plays `event` into `out` (in the lab's folder) with `args`.
@@ -388,6 +396,10 @@ pub fn bench_stream(link: Impairment, clip_mib: usize, runs: usize) -> Result<St
     )?;
     let clip = crate::scenario::pseudo_random(clip_mib << 20, 11);
     let (event, _) = pl.import("bench", &clip)?;
+    // Played bytes are the sealed clip's (the stream carries ciphertext).
+    let sealed_len = std::fs::metadata(pl.edge_clip("bench", &event))
+        .map_err(|e| Error::io("the sealed clip", e))?
+        .len() as usize;
     let secs = ((clip.len() as f64 * 8.0 / f64::from(link.rate_kbit.unwrap_or(100_000)) / 1000.0)
         .ceil() as u32)
         .clamp(3, 30);
@@ -397,11 +409,11 @@ pub fn bench_stream(link: Impairment, clip_mib: usize, runs: usize) -> Result<St
         let r = pl
             .play(&event, &["--relay-only"], &format!("relayed-{i}.bin"))?
             .ok()?;
-        check_bytes(&r, clip.len())?;
+        check_bytes(&r, sealed_len)?;
         rel.push(r.relayed_bytes as f64 / (r.relayed_ms.max(1) as f64 / 1000.0));
         fb.push(r.first_byte_ms);
         let r = pl.play(&event, &[], &format!("direct-{i}.bin"))?.ok()?;
-        check_bytes(&r, clip.len())?;
+        check_bytes(&r, sealed_len)?;
         if !r.switched_to_direct || r.direct_bytes == 0 {
             return Err(Error::Invalid(format!(
                 "the stream did not move to a direct connection: {r:?}"

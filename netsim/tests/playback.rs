@@ -59,7 +59,8 @@ fn an_owner_behind_one_nat_plays_a_camera_clip_from_an_edge_behind_another() {
     let report = run.ok().unwrap_or_else(|e| panic!("{e}"));
     eprintln!("camera clip: {report:?}");
     let played = std::fs::read(pl.lab.path("porch.mp4")).unwrap();
-    let recorded = std::fs::read(pl.edge_clip("porch", &event)).unwrap();
+    let recorded =
+        guardian_netsim::guardian::open_sealed(&std::fs::read(pl.edge_clip("porch", &event)).unwrap());
     assert!(
         recorded.len() > 100_000,
         "a real clip: {} bytes",
@@ -205,14 +206,17 @@ fn between_symmetric_nats_the_relay_carries_it_and_http_serves_ranges() {
             (get(None), get(Some("bytes=1000000-1000999")))
         })
         .unwrap();
+    // The vm relays the sealed object only: the edge's age file, which the owner opens.
     assert_eq!(whole.0, 200);
+    let sealed = std::fs::read(pl.edge_clip("garage", &event)).unwrap();
     assert!(
-        whole.1 == clip,
+        whole.1 == sealed,
         "HTTP body differs ({} bytes)",
         whole.1.len()
     );
+    assert!(guardian_netsim::guardian::open_sealed(&whole.1) == clip);
     assert_eq!(range.0, 206);
-    assert_eq!(range.1, clip[1_000_000..1_001_000]);
+    assert_eq!(range.1, sealed[1_000_000..1_001_000]);
 }
 
 #[test]

@@ -103,10 +103,19 @@ impl Setup {
         );
     }
 
+    /// `guardian play` of `event`, decrypting with the owner's identity unless `--sealed` is
+    /// among `args`.
     fn play(&self, event: &str, args: &[&str]) -> std::process::Output {
-        Command::new(bin("guardian"))
-            .args(["play", "--vm", &self.vm.http, "--token", &self.vm.token])
-            .args(args)
+        let identity = self.root.join("identity.txt");
+        if !identity.exists() {
+            std::fs::write(&identity, format!("{IDENTITY}\n")).unwrap();
+        }
+        let mut cmd = Command::new(bin("guardian"));
+        cmd.args(["play", "--vm", &self.vm.http, "--token", &self.vm.token]);
+        if !args.contains(&"--sealed") {
+            cmd.arg("--identity-file").arg(&identity);
+        }
+        cmd.args(args)
             .arg(event)
             .env("GUARDIAN_LOG", "warn,libp2p=error")
             .stdin(Stdio::null())
@@ -241,9 +250,29 @@ fn plays_byte_identical_to_a_file_and_stdout_and_over_http() {
             Err(e) => panic!("{e}"),
         }
     };
+    // The vm serves the sealed object, never plaintext: the age file the edge keeps, whose
+    // CID is the event's clip_cid, which stock `age` opens to the MP4.
+    let sealed = s.edge.sealed_clip(&ev_mp4);
     let (status, _, ct, body) = get(None, "", Some(&auth));
-    assert_eq!((status, ct.as_str()), (200, "video/mp4"));
-    assert!(body == clip);
+    assert_eq!((status, ct.as_str()), (200, "application/octet-stream"));
+    assert!(body.starts_with(b"age-encryption.org/v1\n"));
+    assert!(body == sealed);
+    let event: serde_json::Value = s.vm.get("/api/v1/events?since=0&limit=1000").1["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_id"] == ev_mp4.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        event["clip_cid"],
+        protocols::ContentId::of_bytes(&sealed).to_string().as_str()
+    );
+    let as_file = s.root.join("served.age");
+    std::fs::write(&as_file, &body).unwrap();
+    assert!(age_open(&as_file) == clip);
+    let plain_clip = clip;
+    let clip = sealed;
     let n = clip.len();
     let (status, cr, _, body) = get(Some("bytes=1000-"), "", Some(&auth));
     assert_eq!(status, 206);
@@ -291,6 +320,9 @@ fn plays_byte_identical_to_a_file_and_stdout_and_over_http() {
         }
     };
     assert_eq!(status, 404);
+    // Nothing the vm holds, on disk, has a run of the clip's plaintext.
+    let middle = &plain_clip[plain_clip.len() / 2..plain_clip.len() / 2 + 4096];
+    assert_eq!(files_holding(&s.vm.dir, middle), Vec::<PathBuf>::new());
 }
 
 #[test]

@@ -14,8 +14,8 @@ use std::time::Duration;
 // Each test crate uses a different part of these.
 #[allow(unused_imports)]
 pub use guardian_test_support::{
-    Proc, RECIPIENT, bin, cache, edit_toml, free_port, h264_mp4, metric, ok as run_ok,
-    openvino_lib, pseudo_random, repo, wait_for, wait_for_every,
+    IDENTITY, Proc, RECIPIENT, age_open, bin, cache, edit_toml, files_holding, free_port,
+    h264_mp4, metric, ok as run_ok, openvino_lib, pseudo_random, repo, wait_for, wait_for_every,
 };
 
 use guardian_vm::config::VmConfig;
@@ -293,11 +293,23 @@ impl Edge {
         conn
     }
 
-    /// Sealed events waiting in the archive outbox (a folder each).
+    /// Sealed events waiting in the archive outbox.
     pub fn archive_backlog(&self) -> usize {
-        std::fs::read_dir(self.dir.join("archive"))
-            .map(|d| d.count())
-            .unwrap_or(0)
+        self.archive_outbox().len()
+    }
+
+    /// The sealed clip of `event` as the edge keeps it (the age file), from its database's
+    /// path.
+    pub fn sealed_clip(&self, event: &str) -> Vec<u8> {
+        let path: String = self
+            .db_read_only()
+            .query_row(
+                "SELECT clip_path FROM events WHERE event_id = ?1",
+                [event],
+                |r| r.get(0),
+            )
+            .unwrap();
+        std::fs::read(self.dir.join(path)).unwrap()
     }
 
     pub fn start(&mut self) {

@@ -158,8 +158,16 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
         let device = match device {
             Some(d) => d,
             None => {
-                match enroll_with_package(&installed, vm, &vm_addresses, &db, &clock, &shutdown, &mut node)
-                    .await?
+                match enroll_with_package(
+                    &installed,
+                    vm,
+                    &vm_addresses,
+                    &db,
+                    &clock,
+                    &shutdown,
+                    &mut node,
+                )
+                .await?
                 {
                     Some(d) => d,
                     None => return Ok(()),
@@ -343,7 +351,8 @@ async fn connect_own_key(
             return;
         }
         // A refused dial is an error or a connection closed at once; either way, look again.
-        let _ = tokio::time::timeout(SWITCH_RETRY * 4, handle.dial(vm, vm_addresses.to_vec())).await;
+        let _ =
+            tokio::time::timeout(SWITCH_RETRY * 4, handle.dial(vm, vm_addresses.to_vec())).await;
         tokio::select! {
             _ = events.recv() => {}
             _ = clock.sleep(SWITCH_RETRY) => {}

@@ -67,7 +67,10 @@ pub fn load_or_make(data: &Path) -> Result<(EdgeKeys, Made)> {
     let made_signing = !key_path.exists();
     if made_signing {
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
-        write_new(&key_path, guardian_node::identity::encode_key(&key).as_bytes())?;
+        write_new(
+            &key_path,
+            guardian_node::identity::encode_key(&key).as_bytes(),
+        )?;
     }
     let age_path = data.join(paths::AGE_KEY);
     let made_age = !age_path.exists();

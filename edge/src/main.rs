@@ -292,7 +292,8 @@ fn run(cli: Cli) -> Result<()> {
                 println!("installed edge {}", done.info.edge_name);
             }
             print_identity(&done.keys, &done.info);
-            if !done.already_installed && !(done.made.signing && done.made.age) {
+            let kept_some = !done.made.signing || !done.made.age;
+            if !done.already_installed && kept_some {
                 println!("(kept the keys an earlier init made)");
             }
             for a in &done.info.vm_addresses {

@@ -254,6 +254,9 @@ mod tests {
     #[test]
     fn fingerprint_is_the_start_of_sha256() {
         // printf abc | sha256sum
-        assert_eq!(fingerprint(b"abc"), "SHA256:ba7816bf8f01cfea414140de5dae2223");
+        assert_eq!(
+            fingerprint(b"abc"),
+            "SHA256:ba7816bf8f01cfea414140de5dae2223"
+        );
     }
 }

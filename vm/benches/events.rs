@@ -173,7 +173,10 @@ async fn guardian(n: usize) -> Stats {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(connected, "the bench edge could not connect with its own key");
+    assert!(
+        connected,
+        "the bench edge could not connect with its own key"
+    );
     let tenant = pkg.info.tenant_id.clone();
     let edge_id = protocols::signed::peer_id_of(&own_key.verifying_key());
     let stats = measure(n, |size, i| {

@@ -154,7 +154,12 @@ mod tests {
         }
     }
 
-    fn run(request: &EnrollRequest, peer: &str, now: u64, known: Known<'_>) -> Result<Decision, EnrollRefusal> {
+    fn run(
+        request: &EnrollRequest,
+        peer: &str,
+        now: u64,
+        known: Known<'_>,
+    ) -> Result<Decision, EnrollRefusal> {
         decide(request, peer, "t", &tenant().verifying_key(), now, known)
     }
 
@@ -253,7 +258,11 @@ mod tests {
             ),
             (
                 "the enrollment identity named as the edge's own key",
-                request_by(&payload("t", 100).enrollment_key(), &payload("t", 100), &tenant()),
+                request_by(
+                    &payload("t", 100).enrollment_key(),
+                    &payload("t", 100),
+                    &tenant(),
+                ),
                 peer.clone(),
                 50,
                 fresh,

@@ -153,9 +153,12 @@ fn the_edge_makes_its_keys_and_the_vm_registers_them() {
     assert_eq!(devices.len(), 1);
     assert_eq!(devices[0]["age_recipient"], age_recipient.as_str());
     assert_ne!(devices[0]["peer_id"], enrollment_peer.as_str());
-    wait_for("the edge's status to say enrolled", WAIT, &[&edge_log], || {
-        field(&edge.status(), "enrolled:") == format!("yes, device {edge_peer}")
-    });
+    wait_for(
+        "the edge's status to say enrolled",
+        WAIT,
+        &[&edge_log],
+        || field(&edge.status(), "enrolled:") == format!("yes, device {edge_peer}"),
+    );
 
     // A manifest the edge signs verifies against the registered key, not the enrollment
     // identity's.
@@ -170,9 +173,12 @@ fn the_edge_makes_its_keys_and_the_vm_registers_them() {
             .ok()
             .and_then(|r| r.into_string().ok())
     };
-    wait_for("the manifest at the vm", WAIT, &[&vm_log, &edge_log], || {
-        fetch_manifest().is_some()
-    });
+    wait_for(
+        "the manifest at the vm",
+        WAIT,
+        &[&vm_log, &edge_log],
+        || fetch_manifest().is_some(),
+    );
     let manifest = root.path().join("manifest.json");
     std::fs::write(&manifest, fetch_manifest().unwrap()).unwrap();
     let verify = |key: &str| {
@@ -246,7 +252,11 @@ fn a_lost_enrollment_answer_is_answered_again_after_a_vm_restart() {
         "{metrics}"
     );
     assert_eq!(
-        metric(&metrics, "guardian_vm_enrollments_total{result=\"refused\"}").unwrap_or(0.0),
+        metric(
+            &metrics,
+            "guardian_vm_enrollments_total{result=\"refused\"}"
+        )
+        .unwrap_or(0.0),
         0.0,
         "{metrics}"
     );

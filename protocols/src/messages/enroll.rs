@@ -177,8 +177,8 @@ impl EnrollRequest {
     /// Checks the proof against `token` (the verified payload of [`EnrollRequest::token`]);
     /// the edge's own public key.
     pub fn check_proof(&self, token: &EnrollmentToken) -> Result<VerifyingKey, ProofError> {
-        let key = crate::signed::parse_public_key(&self.edge_peer_id)
-            .map_err(|_| ProofError::BadKey)?;
+        let key =
+            crate::signed::parse_public_key(&self.edge_peer_id).map_err(|_| ProofError::BadKey)?;
         let enrollment_peer_id = token.enrollment_peer_id();
         if crate::signed::peer_id_of(&key) == enrollment_peer_id {
             return Err(ProofError::EnrollmentKey);
@@ -334,7 +334,10 @@ mod tests {
         // Another secret, another identity; the token derives the same as the function.
         assert_ne!(enrollment_key(&[0; 32]).as_bytes(), key.as_bytes());
         let t = payload();
-        assert_eq!(t.enrollment_key().as_bytes(), enrollment_key(&[7; 32]).as_bytes());
+        assert_eq!(
+            t.enrollment_key().as_bytes(),
+            enrollment_key(&[7; 32]).as_bytes()
+        );
     }
 
     #[test]
@@ -393,6 +396,9 @@ mod tests {
     #[test]
     fn the_token_debug_hides_its_secret() {
         let text = format!("{:?}", payload());
-        assert!(text.contains("<secret>") && !text.contains("7, 7"), "{text}");
+        assert!(
+            text.contains("<secret>") && !text.contains("7, 7"),
+            "{text}"
+        );
     }
 }

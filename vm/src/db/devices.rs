@@ -65,8 +65,7 @@ fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
     })
 }
 
-const DEVICE_COLUMNS: &str =
-    "peer_id, name, token_id, recipient, age_recipient, enrolled_at_ms, agent_version, last_seen_ms";
+const DEVICE_COLUMNS: &str = "peer_id, name, token_id, recipient, age_recipient, enrolled_at_ms, agent_version, last_seen_ms";
 
 /// A registered device by peer id.
 pub fn device(c: &Connection, peer_id: &str) -> Result<Option<DeviceRow>, DbError> {

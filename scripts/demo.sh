@@ -60,9 +60,11 @@ say "recipient $recipient"
 
 step "An install package for the edge, and the edge enrolled from it"
 "$bin/guardian-vm" package edge --data "$work/vm" --name home --recipient "$recipient" --out "$work/home.tar" > /dev/null
-say "package $work/home.tar (signed; holds the edge's key, the vm's address, a single-use token)"
+say "package $work/home.tar (signed; the vm's address, a single-use token, the owner's recipient: no key of the edge)"
 say "(as a cloud-init seed: guardian-vm package edge --format iso ...)"
-"$bin/guardian-edge" init --package "$work/home.tar" --data "$work/edge" > /dev/null
+say "the edge makes its own keys at init (the vm sees only their public halves):"
+"$bin/guardian-edge" init --package "$work/home.tar" --data "$work/edge" \
+  | grep -E '^(edge peer id|edge key fingerprint|age recipient fingerprint|owner archive key id):' | sed 's/^/   /'
 GUARDIAN_LOG=info "$bin/guardian-edge" run --data "$work/edge" > "$work/edge.log" 2>&1 & pids+=($!)
 enrolled() { api /api/v1/devices | grep -q '"online":true'; }
 wait_until 60 "the edge to enroll" enrolled

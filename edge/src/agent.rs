@@ -1,8 +1,17 @@
 //! `guardian-edge run`: the edge's connection to its vm.
 //!
+//! Not enrolled yet, the agent first runs a node as the package's *enrollment identity*
+//! (derived from the token's secret: the one peer id the vm's gate admits for the package),
+//! keeps the vm connected, and sends the token with the edge's own public keys and its proof
+//! ([`protocols::messages::enroll`]); a refusal is fatal (the agent stops and says why), a
+//! failed request is sent again after [`RETRY`]. Once accepted it stores the vm's
+//! configuration, stops that node and starts its own, with its own key, which the vm admitted
+//! when it registered the edge (or, at the latest, at its next allow-list refresh: the agent
+//! redials every [`SWITCH_RETRY`] for up to [`SWITCH_WITHIN`] before leaving it to the node's
+//! backoff).
+//!
 //! The node redials the vm with backoff whenever the connection is gone (QUIC first, then
-//! TCP). Each time the vm is reachable the agent enrolls if it has not yet (a refusal is
-//! fatal: the agent stops and says why), keeps a relay reservation on the vm, empties the
+//! TCP). Each time the vm is reachable the agent keeps a relay reservation on the vm, empties the
 //! event outbox in batches (a record leaves only on the vm's ack), and sends telemetry at the
 //! interval the vm asks for. Everything it must not lose is in SQLite first, so a restart of
 //! either side loses nothing and duplicates nothing (the vm stores events by id). When the
@@ -47,21 +56,70 @@ const VIDEO_STOP_WITHIN: Duration = Duration::from_secs(4);
 /// How long a peer relayed by the vm may also connect directly (DCUtR).
 const RELAYED_PEER_DIRECT_FOR: Duration = Duration::from_secs(600);
 
-struct Agent {
-    installed: Installed,
+/// How long after enrolling the agent redials the vm with its own key at a short interval.
+const SWITCH_WITHIN: Duration = Duration::from_secs(30);
+/// The interval of those redials.
+const SWITCH_RETRY: Duration = Duration::from_millis(500);
+
+struct Agent<'a> {
+    installed: &'a Installed,
     handle: NodeHandle,
     db: Db,
     clock: SharedClock,
     vm: PeerId,
     vm_addresses: Vec<Multiaddr>,
-    device: Option<DeviceConfig>,
-    retry_enroll_at: Instant,
     telemetry_interval: Duration,
     next_telemetry: Instant,
     sampler: Sampler,
     /// When event batches go, and the backoff after failed or refused-for-now sends.
     pacer: EventPacer,
     cameras: crate::video::camera::StatusBoard,
+}
+
+/// A running node and the task that owns its swarm.
+struct Running {
+    handle: NodeHandle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.handle.shutdown().await;
+        let _ = self.task.await;
+    }
+}
+
+/// Starts a node with `key` that admits the vm (and, with `serve`, peers the vm relays).
+async fn start_node(
+    installed: &Installed,
+    key: ed25519_dalek::SigningKey,
+    vm: PeerId,
+    serve: bool,
+) -> Result<Running> {
+    let allow = AllowList::closed();
+    allow.allow(vm);
+    if serve {
+        allow.admit_via_relay(vm, RELAYED_PEER_DIRECT_FOR);
+    }
+    let mut config = NodeConfig::new(Role::Edge, key);
+    config.listen = installed
+        .config
+        .p2p
+        .listen
+        .iter()
+        .map(|a| Multiaddr::from_str(a).with_context(|| format!("bad listen address {a}")))
+        .collect::<Result<_>>()?;
+    config.allow = allow;
+    // The enrollment identity only talks to the vm: no hole punching.
+    config.hole_punch = serve;
+    let Node {
+        handle,
+        // The edge serves no request-response protocol (the node's protocol table makes it
+        // outbound-only), so nothing arrives here.
+        inbound: _,
+        task,
+    } = Node::start(config).await?;
+    Ok(Running { handle, task })
 }
 
 /// Runs the edge from `data` until `shutdown` is triggered, or until the vm refuses
@@ -83,45 +141,42 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
     anyhow::ensure!(!vm_addresses.is_empty(), "the package names no vm address");
     let store = installed.store()?;
     let device = store.device_config()?;
+    let db = Db::new(store);
 
-    // Cameras record locally whether or not the vm is reachable.
+    // Cameras record locally whether or not the vm is reachable, enrolled or not.
     let video =
         crate::video::supervisor::Video::start(&installed, clock.clone(), shutdown.child())?;
     let cameras = video.status.clone();
 
-    let allow = AllowList::closed();
-    allow.allow(vm);
-    allow.admit_via_relay(vm, RELAYED_PEER_DIRECT_FOR);
-    let mut config = NodeConfig::new(Role::Edge, installed.key.clone());
-    config.listen = installed
-        .config
-        .p2p
-        .listen
-        .iter()
-        .map(|a| Multiaddr::from_str(a).with_context(|| format!("bad listen address {a}")))
-        .collect::<Result<_>>()?;
-    config.allow = allow;
-    let Node {
-        handle,
-        // The edge serves no request-response protocol (the node's protocol table makes it
-        // outbound-only), so nothing arrives here; the receiver is kept for the node's sake.
-        inbound: _inbound,
-        task,
-    } = Node::start(config).await?;
-    tracing::info!(peer_id = %handle.peer_id(), vm = %vm, "edge started");
-    handle.keep_connected(vm, vm_addresses.clone()).await?;
-
-    let telemetry_interval = Duration::from_secs(u64::from(
-        device
-            .as_ref()
-            .map(|d| d.telemetry_interval_secs)
-            .unwrap_or(installed.config.telemetry.interval_secs)
-            .max(1),
-    ));
-    let poll = Duration::from_millis(installed.config.outbox.poll_millis.max(50));
-    let db = Db::new(store);
-    let clips_stop = shutdown.child();
-    let clips = {
+    let mut node = None;
+    let mut clips = None;
+    let result = async {
+        let device = match device {
+            Some(d) => d,
+            None => {
+                match enroll_with_package(
+                    &installed,
+                    vm,
+                    &vm_addresses,
+                    &db,
+                    &clock,
+                    &shutdown,
+                    &mut node,
+                )
+                .await?
+                {
+                    Some(d) => d,
+                    None => return Ok(()),
+                }
+            }
+        };
+        let own = start_node(&installed, installed.key.clone(), vm, true).await?;
+        let handle = own.handle.clone();
+        node = Some(own);
+        tracing::info!(peer_id = %handle.peer_id(), vm = %vm, "edge started");
+        let mut events = handle.subscribe();
+        handle.keep_connected(vm, vm_addresses.clone()).await?;
+        let clips_stop = shutdown.child();
         let server = Arc::new(crate::playback::ClipServer {
             data: installed.data.clone(),
             tenant_id: installed.info.tenant_id.clone(),
@@ -137,25 +192,35 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
                 protocols::messages::CLIPS,
             ))
             .map_err(|e| anyhow!("{e}"))?;
-        tokio::spawn(crate::playback::serve(server, incoming, clips_stop.clone()))
-    };
-    let now = clock.monotonic();
-    let mut agent = Agent {
-        sampler: Sampler::new(&installed.data),
-        installed,
-        handle: handle.clone(),
-        db,
-        clock,
-        vm,
-        vm_addresses,
-        device,
-        retry_enroll_at: now,
-        telemetry_interval,
-        next_telemetry: now,
-        pacer: EventPacer::new(),
-        cameras,
-    };
-    let result = agent.serve(&shutdown, poll).await;
+        clips = Some((
+            clips_stop.clone(),
+            tokio::spawn(crate::playback::serve(server, incoming, clips_stop)),
+        ));
+        tokio::select! {
+            _ = shutdown.wait() => return Ok(()),
+            _ = connect_own_key(&handle, vm, &vm_addresses, &mut events, &clock) => {}
+        }
+
+        let telemetry_interval =
+            Duration::from_secs(u64::from(device.telemetry_interval_secs.max(1)));
+        let poll = Duration::from_millis(installed.config.outbox.poll_millis.max(50));
+        let now = clock.monotonic();
+        let mut agent = Agent {
+            sampler: Sampler::new(&installed.data),
+            installed: &installed,
+            handle,
+            db: db.clone(),
+            clock: clock.clone(),
+            vm,
+            vm_addresses: vm_addresses.clone(),
+            telemetry_interval,
+            next_telemetry: now,
+            pacer: EventPacer::new(),
+            cameras,
+        };
+        agent.serve(&shutdown, poll).await
+    }
+    .await;
 
     // Cameras first: their open clips are finished and queued before the node goes. The
     // bounds are real time: they bound how long the process takes to exit.
@@ -170,10 +235,13 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
                 "the cameras did not stop in time"
             );
         }
-        clips_stop.trigger();
-        let _ = clips.await;
-        handle.shutdown().await;
-        let _ = task.await;
+        if let Some((stop, task)) = clips {
+            stop.trigger();
+            let _ = task.await;
+        }
+        if let Some(node) = node {
+            node.stop().await;
+        }
     })
     .await;
     if stopped.is_err() {
@@ -186,14 +254,113 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
     result
 }
 
-impl Agent {
-    /// The loop: a pass of work whenever the vm (re)connects, every `poll`, and at once
-    /// after a pass that left work due. Ends on `shutdown` or
-    /// on an error (a refused enrollment).
-    async fn serve(&mut self, shutdown: &Shutdown, poll: Duration) -> Result<()> {
-        if self.device.is_some() {
-            self.reserve_relay().await?;
+/// Enrolls as the package's enrollment identity: the vm's configuration (stored), or `None`
+/// when `shutdown` came first. The enrollment node is in `node` while it runs (for the
+/// caller to stop on shutdown or error) and is stopped here once enrolled.
+async fn enroll_with_package(
+    installed: &Installed,
+    vm: PeerId,
+    vm_addresses: &[Multiaddr],
+    db: &Db,
+    clock: &SharedClock,
+    shutdown: &Shutdown,
+    node: &mut Option<Running>,
+) -> Result<Option<DeviceConfig>> {
+    let request = EnrollRequest::new(
+        installed.info.token()?,
+        &installed.key,
+        &installed.age_recipient(),
+        &format!("guardian-edge/{}", env!("CARGO_PKG_VERSION")),
+    )?;
+    let enrolling = start_node(installed, installed.info.enrollment_key()?, vm, false).await?;
+    let handle = enrolling.handle.clone();
+    *node = Some(enrolling);
+    tracing::info!(enrollment_peer = %handle.peer_id(), edge = %installed.peer_id(), vm = %vm, "not enrolled yet: connecting as the package's enrollment identity");
+    let mut events = handle.subscribe();
+    handle.keep_connected(vm, vm_addresses.to_vec()).await?;
+    let poll = Duration::from_millis(installed.config.outbox.poll_millis.max(50));
+    loop {
+        // Wait for the vm: its connection, or the next look.
+        if handle.connection(vm).await?.is_none() {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait() => return Ok(None),
+                _ = events.recv() => {}
+                _ = clock.sleep(poll) => {}
+            }
+            continue;
         }
+        let answer = tokio::select! {
+            biased;
+            _ = shutdown.wait() => return Ok(None),
+            a = handle.enroll(vm, request.clone()) => a,
+        };
+        match answer {
+            Ok(EnrollResponse::Accepted(config)) => {
+                let c = config.clone();
+                db.call(move |s| s.set_device_config(&c)).await?;
+                tracing::info!(device = %config.device_id, tenant = %config.tenant_id, "enrolled with the vm");
+                if let Some(n) = node.take() {
+                    n.stop().await;
+                }
+                return Ok(Some(config));
+            }
+            Ok(EnrollResponse::Refused(reason)) => {
+                tracing::error!(%reason, "the vm refused enrollment");
+                return Err(anyhow!("enrollment refused by the vm: {reason}"));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "enrollment request failed; will retry");
+                tokio::select! {
+                    biased;
+                    _ = shutdown.wait() => return Ok(None),
+                    _ = clock.sleep(RETRY) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Right after the switch from the enrollment identity: dials the vm every [`SWITCH_RETRY`]
+/// until a connection with the edge's own key is open, for up to [`SWITCH_WITHIN`] (the vm
+/// admits the key when it registers the edge, and its allow-list refresh does within 2 s).
+/// After that the node's own redial backoff goes on.
+async fn connect_own_key(
+    handle: &NodeHandle,
+    vm: PeerId,
+    vm_addresses: &[Multiaddr],
+    events: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
+    clock: &SharedClock,
+) {
+    let deadline = clock.monotonic() + SWITCH_WITHIN;
+    loop {
+        match handle.connection(vm).await {
+            Ok(Some(_)) => return,
+            Ok(None) => {}
+            Err(_) => return,
+        }
+        if clock.monotonic() >= deadline {
+            tracing::warn!(
+                within_ms = SWITCH_WITHIN.as_millis() as u64,
+                "the vm has not admitted the edge's own key yet; redialing with backoff"
+            );
+            return;
+        }
+        // A refused dial is an error or a connection closed at once; either way, look again.
+        let _ =
+            tokio::time::timeout(SWITCH_RETRY * 4, handle.dial(vm, vm_addresses.to_vec())).await;
+        tokio::select! {
+            _ = events.recv() => {}
+            _ = clock.sleep(SWITCH_RETRY) => {}
+        }
+    }
+}
+
+impl Agent<'_> {
+    /// The loop: a pass of work whenever the vm (re)connects, every `poll`, and at once
+    /// after a pass that left work due. Ends on `shutdown` or on an error.
+    async fn serve(&mut self, shutdown: &Shutdown, poll: Duration) -> Result<()> {
+        self.reserve_relay().await?;
         let mut events = self.handle.subscribe();
         let mut tick = self.clock.sleep(Duration::ZERO);
         // `busy`: the last pass stopped with work left (a full pass), so go again at once.
@@ -229,20 +396,11 @@ impl Agent {
         Ok(())
     }
 
-    /// One pass: enroll if needed, then outbox and telemetry, while the vm is connected.
-    /// Returns whether work is left that is due now.
+    /// One pass: outbox and telemetry, while the vm is connected. Returns whether work is
+    /// left that is due now.
     async fn work(&mut self) -> Result<bool> {
         if self.handle.connection(self.vm).await?.is_none() {
             return Ok(false);
-        }
-        if self.device.is_none() {
-            if self.clock.monotonic() < self.retry_enroll_at {
-                return Ok(false);
-            }
-            self.enroll().await?;
-            if self.device.is_none() {
-                return Ok(false);
-            }
         }
         let events_left = self.flush_outbox().await?;
         if self.clock.monotonic() >= self.next_telemetry {
@@ -250,36 +408,6 @@ impl Agent {
         }
         let archive_left = self.flush_archive().await?;
         Ok(events_left || archive_left)
-    }
-
-    async fn enroll(&mut self) -> Result<()> {
-        let token = self.installed.info.token()?;
-        let request = EnrollRequest {
-            token,
-            agent_version: format!("guardian-edge/{}", env!("CARGO_PKG_VERSION")),
-        };
-        match self.handle.enroll(self.vm, request).await {
-            Ok(EnrollResponse::Accepted(config)) => {
-                let c = config.clone();
-                self.db.call(move |s| s.set_device_config(&c)).await?;
-                tracing::info!(device = %config.device_id, tenant = %config.tenant_id, "enrolled with the vm");
-                self.telemetry_interval =
-                    Duration::from_secs(u64::from(config.telemetry_interval_secs.max(1)));
-                self.next_telemetry = self.clock.monotonic();
-                self.device = Some(config);
-                self.reserve_relay().await?;
-                Ok(())
-            }
-            Ok(EnrollResponse::Refused(reason)) => {
-                tracing::error!(%reason, "the vm refused enrollment");
-                Err(anyhow!("enrollment refused by the vm: {reason}"))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "enrollment request failed; will retry");
-                self.retry_enroll_at = self.clock.monotonic() + RETRY;
-                Ok(())
-            }
-        }
     }
 
     /// Sends event batches; returns whether a full pass left more to send.

@@ -1,5 +1,6 @@
 //! An edge's data directory: the file names inside it ([`paths`]) and the installed edge
-//! loaded from it ([`Installed`]: configuration, install package, key, database).
+//! loaded from it ([`Installed`]: configuration, install package, the edge's own keys,
+//! database).
 
 use std::path::{Path, PathBuf};
 
@@ -15,8 +16,10 @@ pub mod paths {
     pub const CONFIG: &str = "edge.toml";
     /// What the install package said (tenant, vm, recipient, token).
     pub const PACKAGE: &str = "package.json";
-    /// The edge's key (libp2p identity, manifest signatures).
+    /// The edge's ed25519 key (libp2p identity, manifest signatures), made by the edge.
     pub const KEY: &str = "edge.key";
+    /// The edge's age X25519 identity (for secrets sent to it), made by the edge.
+    pub const AGE_KEY: &str = "edge.age";
     /// The database.
     pub const DB: &str = "edge.sqlite";
 }
@@ -29,8 +32,10 @@ pub struct Installed {
     pub config: EdgeConfig,
     /// What the package said.
     pub info: PackageInfo,
-    /// The edge's key.
+    /// The edge's ed25519 key.
     pub key: ed25519_dalek::SigningKey,
+    /// The edge's age identity.
+    pub age: age::x25519::Identity,
 }
 
 impl Installed {
@@ -46,12 +51,36 @@ impl Installed {
         }
         let info: PackageInfo = serde_json::from_slice(&std::fs::read(&package)?)
             .with_context(|| format!("cannot read {}", package.display()))?;
+        anyhow::ensure!(
+            info.format == protocols::package::FORMAT,
+            "{} was installed from a package of format {:?}, and this agent needs {:?} (edges \
+             now make their own keys): make a new package with `guardian-vm package edge` and \
+             install it into a new directory",
+            data.display(),
+            info.format,
+            protocols::package::FORMAT
+        );
+        let keys = crate::keys::EdgeKeys::load(data)?;
         Ok(Installed {
             data: data.to_path_buf(),
             config: EdgeConfig::load(&data.join(paths::CONFIG))?,
             info,
-            key: guardian_node::identity::read_key(&data.join(paths::KEY))?,
+            key: keys.signing,
+            age: keys.age,
         })
+    }
+
+    /// The edge's own keys (public halves and fingerprints).
+    pub fn keys(&self) -> crate::keys::EdgeKeys {
+        crate::keys::EdgeKeys {
+            signing: self.key.clone(),
+            age: self.age.clone(),
+        }
+    }
+
+    /// The edge's age recipient (`age1...`).
+    pub fn age_recipient(&self) -> String {
+        self.age.to_public().to_string()
     }
 
     /// The edge's peer id.

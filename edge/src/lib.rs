@@ -7,7 +7,8 @@
 //! 1. [`config`] (the `edge.toml` file), [`store`] (the SQLite database and its async
 //!    wrapper), [`telemetry`] (CPU, memory and disk sampling), [`detect`] (motion gating,
 //!    the OpenVINO detector, tracking).
-//! 2. [`data_dir`]: the data directory's paths and the installed edge ([`data_dir::Installed`]).
+//! 2. [`data_dir`]: the data directory's paths and the installed edge ([`data_dir::Installed`]);
+//!    [`keys`]: the edge's own ed25519 key and age identity, made at `init`.
 //! 3. [`install`] (`init --package`), [`archive`] (sealing events and sending them to the
 //!    vm's archive), [`delivery`] (when the event outbox sends, retries or parks: pure),
 //!    [`playback`] (`/guardian/clips/1`, local clips played to holders of a playback token),
@@ -21,6 +22,7 @@ pub mod data_dir;
 pub mod delivery;
 pub mod detect;
 pub mod install;
+pub mod keys;
 pub mod playback;
 pub mod sealed;
 pub mod store;

@@ -1,6 +1,6 @@
-//! `guardian-edge`: the edge appliance agent. `init` installs an install package, `run`
-//! runs the cameras and connects to the vm, delivering events, sealed clips and telemetry
-//! until SIGTERM or SIGINT; `camera add|list|remove` manages cameras; `detect` runs the
+//! `guardian-edge`: the edge appliance agent. `init` installs an install package and makes
+//! the edge's own keys, `status` shows them and the enrollment, `run` runs the cameras and
+//! connects to the vm, delivering events, sealed clips and telemetry until SIGTERM or SIGINT; `camera add|list|remove` manages cameras; `detect` runs the
 //! detector on a photograph; `import-clip`, `archive-file` and `emit-test-event` queue things
 //! by hand.
 
@@ -28,12 +28,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check an install package's signature and install it into a new data directory.
+    /// Check an install package's signature, install it into a new data directory and make
+    /// the edge's own keys (ed25519 and age); again on the same package it changes nothing.
     Init {
         /// The package from `guardian-vm package edge`.
         #[arg(long)]
         package: PathBuf,
         /// The data directory (created).
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Show the edge's keys (peer id, fingerprints, age recipient), the owner's archive key
+    /// id and whether it has enrolled.
+    Status {
+        /// The data directory.
         #[arg(long)]
         data: PathBuf,
     },
@@ -275,13 +283,21 @@ fn detect(data: Option<PathBuf>, image: PathBuf) -> Result<()> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { package, data } => {
-            let p = install::install(&package, &data)?;
-            println!(
-                "installed edge {} ({})",
-                p.info.edge_name, p.info.edge_peer_id
-            );
-            println!("tenant {}, vm {}", p.info.tenant_id, p.info.vm_peer_id);
-            for a in &p.info.vm_addresses {
+            let done = install::install(&package, &data)?;
+            if done.already_installed {
+                println!(
+                    "edge {} was installed from this package already: nothing changed",
+                    done.info.edge_name
+                );
+            } else {
+                println!("installed edge {}", done.info.edge_name);
+            }
+            print_identity(&done.keys, &done.info);
+            let kept_some = !done.made.signing || !done.made.age;
+            if !done.already_installed && kept_some {
+                println!("(kept the keys an earlier init made)");
+            }
+            for a in &done.info.vm_addresses {
                 println!("vm address: {a}");
             }
             let config = EdgeConfig::load(&data.join(guardian_edge::paths::CONFIG))?;
@@ -302,6 +318,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!("next: guardian-edge run --data {}", data.display());
         }
+        Command::Status { data } => status(&data)?,
         Command::Run { data } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
@@ -349,6 +366,40 @@ fn run(cli: Cli) -> Result<()> {
             let (now, event_id) = (SystemClock.wall_ms(), record.event_id.clone());
             installed.store()?.enqueue_event(&record, now)?;
             println!("{event_id}");
+        }
+    }
+    Ok(())
+}
+
+/// The lines `init` and `status` both print: the edge's own keys and the owner's key id.
+fn print_identity(keys: &guardian_edge::keys::EdgeKeys, info: &protocols::package::PackageInfo) {
+    println!("edge peer id: {}", keys.peer_id());
+    println!("edge key fingerprint: {}", keys.signing_fingerprint());
+    println!("age recipient: {}", keys.age_recipient());
+    println!("age recipient fingerprint: {}", keys.age_fingerprint());
+    println!("owner archive key id: {}", info.archive_key_id);
+    println!("tenant {}, vm {}", info.tenant_id, info.vm_peer_id);
+}
+
+/// `guardian-edge status`.
+fn status(data: &std::path::Path) -> Result<()> {
+    let installed = Installed::load(data)?;
+    println!("edge {}", installed.info.edge_name);
+    print_identity(&installed.keys(), &installed.info);
+    match installed.store()?.device_config()? {
+        Some(d) => {
+            println!("enrolled: yes, device {}", d.device_id);
+            if d.archive_key_id != installed.info.archive_key_id {
+                println!("owner archive key id from the vm: {}", d.archive_key_id);
+            }
+        }
+        None => {
+            let token = installed.info.token()?.peek()?;
+            println!(
+                "enrolled: not yet (token valid until Unix ms {}; connects as enrollment peer {})",
+                token.expires_at_ms,
+                token.enrollment_peer_id()
+            );
         }
     }
     Ok(())

@@ -1,5 +1,7 @@
 //! A libp2p probe peer built on `guardian-node` (`netsim peer`): it takes its key and the
-//! vm's address from an install package, connects to the vm, and either listens through the
+//! vm's address from an install package (the key is the package's enrollment identity,
+//! derived from its token's secret: the vm admits it as an unspent package, and a probe never
+//! enrolls), connects to the vm, and either listens through the
 //! vm's relay or dials a peer through it, printing one JSON line per thing that happens:
 //! `{"t": seconds since start, "event": ..., ...}`. Events: `started`, `vm_connected`,
 //! `reserved`, `dialing`, `connected` (with `relayed`), `direct`, `hole_punch`, `error`,
@@ -50,7 +52,7 @@ impl Out {
     }
 }
 
-/// Runs the probe peer with the key and vm of `package` until done.
+/// Runs the probe peer as the enrollment identity of `package`, with its vm, until done.
 pub async fn run(package: &Path, options: PeerOptions) -> Result<()> {
     let out = Out {
         start: Instant::now(),
@@ -70,7 +72,11 @@ pub async fn run(package: &Path, options: PeerOptions) -> Result<()> {
         .iter()
         .filter_map(|a| a.parse().ok())
         .collect();
-    let mut config = NodeConfig::new(Role::Client, pkg.edge_key.clone());
+    let key = pkg
+        .info
+        .enrollment_key()
+        .map_err(|e| Error::Invalid(format!("package {}: {e}", package.display())))?;
+    let mut config = NodeConfig::new(Role::Client, key);
     config.allow = AllowList::open();
     let node = Node::start(config)
         .await

@@ -1,16 +1,18 @@
-//! The edge's install package: everything an edge needs to find, join and serve its vm,
-//! made by the vm at provisioning and signed by the tenant key.
+//! The edge's install package: everything an edge needs to find and join its vm, made by the
+//! vm at provisioning and signed by the tenant key. It holds no key of the edge: the edge
+//! makes its own at `guardian-edge init` (see [`crate::messages::enroll`]).
 //!
-//! # Format (`guardian-install/1`)
+//! # Format (`guardian-install/2`)
 //!
 //! A tar archive (ustar) with exactly these members:
 //!
-//! - `guardian/package.json`: [`PackageInfo`] as JSON.
-//! - `guardian/edge.key`: the edge's ed25519 secret key, 64 hex digits and a newline. The vm
-//!   makes the edge's key pair, so it knows the edge's peer id before the edge first calls.
+//! - `guardian/package.json`: [`PackageInfo`] as JSON: the tenant, the vm's identity and
+//!   addresses, the owner's public keys, and the single-use enrollment token (whose secret
+//!   lets the edge connect as its enrollment identity until it has enrolled).
 //! - `guardian/package.sig`: 128 hex digits, the tenant key's ed25519 signature over
-//!   `"guardian/package/1" ‖ 0x00 ‖ SHA-256(package.json) ‖ SHA-256(edge.key)`.
+//!   `"guardian/package/2" ‖ 0x00 ‖ SHA-256(package.json)`.
 //!
+//! Any other member (such as the `guardian/edge.key` of format 1) is refused.
 //! `package.json` names the tenant's public key, and the enrollment token inside is signed by
 //! the same key, so [`InstallPackage::from_tar`] checks that the parts belong together and
 //! were not altered; the vm checks the token again against its own key at enrollment.
@@ -26,13 +28,16 @@ use crate::owner_key::KdfParams;
 use crate::signed::Signed;
 
 /// The `format` of packages this build writes.
-pub const FORMAT: &str = "guardian-install/1";
-const SIGNING_CONTEXT: &[u8] = b"guardian/package/1\0";
+pub const FORMAT: &str = "guardian-install/2";
+const SIGNING_CONTEXT: &[u8] = b"guardian/package/2\0";
 /// The largest package member accepted.
 const MAX_MEMBER: u64 = 256 * 1024;
+const INFO_MEMBER: &str = "guardian/package.json";
+const SIG_MEMBER: &str = "guardian/package.sig";
 
 /// What an edge learns from its package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PackageInfo {
     /// Always [`FORMAT`].
     pub format: String,
@@ -42,8 +47,6 @@ pub struct PackageInfo {
     pub tenant_public_key: String,
     /// The edge's name.
     pub edge_name: String,
-    /// The edge's peer id (of `edge.key`).
-    pub edge_peer_id: String,
     /// The vm's peer id.
     pub vm_peer_id: String,
     /// The vm's addresses, QUIC first (`/dns4/<fqdn>/udp/<port>/quic-v1`, then TCP).
@@ -78,6 +81,16 @@ impl PackageInfo {
         ciborium::into_writer(token, &mut bytes).expect("a token encodes");
         data_encoding::HEXLOWER.encode(&bytes)
     }
+
+    /// The enrollment identity of the package's token (its signature is not checked here:
+    /// [`InstallPackage::from_tar`] did, and the vm does).
+    pub fn enrollment_key(&self) -> Result<SigningKey, PackageError> {
+        let token = self
+            .token()?
+            .peek()
+            .map_err(|e| PackageError::Malformed(format!("enrollment token: {e}")))?;
+        Ok(token.enrollment_key())
+    }
 }
 
 /// A verified package.
@@ -85,8 +98,6 @@ impl PackageInfo {
 pub struct InstallPackage {
     /// What the edge learns.
     pub info: PackageInfo,
-    /// The edge's key.
-    pub edge_key: SigningKey,
 }
 
 /// Why a package was refused.
@@ -101,15 +112,15 @@ pub enum PackageError {
     /// The signature does not verify: the package was altered or assembled from parts.
     #[error("the install package's signature does not verify: it was altered or damaged")]
     BadSignature,
-    /// The parts disagree (the key is not the edge's, the token names another tenant...).
+    /// The parts disagree (the token names another tenant, the key id is not the
+    /// recipient's...).
     #[error("the install package is inconsistent: {0}")]
     Inconsistent(String),
 }
 
-fn signing_message(info_json: &[u8], key_text: &[u8]) -> Vec<u8> {
+fn signing_message(info_json: &[u8]) -> Vec<u8> {
     let mut m = SIGNING_CONTEXT.to_vec();
     m.extend_from_slice(&Sha256::digest(info_json));
-    m.extend_from_slice(&Sha256::digest(key_text));
     m
 }
 
@@ -117,21 +128,17 @@ impl InstallPackage {
     /// Writes the package as a tar archive signed by `tenant_key`.
     pub fn to_tar(&self, tenant_key: &SigningKey) -> Vec<u8> {
         let info_json = serde_json::to_vec_pretty(&self.info).expect("serializable");
-        let key_text = format!(
-            "{}\n",
-            data_encoding::HEXLOWER.encode(self.edge_key.as_bytes())
-        );
-        let sig = tenant_key.sign(&signing_message(&info_json, key_text.as_bytes()));
+        let sig = tenant_key.sign(&signing_message(&info_json));
         let sig_text = format!("{}\n", data_encoding::HEXLOWER.encode(&sig.to_bytes()));
         let mut builder = tar::Builder::new(Vec::new());
-        for (name, data, mode) in [
-            ("guardian/package.json", info_json.as_slice(), 0o644),
-            ("guardian/edge.key", key_text.as_bytes(), 0o600),
-            ("guardian/package.sig", sig_text.as_bytes(), 0o644),
+        for (name, data) in [
+            (INFO_MEMBER, info_json.as_slice()),
+            (SIG_MEMBER, sig_text.as_bytes()),
         ] {
             let mut header = tar::Header::new_ustar();
             header.set_size(data.len() as u64);
-            header.set_mode(mode);
+            // The token's secret is in package.json: the owner's eyes only.
+            header.set_mode(0o600);
             header.set_mtime(self.info.created_at_ms / 1000);
             header.set_cksum();
             builder
@@ -144,7 +151,7 @@ impl InstallPackage {
     /// Reads and verifies a package archive.
     pub fn from_tar(reader: impl Read) -> Result<Self, PackageError> {
         let mut archive = tar::Archive::new(reader);
-        let (mut info_json, mut key_text, mut sig_text) = (None, None, None);
+        let (mut info_json, mut sig_text) = (None, None);
         let entries = archive
             .entries()
             .map_err(|e| PackageError::Malformed(e.to_string()))?;
@@ -158,34 +165,39 @@ impl InstallPackage {
             if entry.size() > MAX_MEMBER {
                 return Err(PackageError::Malformed(format!("{name} is too large")));
             }
-            let mut data = Vec::new();
-            entry
-                .read_to_end(&mut data)
-                .map_err(|e| PackageError::Malformed(e.to_string()))?;
             let slot = match name.as_str() {
-                "guardian/package.json" => &mut info_json,
-                "guardian/edge.key" => &mut key_text,
-                "guardian/package.sig" => &mut sig_text,
+                INFO_MEMBER => &mut info_json,
+                SIG_MEMBER => &mut sig_text,
                 other => {
                     return Err(PackageError::Malformed(format!(
                         "unexpected member {other}"
                     )));
                 }
             };
+            let mut data = Vec::new();
+            entry
+                .read_to_end(&mut data)
+                .map_err(|e| PackageError::Malformed(e.to_string()))?;
             if slot.replace(data).is_some() {
                 return Err(PackageError::Malformed(format!("{name} appears twice")));
             }
         }
         let missing = |n: &str| PackageError::Malformed(format!("{n} is missing"));
-        let info_json = info_json.ok_or_else(|| missing("guardian/package.json"))?;
-        let key_text = key_text.ok_or_else(|| missing("guardian/edge.key"))?;
-        let sig_text = sig_text.ok_or_else(|| missing("guardian/package.sig"))?;
+        let info_json = info_json.ok_or_else(|| missing(INFO_MEMBER))?;
+        let sig_text = sig_text.ok_or_else(|| missing(SIG_MEMBER))?;
 
+        // The format first, so a package of another format says so rather than failing to
+        // parse.
+        let format = serde_json::from_slice::<serde_json::Value>(&info_json)
+            .map_err(|e| PackageError::Malformed(format!("package.json: {e}")))?
+            .get("format")
+            .and_then(|f| f.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if format != FORMAT {
+            return Err(PackageError::UnknownFormat(format));
+        }
         let info: PackageInfo = serde_json::from_slice(&info_json)
             .map_err(|e| PackageError::Malformed(format!("package.json: {e}")))?;
-        if info.format != FORMAT {
-            return Err(PackageError::UnknownFormat(info.format));
-        }
         let tenant_key = crate::signed::parse_public_key(&info.tenant_public_key)
             .map_err(|e| PackageError::Malformed(e.to_string()))?;
         let sig: [u8; 64] = data_encoding::HEXLOWER_PERMISSIVE
@@ -195,33 +207,20 @@ impl InstallPackage {
             .ok_or(PackageError::BadSignature)?;
         tenant_key
             .verify(
-                &signing_message(&info_json, &key_text),
+                &signing_message(&info_json),
                 &ed25519_dalek::Signature::from_bytes(&sig),
             )
             .map_err(|_| PackageError::BadSignature)?;
-
-        let edge_key: [u8; 32] = data_encoding::HEXLOWER_PERMISSIVE
-            .decode(String::from_utf8_lossy(&key_text).trim().as_bytes())
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| PackageError::Malformed("edge.key is not 64 hex digits".into()))?;
-        let edge_key = SigningKey::from_bytes(&edge_key);
-        let package = InstallPackage { info, edge_key };
+        let package = InstallPackage { info };
         package.check_consistency(&tenant_key)?;
         Ok(package)
     }
 
     fn check_consistency(&self, tenant_key: &VerifyingKey) -> Result<(), PackageError> {
-        let peer = crate::signed::peer_id_of(&self.edge_key.verifying_key());
-        if peer != self.info.edge_peer_id {
-            return Err(PackageError::Inconsistent(
-                "edge.key is not the key of edge_peer_id".into(),
-            ));
-        }
         let token = self.info.token()?.verify(tenant_key).map_err(|_| {
             PackageError::Inconsistent("the token is not signed by the tenant key".into())
         })?;
-        if token.tenant_id != self.info.tenant_id || token.edge_peer_id != peer {
+        if token.tenant_id != self.info.tenant_id || token.edge_name != self.info.edge_name {
             return Err(PackageError::Inconsistent(
                 "the token names another tenant or edge".into(),
             ));
@@ -242,13 +241,11 @@ mod tests {
 
     fn sample() -> (InstallPackage, SigningKey) {
         let tenant = SigningKey::from_bytes(&[1; 32]);
-        let edge = SigningKey::from_bytes(&[2; 32]);
-        let edge_peer = crate::signed::peer_id_of(&edge.verifying_key());
         let token = Signed::sign(
             &EnrollmentToken {
                 tenant_id: "tenant-a".into(),
                 token_id: "tok-1".into(),
-                edge_peer_id: edge_peer.clone(),
+                enroll_secret: [5; 32],
                 edge_name: "home".into(),
                 issued_at_ms: 1,
                 expires_at_ms: 2,
@@ -261,7 +258,6 @@ mod tests {
             tenant_id: "tenant-a".into(),
             tenant_public_key: data_encoding::HEXLOWER.encode(tenant.verifying_key().as_bytes()),
             edge_name: "home".into(),
-            edge_peer_id: edge_peer,
             vm_peer_id: "12D3KooWvm".into(),
             vm_addresses: vec!["/dns4/vm.example.org/udp/4001/quic-v1".into()],
             vm_http: "http://vm.example.org:8080".into(),
@@ -271,13 +267,34 @@ mod tests {
             enrollment_token: PackageInfo::encode_token(&token),
             created_at_ms: 1_790_000_000_000,
         };
-        (
-            InstallPackage {
-                info,
-                edge_key: edge,
-            },
-            tenant,
-        )
+        (InstallPackage { info }, tenant)
+    }
+
+    /// Every member of a tar: (name, bytes).
+    fn members(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut ar = tar::Archive::new(tar);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().to_string_lossy().into_owned();
+                let mut v = Vec::new();
+                e.read_to_end(&mut v).unwrap();
+                (name, v)
+            })
+            .collect()
+    }
+
+    fn build(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, data) in members {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o600);
+            h.set_cksum();
+            builder.append_data(&mut h, name, *data).unwrap();
+        }
+        builder.into_inner().unwrap()
     }
 
     #[test]
@@ -286,8 +303,46 @@ mod tests {
         let tar = p.to_tar(&tenant);
         let back = InstallPackage::from_tar(tar.as_slice()).unwrap();
         assert_eq!(back.info, p.info);
-        assert_eq!(back.edge_key.to_bytes(), p.edge_key.to_bytes());
-        assert_eq!(back.info.token().unwrap().peek().unwrap().token_id, "tok-1");
+        let token = back.info.token().unwrap().peek().unwrap();
+        assert_eq!(token.token_id, "tok-1");
+        assert_eq!(
+            back.info.enrollment_key().unwrap().as_bytes(),
+            crate::messages::enroll::enrollment_key(&[5; 32]).as_bytes()
+        );
+        // Two members, neither an edge key.
+        let names: Vec<String> = members(&tar).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, [INFO_MEMBER, SIG_MEMBER]);
+        let json: serde_json::Value = serde_json::from_slice(&members(&tar)[0].1).unwrap();
+        assert!(json.get("edge_peer_id").is_none(), "{json}");
+    }
+
+    #[test]
+    fn a_member_named_edge_key_is_refused_as_extra() {
+        let (p, tenant) = sample();
+        let tar = p.to_tar(&tenant);
+        let m = members(&tar);
+        let key = b"0202020202020202020202020202020202020202020202020202020202020202\n";
+        let with_key = build(&[
+            (INFO_MEMBER, &m[0].1),
+            ("guardian/edge.key", key),
+            (SIG_MEMBER, &m[1].1),
+        ]);
+        match InstallPackage::from_tar(with_key.as_slice()) {
+            Err(PackageError::Malformed(why)) => {
+                assert!(why.contains("unexpected member guardian/edge.key"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_format_1_package_is_refused_by_its_format() {
+        let (mut p, tenant) = sample();
+        p.info.format = "guardian-install/1".into();
+        assert!(matches!(
+            InstallPackage::from_tar(p.to_tar(&tenant).as_slice()),
+            Err(PackageError::UnknownFormat(f)) if f == "guardian-install/1"
+        ));
     }
 
     #[test]
@@ -299,18 +354,34 @@ mod tests {
             InstallPackage::from_tar(p.to_tar(&other).as_slice()),
             Err(PackageError::BadSignature)
         ));
-        // A field changed after signing: rebuild the archive with a different package.json.
+        // A field changed after signing: package.json of one package, the signature of the
+        // other.
         let mut changed = p.clone();
         changed.info.vm_addresses = vec!["/ip4/203.0.113.9/udp/4001/quic-v1".into()];
-        let good = p.to_tar(&tenant);
-        let evil = changed.to_tar(&tenant);
-        let spliced = splice(&evil, &good);
+        let good = members(&p.to_tar(&tenant));
+        let evil = members(&changed.to_tar(&tenant));
+        let spliced = build(&[(INFO_MEMBER, &evil[0].1), (SIG_MEMBER, &good[1].1)]);
         assert!(matches!(
             InstallPackage::from_tar(spliced.as_slice()),
             Err(PackageError::BadSignature)
         ));
-        // Truncated and garbage.
-        assert!(InstallPackage::from_tar(&good[..good.len() / 2]).is_err());
+        // Missing, doubled, truncated and garbage.
+        let no_sig = build(&[(INFO_MEMBER, &good[0].1)]);
+        assert!(matches!(
+            InstallPackage::from_tar(no_sig.as_slice()),
+            Err(PackageError::Malformed(_))
+        ));
+        let twice = build(&[
+            (INFO_MEMBER, &good[0].1),
+            (INFO_MEMBER, &good[0].1),
+            (SIG_MEMBER, &good[1].1),
+        ]);
+        assert!(matches!(
+            InstallPackage::from_tar(twice.as_slice()),
+            Err(PackageError::Malformed(_))
+        ));
+        let tar = p.to_tar(&tenant);
+        assert!(InstallPackage::from_tar(&tar[..tar.len() / 2]).is_err());
         assert!(matches!(
             InstallPackage::from_tar(&b"not a tar"[..]),
             Err(PackageError::Malformed(_))
@@ -320,46 +391,26 @@ mod tests {
     #[test]
     fn inconsistent_parts_are_refused() {
         let (mut p, tenant) = sample();
-        p.edge_key = SigningKey::from_bytes(&[3; 32]);
-        assert!(matches!(
-            InstallPackage::from_tar(p.to_tar(&tenant).as_slice()),
-            Err(PackageError::Inconsistent(_))
-        ));
-        let (mut p, tenant) = sample();
         p.info.archive_key_id = "kwrong".into();
         assert!(matches!(
             InstallPackage::from_tar(p.to_tar(&tenant).as_slice()),
             Err(PackageError::Inconsistent(_))
         ));
-    }
-
-    /// `package.json` from `a`, the other members (signature included) from `b`.
-    fn splice(a: &[u8], b: &[u8]) -> Vec<u8> {
-        let member = |tar: &[u8], want: &str| -> Vec<u8> {
-            let mut ar = tar::Archive::new(tar);
-            for e in ar.entries().unwrap() {
-                let mut e = e.unwrap();
-                if e.path().unwrap().to_string_lossy() == want {
-                    let mut v = Vec::new();
-                    e.read_to_end(&mut v).unwrap();
-                    return v;
-                }
-            }
-            panic!("no {want}")
-        };
-        let mut builder = tar::Builder::new(Vec::new());
-        for (name, src) in [
-            ("guardian/package.json", a),
-            ("guardian/edge.key", b),
-            ("guardian/package.sig", b),
-        ] {
-            let data = member(src, name);
-            let mut h = tar::Header::new_ustar();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            builder.append_data(&mut h, name, data.as_slice()).unwrap();
-        }
-        builder.into_inner().unwrap()
+        let (mut p, tenant) = sample();
+        p.info.tenant_id = "tenant-b".into();
+        assert!(matches!(
+            InstallPackage::from_tar(p.to_tar(&tenant).as_slice()),
+            Err(PackageError::Inconsistent(_))
+        ));
+        // A token signed by another key than the package's.
+        let (mut p, tenant) = sample();
+        let mut token = p.info.token().unwrap().peek().unwrap();
+        token.token_id = "tok-2".into();
+        p.info.enrollment_token =
+            PackageInfo::encode_token(&Signed::sign(&token, &SigningKey::from_bytes(&[8; 32])));
+        assert!(matches!(
+            InstallPackage::from_tar(p.to_tar(&tenant).as_slice()),
+            Err(PackageError::Inconsistent(_))
+        ));
     }
 }

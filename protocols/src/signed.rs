@@ -133,6 +133,15 @@ pub fn peer_id_of(key: &VerifyingKey) -> String {
         .to_string()
 }
 
+/// A public key's fingerprint, to compare by eye: `SHA256:` and the first 16 bytes of the
+/// SHA-256 of `public` (an ed25519 key's raw 32 bytes, or an age recipient's text) in hex, so
+/// `sha256sum` recomputes it.
+pub fn fingerprint(public: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(public);
+    format!("SHA256:{}", data_encoding::HEXLOWER.encode(&digest[..16]))
+}
+
 /// Parses an ed25519 public key from a peer id or 64 hex digits.
 pub fn parse_public_key(s: &str) -> Result<VerifyingKey, PublicKeyError> {
     let s = s.trim();
@@ -240,5 +249,14 @@ mod tests {
         assert_eq!(parse_public_key(&hex).unwrap(), k);
         assert!(parse_public_key("12D3KooWnope").is_err());
         assert!(parse_public_key(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn fingerprint_is_the_start_of_sha256() {
+        // printf abc | sha256sum
+        assert_eq!(
+            fingerprint(b"abc"),
+            "SHA256:ba7816bf8f01cfea414140de5dae2223"
+        );
     }
 }

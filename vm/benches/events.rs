@@ -126,9 +126,6 @@ async fn guardian(n: usize) -> Stats {
         let (data, stop) = (data.clone(), stop.clone());
         tokio::spawn(async move { guardian_vm::service::run(&data, stop).await.unwrap() })
     };
-    let mut config = NodeConfig::new(Role::Edge, pkg.edge_key.clone());
-    config.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()];
-    let edge = Node::start(config).await.unwrap();
     let vm_peer: PeerId = pkg.info.vm_peer_id.parse().unwrap();
     let addrs: Vec<Multiaddr> = pkg
         .info
@@ -136,19 +133,28 @@ async fn guardian(n: usize) -> Stats {
         .iter()
         .map(|a| a.parse().unwrap())
         .collect();
-    let h = edge.handle.clone();
+    // As an edge does: enroll as the package's enrollment identity with a key of its own, then
+    // connect with that key.
+    let own_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let request = EnrollRequest::new(
+        pkg.info.token().unwrap(),
+        &own_key,
+        // The edge's own age recipient (any X25519 recipient: the bench never decrypts).
+        "age1ydtd594d737rjz4ezm8ckwzrkv7n8qge5xuh4zj8taxdvhl4sssq2upmtd",
+        "bench",
+    )
+    .unwrap();
+    let start = |key| {
+        let mut config = NodeConfig::new(Role::Edge, key);
+        config.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()];
+        Node::start(config)
+    };
+    let enrolling = start(pkg.info.enrollment_key().unwrap()).await.unwrap();
     let mut enrolled = false;
     for _ in 0..100 {
-        if h.dial(vm_peer, addrs.clone()).await.is_ok()
-            && let Ok(EnrollResponse::Accepted(_)) = h
-                .enroll(
-                    vm_peer,
-                    EnrollRequest {
-                        token: pkg.info.token().unwrap(),
-                        agent_version: "bench".into(),
-                    },
-                )
-                .await
+        if enrolling.handle.dial(vm_peer, addrs.clone()).await.is_ok()
+            && let Ok(EnrollResponse::Accepted(_)) =
+                enrolling.handle.enroll(vm_peer, request.clone()).await
         {
             enrolled = true;
             break;
@@ -156,7 +162,25 @@ async fn guardian(n: usize) -> Stats {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(enrolled, "the bench edge could not enroll");
-    let (tenant, edge_id) = (pkg.info.tenant_id.clone(), pkg.info.edge_peer_id.clone());
+    enrolling.handle.shutdown().await;
+    let edge = start(own_key.clone()).await.unwrap();
+    let h = edge.handle.clone();
+    let mut connected = false;
+    for _ in 0..100 {
+        if h.dial(vm_peer, addrs.clone()).await.is_ok()
+            && h.connection(vm_peer).await.unwrap().is_some()
+        {
+            connected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        connected,
+        "the bench edge could not connect with its own key"
+    );
+    let tenant = pkg.info.tenant_id.clone();
+    let edge_id = protocols::signed::peer_id_of(&own_key.verifying_key());
     let stats = measure(n, |size, i| {
         let h = h.clone();
         let b = batch(&tenant, &edge_id, i, size);

@@ -1,6 +1,9 @@
-//! The gate's allow-list, kept from the database: registered devices, and edges whose
-//! install package is unspent (until [`crate::db::EXPIRED_GRACE_MS`] past its expiry, so an
-//! edge with an expired token is told so by the enrollment protocol). Refreshed every
+//! The gate's allow-list, kept from the database: registered devices (their own keys), and
+//! the enrollment identities of install packages, derived from their tokens' secrets: while
+//! unspent (until [`crate::db::EXPIRED_GRACE_MS`] past the expiry, so an edge with an expired
+//! token is told so by the enrollment protocol), and for [`crate::db::EXPIRED_GRACE_MS`] after
+//! being spent (so an edge whose answer was lost asks again and is answered, and a copy of a
+//! spent package is told it was used). Refreshed every
 //! [`REFRESH`] on the vm's clock, so packages made by `guardian-vm package` while the vm runs
 //! are admitted.
 
@@ -61,7 +64,7 @@ mod tests {
         let expires = T0 + 1_000;
         let row = PackageRow {
             token_id: "tok".into(),
-            edge_peer_id: peer.to_string(),
+            enroll_peer_id: peer.to_string(),
             edge_name: "home".into(),
             recipient: "age1x".into(),
             issued_at_ms: T0,
@@ -124,5 +127,46 @@ mod tests {
             "in the grace week"
         );
         assert!(!admitted_at(expires + EXPIRED_GRACE_MS).await, "past it");
+    }
+
+    #[test]
+    fn a_spent_packages_enrollment_identity_is_admitted_for_a_week_after_spending() {
+        let db = crate::db::Db::open_in_memory().unwrap();
+        let allowed = |at: u64| db.with(|c| db::allowed_peers(c, at)).unwrap();
+        db.with(|c| {
+            db::insert_package(
+                c,
+                &PackageRow {
+                    token_id: "tok".into(),
+                    enroll_peer_id: "enroll-peer".into(),
+                    edge_name: "home".into(),
+                    recipient: "age1x".into(),
+                    issued_at_ms: T0,
+                    expires_at_ms: T0 + 1_000,
+                    used_at_ms: None,
+                },
+            )?;
+            db::enroll_device(
+                c,
+                &crate::db::DeviceRow {
+                    peer_id: "own-key".into(),
+                    name: "home".into(),
+                    token_id: "tok".into(),
+                    recipient: "age1x".into(),
+                    age_recipient: Some("age1edge".into()),
+                    enrolled_at_ms: T0 + 500,
+                    agent_version: "v".into(),
+                    last_seen_ms: T0 + 500,
+                },
+            )
+        })
+        .unwrap();
+        let mut both = allowed(T0 + 600);
+        both.sort();
+        assert_eq!(both, ["enroll-peer", "own-key"]);
+        // Past the token's expiry, within a week of spending: still both.
+        assert_eq!(allowed(T0 + 500 + EXPIRED_GRACE_MS - 1).len(), 2);
+        // A week after spending: the device's own key only.
+        assert_eq!(allowed(T0 + 500 + EXPIRED_GRACE_MS), ["own-key"]);
     }
 }

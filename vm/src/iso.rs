@@ -6,8 +6,8 @@
 //! cidata/
 //!   meta-data            instance id and host name
 //!   user-data            #cloud-config: the unit file, and the commands above
-//!   edge-package.tar     the signed package (edge key, vm peer id and addresses, tenant,
-//!                        single-use token, owner's recipient)
+//!   edge-package.tar     the signed package (vm peer id and addresses, tenant, single-use
+//!                        token, owner's recipient; no edge key: the edge makes its own)
 //!   guardian-edge        the agent binary, when given
 //!   detector/            the detector bundle, when given (`scripts/detector-bundle.sh`):
 //!                        models/ and openvino/, copied to /usr/lib/private-ai-guardian,
@@ -45,7 +45,7 @@ pub fn user_data(info: &PackageInfo, with_binary: bool, with_detector: bool) -> 
         "#cloud-config\n\
          # Private AI Guardian edge \"{name}\" for tenant {tenant}.\n\
          # vm: {http} (peer {vm}); clips are sealed to the owner's recipient {recipient}.\n\
-         # The signed install package (with this edge's key) is edge-package.tar on this seed.\n\
+         # The signed install package (its single-use token; the edge makes its own keys) is edge-package.tar on this seed.\n\
          write_files:\n\
          \x20 - path: /etc/systemd/system/guardian-edge.service\n\
          \x20   permissions: '0644'\n\
@@ -79,7 +79,13 @@ pub fn write_iso(
 ) -> Result<()> {
     let dir = tempfile::tempdir().context("cannot make a temporary folder")?;
     let root = dir.path();
-    let short: String = info.edge_peer_id.chars().rev().take(12).collect();
+    // The token's id: unique per package (and not secret; the token's secret is another field).
+    let short: String = info
+        .token()
+        .ok()
+        .and_then(|t| t.peek().ok())
+        .map(|t| t.token_id.chars().take(12).collect())
+        .unwrap_or_else(|| info.created_at_ms.to_string());
     std::fs::write(
         root.join("meta-data"),
         format!(

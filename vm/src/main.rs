@@ -143,7 +143,9 @@ fn run(cli: Cli) -> Result<()> {
             };
             let p = provision::package_edge(&data, &name, &recipient, &out, valid_secs, format)?;
             println!("package: {}", p.path.display());
-            println!("edge peer id: {}", p.edge_peer_id);
+            // The edge makes its own key at `guardian-edge init`; until it enrolls it connects
+            // as this identity, derived from the token's secret.
+            println!("enrollment peer id: {}", p.enrollment_peer_id);
             println!(
                 "enrollment token valid until (Unix ms): {}",
                 p.expires_at_ms

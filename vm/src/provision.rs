@@ -95,7 +95,6 @@ pub fn init(
     })
 }
 
-/// What `package edge` made.
 /// How an install package is written.
 #[derive(Debug, Clone, Copy)]
 pub enum PackageFormat<'a> {
@@ -115,14 +114,16 @@ pub enum PackageFormat<'a> {
 pub struct Packaged {
     /// Where the package is.
     pub path: PathBuf,
-    /// The edge's peer id.
-    pub edge_peer_id: String,
+    /// The peer id of the token's enrollment identity (what the gate admits until the edge
+    /// enrolls under the key it makes itself).
+    pub enrollment_peer_id: String,
     /// When its token expires, Unix ms.
     pub expires_at_ms: u64,
 }
 
 /// Makes an edge's install package, records its token, and writes it to `out` (mode 0600:
-/// it holds the edge's private key).
+/// its token's secret lets whoever holds it enroll an edge once). The edge makes its own keys
+/// at `guardian-edge init`: the package holds none.
 pub fn package_edge(
     data: &Path,
     name: &str,
@@ -143,25 +144,24 @@ pub fn package_edge(
         serde_json::from_str(&json).map_err(|e| db::DbError::Corrupt(e.to_string()))
     })?;
 
-    let edge_key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let edge_peer_id = peer_id_of(&edge_key.verifying_key());
     let now = SystemClock.wall_ms();
     let valid_secs = valid_secs.unwrap_or(dir.config.enrollment.token_valid_hours * 3600);
     let expires = now + valid_secs * 1000;
     let mut token_id = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut token_id);
     let token_id = data_encoding::HEXLOWER.encode(&token_id);
-    let token = Signed::sign(
-        &EnrollmentToken {
-            tenant_id: dir.config.tenant_id.clone(),
-            token_id: token_id.clone(),
-            edge_peer_id: edge_peer_id.clone(),
-            edge_name: name.to_owned(),
-            issued_at_ms: now,
-            expires_at_ms: expires,
-        },
-        &dir.tenant_key,
-    );
+    let mut enroll_secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut enroll_secret);
+    let payload = EnrollmentToken {
+        tenant_id: dir.config.tenant_id.clone(),
+        token_id: token_id.clone(),
+        enroll_secret,
+        edge_name: name.to_owned(),
+        issued_at_ms: now,
+        expires_at_ms: expires,
+    };
+    let enrollment_peer_id = payload.enrollment_peer_id();
+    let token = Signed::sign(&payload, &dir.tenant_key);
     let addresses = external_addresses(&dir.config.fqdn, &dir.config.p2p)?;
     let recipient = recipient.trim().to_owned();
     let package = InstallPackage {
@@ -171,7 +171,6 @@ pub fn package_edge(
             tenant_public_key: data_encoding::HEXLOWER
                 .encode(dir.tenant_key.verifying_key().as_bytes()),
             edge_name: name.to_owned(),
-            edge_peer_id: edge_peer_id.clone(),
             vm_peer_id: peer_id_of(&dir.node_key.verifying_key()),
             vm_addresses: addresses.iter().map(|a| a.to_string()).collect(),
             vm_http: dir.config.public_url(),
@@ -181,7 +180,6 @@ pub fn package_edge(
             enrollment_token: PackageInfo::encode_token(&token),
             created_at_ms: now,
         },
-        edge_key,
     };
     let tar = package.to_tar(&dir.tenant_key);
     dir.db.with(|c| {
@@ -189,7 +187,7 @@ pub fn package_edge(
             c,
             &PackageRow {
                 token_id,
-                edge_peer_id: edge_peer_id.clone(),
+                enroll_peer_id: enrollment_peer_id.clone(),
                 edge_name: name.to_owned(),
                 recipient,
                 issued_at_ms: now,
@@ -210,7 +208,7 @@ pub fn package_edge(
     }
     Ok(Packaged {
         path: out.to_path_buf(),
-        edge_peer_id,
+        enrollment_peer_id,
         expires_at_ms: expires,
     })
 }

@@ -146,7 +146,9 @@ fn spent_and_expired_tokens_are_refused_and_the_edge_says_why() {
         || vm.devices().len() == 1,
     );
 
-    // A second packaged edge presenting the first edge's (spent) token.
+    // A second packaged edge presenting the first edge's (spent) token, with keys of its own:
+    // it connects as the token's enrollment identity (admitted for a week after spending) and
+    // is told the token was used.
     let mut second = Edge::install(&vm.package("second", None), &root.path().join("second"));
     let mut pkg = second.package_json();
     pkg["enrollment_token"] = first.package_json()["enrollment_token"].clone();
@@ -227,7 +229,8 @@ fn malformed_frames_leave_the_vm_serving() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let mut config = NodeConfig::new(Role::Edge, package.edge_key.clone());
+        // The package's enrollment identity: admitted by the vm's gate as an unspent package.
+        let mut config = NodeConfig::new(Role::Edge, package.info.enrollment_key().unwrap());
         config.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()];
         let node = Node::start(config).await.unwrap();
         // The allow-list refresh admits the new package within 2 s.

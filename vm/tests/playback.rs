@@ -39,10 +39,7 @@ fn setup(token_secs: Option<u64>) -> Setup {
     }
     vm.start();
     let edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
-    let edge_peer_id = edge.package_json()["edge_peer_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let edge_peer_id = edge.peer_id();
     let mut s = Setup {
         root: root.path().to_path_buf(),
         _root: root,

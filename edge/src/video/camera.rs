@@ -503,7 +503,6 @@ pub(super) mod tests {
             tenant_id: "tenant".into(),
             tenant_public_key: String::new(),
             edge_name: "home".into(),
-            edge_peer_id: "edge".into(),
             vm_peer_id: "vm".into(),
             vm_addresses: Vec::new(),
             vm_http: String::new(),

@@ -392,6 +392,7 @@ mod tests {
             config: config.clone(),
             info: super::super::camera::tests::package_info(),
             key: ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]),
+            age: age::x25519::Identity::generate(),
         };
         let clock = ManualClock::new(W);
         let video = Video::start(&installed, clock.shared(), Shutdown::new()).unwrap();

@@ -15,8 +15,11 @@ pub struct DeviceRow {
     /// The token it enrolled with.
     #[serde(skip)]
     pub token_id: String,
-    /// The recipient its clips are sealed to.
+    /// The recipient its clips are sealed to (the owner's).
     pub recipient: String,
+    /// The edge's own X25519 age recipient, for secrets sent to it (`None` for devices
+    /// enrolled before edges made their own keys).
+    pub age_recipient: Option<String>,
     /// Enrolled at, Unix ms.
     pub enrolled_at_ms: u64,
     /// Its software version.
@@ -33,13 +36,14 @@ pub fn enroll_device(c: &mut Connection, d: &DeviceRow) -> Result<(), DbError> {
         params![d.token_id, d.enrolled_at_ms as i64],
     )?;
     tx.execute(
-        "INSERT INTO devices (peer_id, name, token_id, recipient, enrolled_at_ms, agent_version, last_seen_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
+        "INSERT INTO devices (peer_id, name, token_id, recipient, age_recipient, enrolled_at_ms, agent_version, last_seen_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)",
         params![
             d.peer_id,
             d.name,
             d.token_id,
             d.recipient,
+            d.age_recipient,
             d.enrolled_at_ms as i64,
             d.agent_version
         ],
@@ -54,20 +58,30 @@ fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
         name: r.get(1)?,
         token_id: r.get(2)?,
         recipient: r.get(3)?,
-        enrolled_at_ms: u(r.get(4)?),
-        agent_version: r.get(5)?,
-        last_seen_ms: u(r.get(6)?),
+        age_recipient: r.get(4)?,
+        enrolled_at_ms: u(r.get(5)?),
+        agent_version: r.get(6)?,
+        last_seen_ms: u(r.get(7)?),
     })
 }
 
-const DEVICE_COLUMNS: &str =
-    "peer_id, name, token_id, recipient, enrolled_at_ms, agent_version, last_seen_ms";
+const DEVICE_COLUMNS: &str = "peer_id, name, token_id, recipient, age_recipient, enrolled_at_ms, agent_version, last_seen_ms";
 
 /// A registered device by peer id.
 pub fn device(c: &Connection, peer_id: &str) -> Result<Option<DeviceRow>, DbError> {
     Ok(c.query_row(
         &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE peer_id = ?1"),
         [peer_id],
+        device_from_row,
+    )
+    .optional()?)
+}
+
+/// The device registered with a token, if any.
+pub fn device_by_token(c: &Connection, token_id: &str) -> Result<Option<DeviceRow>, DbError> {
+    Ok(c.query_row(
+        &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE token_id = ?1"),
+        [token_id],
         device_from_row,
     )
     .optional()?)

@@ -34,7 +34,8 @@ pub use telemetry::*;
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_archive.sql"),
-    include_str!("../../migrations/0003_sealed_events.sql"),
+    include_str!("../../migrations/0003_edge_keys.sql"),
+    include_str!("../../migrations/0004_sealed_events.sql"),
 ];
 
 const OPTIONS: Options = Options {
@@ -110,7 +111,7 @@ pub(crate) mod tests {
             c,
             &PackageRow {
                 token_id: format!("tok-{peer}"),
-                edge_peer_id: peer.into(),
+                enroll_peer_id: format!("enroll-{peer}"),
                 edge_name: "home".into(),
                 recipient: "age1x".into(),
                 issued_at_ms: now_ms,
@@ -125,6 +126,7 @@ pub(crate) mod tests {
                 name: "home".into(),
                 token_id: format!("tok-{peer}"),
                 recipient: "age1x".into(),
+                age_recipient: Some("age1edge".into()),
                 enrolled_at_ms: now_ms,
                 agent_version: "test".into(),
                 last_seen_ms: now_ms,
@@ -190,6 +192,7 @@ pub(crate) mod tests {
                     name: "n".into(),
                     token_id: "no-such-token".into(),
                     recipient: "r".into(),
+                    age_recipient: None,
                     enrolled_at_ms: 0,
                     agent_version: "v".into(),
                     last_seen_ms: 0,

@@ -10,8 +10,9 @@ use super::{DbError, u};
 pub struct PackageRow {
     /// The token's id.
     pub token_id: String,
-    /// The edge it was made for.
-    pub edge_peer_id: String,
+    /// The peer id of the token's enrollment identity: the one peer that may enroll with it
+    /// (the edge's own key is unknown until it enrolls).
+    pub enroll_peer_id: String,
     /// The edge's name.
     pub edge_name: String,
     /// The owner's recipient at packaging.
@@ -52,11 +53,11 @@ pub fn tenant_kdf_json(c: &Connection) -> Result<String, DbError> {
 /// Records a new install package.
 pub fn insert_package(c: &Connection, p: &PackageRow) -> Result<(), DbError> {
     c.execute(
-        "INSERT INTO packages (token_id, edge_peer_id, edge_name, recipient, issued_at_ms, expires_at_ms)
+        "INSERT INTO packages (token_id, enroll_peer_id, edge_name, recipient, issued_at_ms, expires_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             p.token_id,
-            p.edge_peer_id,
+            p.enroll_peer_id,
             p.edge_name,
             p.recipient,
             p.issued_at_ms as i64,
@@ -70,13 +71,13 @@ pub fn insert_package(c: &Connection, p: &PackageRow) -> Result<(), DbError> {
 pub fn package(c: &Connection, token_id: &str) -> Result<Option<PackageRow>, DbError> {
     Ok(c
         .query_row(
-            "SELECT token_id, edge_peer_id, edge_name, recipient, issued_at_ms, expires_at_ms, used_at_ms
+            "SELECT token_id, enroll_peer_id, edge_name, recipient, issued_at_ms, expires_at_ms, used_at_ms
              FROM packages WHERE token_id = ?1",
             [token_id],
             |r| {
                 Ok(PackageRow {
                     token_id: r.get(0)?,
-                    edge_peer_id: r.get(1)?,
+                    enroll_peer_id: r.get(1)?,
                     edge_name: r.get(2)?,
                     recipient: r.get(3)?,
                     issued_at_ms: u(r.get(4)?),
@@ -88,17 +89,21 @@ pub fn package(c: &Connection, token_id: &str) -> Result<Option<PackageRow>, DbE
         .optional()?)
 }
 
-/// How long after its expiry an unspent package's edge may still connect, to be told by the
-/// enrollment protocol that its token expired (rather than being dropped without a reason).
+/// How long after its expiry an unspent package's enrollment identity may still connect, to
+/// be told by the enrollment protocol that its token expired (rather than being dropped
+/// without a reason); and how long after it was spent, so an edge whose answer was lost is
+/// answered again (even by a restarted vm), and a copy of a spent package is told so.
 pub const EXPIRED_GRACE_MS: u64 = 7 * 24 * 3600 * 1000;
 
-/// Peers that may connect: registered devices, and edges whose package is unspent (and
-/// expired less than [`EXPIRED_GRACE_MS`] ago).
+/// Peers that may connect: registered devices (their own keys), and the enrollment
+/// identities of packages that are unspent (and expired less than [`EXPIRED_GRACE_MS`] ago)
+/// or were spent less than [`EXPIRED_GRACE_MS`] ago.
 pub fn allowed_peers(c: &Connection, now_ms: u64) -> Result<Vec<String>, DbError> {
     let mut stmt = c.prepare(
         "SELECT peer_id FROM devices
          UNION
-         SELECT edge_peer_id FROM packages WHERE used_at_ms IS NULL AND expires_at_ms > ?1",
+         SELECT enroll_peer_id FROM packages
+         WHERE (used_at_ms IS NULL AND expires_at_ms > ?1) OR used_at_ms > ?1",
     )?;
     let rows = stmt.query_map([now_ms.saturating_sub(EXPIRED_GRACE_MS) as i64], |r| {
         r.get::<_, String>(0)

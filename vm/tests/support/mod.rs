@@ -207,7 +207,12 @@ pub struct Edge {
 impl Edge {
     /// `guardian-edge init --package`.
     pub fn install(package: &Path, dir: &Path) -> Edge {
-        run_ok(
+        Self::install_printing(package, dir).0
+    }
+
+    /// `guardian-edge init --package`, and what it printed.
+    pub fn install_printing(package: &Path, dir: &Path) -> (Edge, String) {
+        let out = run_ok(
             Command::new(bin("guardian-edge"))
                 .arg("init")
                 .arg("--package")
@@ -215,10 +220,27 @@ impl Edge {
                 .arg("--data")
                 .arg(dir),
         );
-        Edge {
-            dir: dir.to_path_buf(),
-            proc: None,
-        }
+        (
+            Edge {
+                dir: dir.to_path_buf(),
+                proc: None,
+            },
+            out,
+        )
+    }
+
+    /// What `guardian-edge status` prints.
+    pub fn status(&self) -> String {
+        run_ok(
+            Command::new(bin("guardian-edge"))
+                .args(["status", "--data"])
+                .arg(&self.dir),
+        )
+    }
+
+    /// The edge's own peer id (of the key it made at `init`), from `guardian-edge status`.
+    pub fn peer_id(&self) -> String {
+        field(&self.status(), "edge peer id:")
     }
 
     pub fn log(&self) -> PathBuf {
@@ -409,6 +431,15 @@ pub fn uploads_in_flight(s3_root: &Path) -> Vec<UploadInFlight> {
                 .count(),
         })
         .collect()
+}
+
+/// The value after `label` on the line of `text` that starts with it.
+pub fn field(text: &str, label: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"))
+        .trim()
+        .to_owned()
 }
 
 /// Runs a command that must succeed; returns its stdout.

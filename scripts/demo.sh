@@ -116,12 +116,19 @@ keyframe=$(ffprobe -v error -select_streams v -show_entries frame=key_frame -rea
 ffmpeg -v error -i "$work/porch-person.mp4" -f null - 2> "$work/decode.txt" || fail "the clip does not decode"
 [ -s "$work/decode.txt" ] && fail "decode errors: $(head -3 "$work/decode.txt")"
 
-step "The owner plays the edge's own copy remotely: a one-time token from the vm, streamed through its relay (direct when hole punching succeeds)"
+step "The owner plays the edge's sealed copy remotely: a one-time token from the vm, ciphertext streamed through its relay (direct when hole punching succeeds), checked against the edge's signed manifest and decrypted as it arrives"
 "$bin/guardian" play --vm "http://127.0.0.1:$http" --token "$token" "$event" \
+  --tenant "$tenant" --secret-file "$work/owner.secret" \
   -o "$work/porch-played.mp4" | sed 's/^/   /'
 cmp -s "$work/porch-played.mp4" "$work/porch-person.mp4" \
   || fail "the clip played from the edge differs from the one decrypted from the archive"
 say "same bytes as the clip decrypted from the archive"
+find "$work/edge" -name '*.mp4' -o -name '*.work' | grep -q . \
+  && fail "plaintext or a working file left on the edge: $(find "$work/edge" -name '*.mp4' -o -name '*.work')"
+say "the edge holds the clip only sealed: $(cd "$work/edge" && ls clips/porch/"$event"/ | tr '\n' ' ')"
+curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$http/api/v1/events/$event/clip" | head -c 21 > "$work/http-head.txt"
+[ "$(cat "$work/http-head.txt")" = "age-encryption.org/v1" ] || fail "the vm's HTTP clip is not the sealed age file"
+say "the vm's HTTP clip path serves the age file (it begins with age-encryption.org/v1)"
 seen=""
 if [ -f "$work/porch-person.jpg" ]; then
   seen=$("$bin/guardian-edge" detect "$work/porch-person.jpg" 2>/dev/null | grep -c '"label":"person"' || true)
@@ -134,9 +141,9 @@ cat <<SUMMARY
    times       person seen $(python3 -c "import datetime,sys; print(datetime.datetime.fromtimestamp($started/1000).strftime('%H:%M:%S'))") to $(python3 -c "import datetime; print(datetime.datetime.fromtimestamp($ended/1000).strftime('%H:%M:%S'))"); event at the vm after $t_event, archived after $t_archived (from the start of the demo)
    clip        CID $clip_cid, $clip_size bytes sealed
                decrypted: $work/porch-person.mp4 (${duration%.*} s, starts on a keyframe, decodes cleanly)
-               played from the edge: $work/porch-played.mp4 (guardian play; the same bytes)
+               played from the edge: $work/porch-played.mp4 (guardian play, decrypted as it streamed; the same bytes)
    snapshot    CID $snap_cid, $snap_size bytes sealed; decrypted: $work/porch-person.jpg (person found again: ${seen:-0})
-   on the edge $work/edge/clips/porch/ (the local clip, kept by local retention)
+   on the edge $work/edge/clips/porch/$event/ (sealed clip, snapshot, thumbnail, signed manifest; no plaintext)
    S3 bucket   camera-porch, keys events/$event/{clip.mp4.age,snapshot.jpg.age,manifest.json}
    the API     curl -H "Authorization: Bearer $token" http://127.0.0.1:$http/api/v1/events
                (devices, events, health, archive; /metrics without a token; vm/openapi.yaml)

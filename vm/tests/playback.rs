@@ -480,6 +480,9 @@ fn a_kill_of_the_edge_mid_stream_is_resumed_byte_identically() {
     s.start_edge(&[&ev_big]);
     let mut child = Command::new(bin("guardian"))
         .args(["play", "--vm", &s.vm.http, "--token", &s.vm.token])
+        // (Written by `start_edge`'s probe play.)
+        .arg("--identity-file")
+        .arg(s.root.join("identity.txt"))
         .args(["-o", "-", "--json", "--retries", "8", &ev_big])
         .env("GUARDIAN_LOG", "warn,libp2p=error")
         .stdin(Stdio::null())

@@ -191,7 +191,7 @@ fn kill9_of_vm_and_edge_mid_transfer_archives_each_clip_once() {
     want.sort();
     assert_eq!(stored, want);
     wait_for("the edge's outbox to empty", WAIT, &logs, || {
-        std::fs::read_dir(edge.dir.join("archive")).unwrap().count() == 0
+        edge.archive_backlog() == 0
     });
 }
 

@@ -290,8 +290,11 @@ pub struct StreamBench {
     pub clip_bytes: u64,
     /// iperf3 (TCP, edge to vm, over the edge's uplink), bytes/s, median of the runs.
     pub iperf3: f64,
-    /// Relay only: bytes/s of the whole stream, median.
+    /// Relay only, decrypting while streaming: bytes/s of the whole stream, median.
     pub relayed: f64,
+    /// Relay only, the same ciphertext written as served (`--sealed`, no decryption):
+    /// bytes/s, median; the reference for the cost of decrypting.
+    pub relayed_sealed: f64,
     /// Relayed first, then direct: bytes/s of the part that went direct, median.
     pub direct: f64,
     /// Time to first byte (from the command's start: token, node, dial, request), median of
@@ -313,6 +316,8 @@ impl StreamBench {
              {:<34} {:>10.1} {:>8}\n\
              {:<34} {:>10.1} {:>7.2}x\n\
              {:<34} {:>10.1} {:>7.2}x\n\
+             {:<34} {:>10.1} {:>7.2}x\n\
+             decrypting while streaming, relayed: {:.2}x of the same ciphertext not decrypted (goal >= 0.95)\n\
              time to first byte (relayed): {} ms (goal < 1000); direct connection after {} ms",
             self.link.rate_kbit.unwrap_or(0) / 1000,
             self.link.delay.as_millis(),
@@ -324,12 +329,16 @@ impl StreamBench {
             "iperf3 TCP edge -> vm (reference)",
             mb(self.iperf3),
             "1.00x",
-            "guardian play, relayed by the vm",
+            "guardian play --sealed, relayed",
+            mb(self.relayed_sealed),
+            self.relayed_sealed / self.iperf3,
+            "guardian play, relayed, decrypting",
             mb(self.relayed),
             self.relayed / self.iperf3,
-            "guardian play, direct (DCUtR)",
+            "guardian play, direct, decrypting",
             mb(self.direct),
             self.direct / self.iperf3,
+            self.relayed / self.relayed_sealed,
             self.first_byte_ms,
             self.direct_after_ms,
         )
@@ -404,8 +413,18 @@ pub fn bench_stream(link: Impairment, clip_mib: usize, runs: usize) -> Result<St
         .ceil() as u32)
         .clamp(3, 30);
     let (mut ip, mut rel, mut dir, mut fb, mut da) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut sealed = vec![];
     for i in 0..runs {
         ip.push(iperf3(&pl.lab, &pl.edge.host, &pl.vm.host, secs)?);
+        let r = pl
+            .play(
+                &event,
+                &["--relay-only", "--sealed"],
+                &format!("sealed-{i}.bin"),
+            )?
+            .ok()?;
+        check_bytes(&r, sealed_len)?;
+        sealed.push(r.relayed_bytes as f64 / (r.relayed_ms.max(1) as f64 / 1000.0));
         let r = pl
             .play(&event, &["--relay-only"], &format!("relayed-{i}.bin"))?
             .ok()?;
@@ -422,7 +441,7 @@ pub fn bench_stream(link: Impairment, clip_mib: usize, runs: usize) -> Result<St
         dir.push(r.direct_bytes as f64 / (r.direct_ms.max(1) as f64 / 1000.0));
         fb.push(r.first_byte_ms);
         da.push(r.direct_after_ms.unwrap_or(0));
-        for f in ["relayed", "direct"] {
+        for f in ["sealed", "relayed", "direct"] {
             let _ = std::fs::remove_file(pl.lab.path(&format!("{f}-{i}.bin")));
         }
     }
@@ -431,6 +450,7 @@ pub fn bench_stream(link: Impairment, clip_mib: usize, runs: usize) -> Result<St
         clip_bytes: clip.len() as u64,
         iperf3: median_f(ip),
         relayed: median_f(rel),
+        relayed_sealed: median_f(sealed),
         direct: median_f(dir),
         first_byte_ms: median_u(fb),
         direct_after_ms: median_u(da),

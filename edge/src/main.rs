@@ -428,7 +428,8 @@ fn record_file(
 ) -> Result<guardian_edge::sealed::SealedEvent> {
     use anyhow::Context;
     use protocols::manifest::ObjectKind;
-    let meta = std::fs::metadata(clip).with_context(|| format!("cannot read {}", clip.display()))?;
+    let meta =
+        std::fs::metadata(clip).with_context(|| format!("cannot read {}", clip.display()))?;
     ensure!(meta.is_file(), "{} is not a file", clip.display());
     let mut input = std::fs::File::open(clip)?;
     let snapshot = snapshot

@@ -340,12 +340,8 @@ mod tests {
             let m = protocols::manifest::verify(
                 &sealed.manifest_json,
                 &key.verifying_key(),
-                ObjectKind::ALL.map(|k| {
-                    (
-                        k,
-                        std::fs::File::open(folder.join(k.file_name())).unwrap(),
-                    )
-                }),
+                ObjectKind::ALL
+                    .map(|k| (k, std::fs::File::open(folder.join(k.file_name())).unwrap())),
             )
             .unwrap();
             assert_eq!(m.key_ids, vec!["k1".to_string()]);

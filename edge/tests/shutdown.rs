@@ -70,7 +70,11 @@ fn sigterm_during_an_event_exits_within_5_s_with_its_clip_finished_and_its_rows_
 
     // The event was recorded, sealed; its working file is gone.
     assert!(!clip.exists(), "the working file is removed once sealed");
-    let event = Store::open(&db_path).unwrap().events(Some("door")).unwrap().remove(0);
+    let event = Store::open(&db_path)
+        .unwrap()
+        .events(Some("door"))
+        .unwrap()
+        .remove(0);
     let clip = open_clip(&data, &event, root.path());
     // The clip is a finished MP4: its index is there, so its duration reads and it decodes.
     let probe = Command::new("ffprobe")
@@ -181,28 +185,46 @@ fn kill_9_mid_event_is_recovered_at_the_next_start_as_a_truncated_playable_clip(
         edge.exited().is_some()
     });
     let event_id = work.file_stem().unwrap().to_string_lossy().into_owned();
-    assert!(keys.join(format!("{event_id}.key")).exists(), "the key is kept in /run");
-    assert!(Store::open(&data.join("edge.sqlite")).unwrap().events(None).unwrap().is_empty());
+    assert!(
+        keys.join(format!("{event_id}.key")).exists(),
+        "the key is kept in /run"
+    );
+    assert!(
+        Store::open(&data.join("edge.sqlite"))
+            .unwrap()
+            .events(None)
+            .unwrap()
+            .is_empty()
+    );
 
     // The next start recovers it before any camera runs.
     // (The camera is gone meanwhile, so no new event opens.)
     standin.proc.stop();
     let mut again = run_edge(&data);
     let again_log = again.log.clone();
-    wait_for("the event recovered", Duration::from_secs(30), &[again_log.as_path()], || {
-        Store::open(&data.join("edge.sqlite"))
-            .unwrap()
-            .events(None)
-            .unwrap()
-            .len()
-            == 1
-    });
+    wait_for(
+        "the event recovered",
+        Duration::from_secs(30),
+        &[again_log.as_path()],
+        || {
+            Store::open(&data.join("edge.sqlite"))
+                .unwrap()
+                .events(None)
+                .unwrap()
+                .len()
+                == 1
+        },
+    );
     assert_eq!(again.stop(), Some(0));
-    let event = Store::open(&data.join("edge.sqlite")).unwrap().events(None).unwrap().remove(0);
+    let event = Store::open(&data.join("edge.sqlite"))
+        .unwrap()
+        .events(None)
+        .unwrap()
+        .remove(0);
     assert_eq!(event.record.event_id, event_id);
     assert!(event.record.truncated, "{event:?}");
-    let manifest = protocols::manifest::Manifest::from_json(event.manifest_json.as_ref().unwrap())
-        .unwrap();
+    let manifest =
+        protocols::manifest::Manifest::from_json(event.manifest_json.as_ref().unwrap()).unwrap();
     assert!(manifest.truncated);
     let clip = open_clip(&data, &event, root.path());
     let decode = Command::new("ffmpeg")
@@ -211,17 +233,30 @@ fn kill_9_mid_event_is_recovered_at_the_next_start_as_a_truncated_playable_clip(
         .args(["-f", "null", "-"])
         .output()
         .unwrap();
-    assert!(decode.status.success(), "{}", String::from_utf8_lossy(&decode.stderr));
+    assert!(
+        decode.status.success(),
+        "{}",
+        String::from_utf8_lossy(&decode.stderr)
+    );
     let probe = ok(Command::new("ffprobe")
         .args(["-v", "error", "-count_frames", "-select_streams", "v"])
         .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
         .arg(&clip));
     let frames: u64 = probe.trim().parse().unwrap();
     assert!(frames >= 30, "{frames} frames recovered");
-    assert_eq!(files_named(&data, ".work"), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        files_named(&data, ".work"),
+        Vec::<std::path::PathBuf>::new()
+    );
     assert_eq!(files_named(&data, ".mp4"), Vec::<std::path::PathBuf>::new());
-    assert!(!keys.join(format!("{event_id}.key")).exists(), "the key is gone");
+    assert!(
+        !keys.join(format!("{event_id}.key")).exists(),
+        "the key is gone"
+    );
     let plain = std::fs::read(&clip).unwrap();
     let middle = &plain[plain.len() / 2..plain.len() / 2 + 4096];
-    assert_eq!(files_holding(&data, middle), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        files_holding(&data, middle),
+        Vec::<std::path::PathBuf>::new()
+    );
 }

@@ -80,13 +80,19 @@ fn a_person_walking_through_twice_makes_two_events_with_playable_clips() {
 
         // The edge keeps the clip sealed: stock `age` opens it with the owner's identity.
         let sealed = data.join(e.clip_path.as_ref().unwrap());
-        assert!(sealed.to_string_lossy().ends_with("clip.mp4.age"), "{sealed:?}");
+        assert!(
+            sealed.to_string_lossy().ends_with("clip.mp4.age"),
+            "{sealed:?}"
+        );
         let plain = age_open(&sealed);
         let clip = root.path().join(format!("{}.mp4", e.record.event_id));
         std::fs::write(&clip, &plain).unwrap();
         // No plaintext of it anywhere in the data directory.
         let middle = &plain[plain.len() / 2..plain.len() / 2 + 4096];
-        assert_eq!(files_holding(&data, middle), Vec::<std::path::PathBuf>::new());
+        assert_eq!(
+            files_holding(&data, middle),
+            Vec::<std::path::PathBuf>::new()
+        );
         let duration: f64 = ffprobe(
             &["-show_entries", "format=duration", "-of", "csv=p=0"],
             &clip,
@@ -126,7 +132,11 @@ fn a_person_walking_through_twice_makes_two_events_with_playable_clips() {
 
         // The snapshot holds the person.
         let snap = root.path().join(format!("{}.jpg", e.record.event_id));
-        std::fs::write(&snap, age_open(&data.join(e.snapshot_path.as_ref().unwrap()))).unwrap();
+        std::fs::write(
+            &snap,
+            age_open(&data.join(e.snapshot_path.as_ref().unwrap())),
+        )
+        .unwrap();
         let out = ok(Command::new(bin("guardian-edge"))
             .arg("detect")
             .arg(&snap)
@@ -143,5 +153,8 @@ fn a_person_walking_through_twice_makes_two_events_with_playable_clips() {
     }
     // After the events no plaintext clip or working file remains on the edge.
     assert_eq!(files_named(&data, ".mp4"), Vec::<std::path::PathBuf>::new());
-    assert_eq!(files_named(&data, ".work"), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        files_named(&data, ".work"),
+        Vec::<std::path::PathBuf>::new()
+    );
 }

@@ -22,7 +22,8 @@ pub const VM_HTTP_PORT: u16 = 8080;
 pub const RECIPIENT: &str = "age1png63l7y86t6utsqc0s5lh2mt97q99k84cfg3mgs9f20cn067s3svhpf46";
 /// The identity of [`RECIPIENT`] (made for the tests with `age-keygen`; it guards nothing
 /// else), to open what tests' edges seal.
-pub const IDENTITY: &str = "AGE-SECRET-KEY-1GJM54EGHZJAHHX36DJSHYF6QAU9N4QA3YGCE3FNCM5CXLRV6QP4Q9GG43F";
+pub const IDENTITY: &str =
+    "AGE-SECRET-KEY-1GJM54EGHZJAHHX36DJSHYF6QAU9N4QA3YGCE3FNCM5CXLRV6QP4Q9GG43F";
 /// The log filter given to the project's binaries (unless `GUARDIAN_LOG` is set).
 pub const LOG_FILTER: &str = "info,libp2p=warn";
 

@@ -85,10 +85,7 @@ impl Client {
                 .map_err(|e| Error::io("writing the owner's identity", e))?;
             c.arg("--identity-file").arg(identity);
         }
-        c.args(args)
-            .arg(event)
-            .arg("-o")
-            .arg(out);
+        c.args(args).arg(event).arg("-o").arg(out);
         let name = format!("{}-play-{}", self.host.name, self.runs);
         lab.spawn(&self.host, &name, c)
     }

@@ -59,8 +59,9 @@ fn an_owner_behind_one_nat_plays_a_camera_clip_from_an_edge_behind_another() {
     let report = run.ok().unwrap_or_else(|e| panic!("{e}"));
     eprintln!("camera clip: {report:?}");
     let played = std::fs::read(pl.lab.path("porch.mp4")).unwrap();
-    let recorded =
-        guardian_netsim::guardian::open_sealed(&std::fs::read(pl.edge_clip("porch", &event)).unwrap());
+    let recorded = guardian_netsim::guardian::open_sealed(
+        &std::fs::read(pl.edge_clip("porch", &event)).unwrap(),
+    );
     assert!(
         recorded.len() > 100_000,
         "a real clip: {} bytes",

@@ -96,7 +96,11 @@ pub enum ObjectKind {
 
 impl ObjectKind {
     /// Every kind, in manifest order.
-    pub const ALL: [ObjectKind; 3] = [ObjectKind::Clip, ObjectKind::Snapshot, ObjectKind::Thumbnail];
+    pub const ALL: [ObjectKind; 3] = [
+        ObjectKind::Clip,
+        ObjectKind::Snapshot,
+        ObjectKind::Thumbnail,
+    ];
 
     /// The object's file name on the edge and in the archive (`clip.mp4.age`, ...).
     pub fn file_name(self) -> &'static str {

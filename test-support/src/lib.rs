@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 pub const RECIPIENT: &str = "age1png63l7y86t6utsqc0s5lh2mt97q99k84cfg3mgs9f20cn067s3svhpf46";
 /// The identity of [`RECIPIENT`] (made for the tests with `age-keygen`; it guards nothing
 /// else), to open what tests' edges seal.
-pub const IDENTITY: &str = "AGE-SECRET-KEY-1GJM54EGHZJAHHX36DJSHYF6QAU9N4QA3YGCE3FNCM5CXLRV6QP4Q9GG43F";
+pub const IDENTITY: &str =
+    "AGE-SECRET-KEY-1GJM54EGHZJAHHX36DJSHYF6QAU9N4QA3YGCE3FNCM5CXLRV6QP4Q9GG43F";
 
 /// `len` pseudo-random bytes (xorshift32 from `seed`): incompressible, reproducible, and easy
 /// to search for.

@@ -73,9 +73,16 @@ fn archived_clip_is_fetched_by_cid_decrypted_and_never_stored_in_the_clear() {
     );
     // The edge keeps its sealed copy (playback streams it, local retention deletes it): the
     // same bytes the archive holds, sealed once.
-    assert!(edge.sealed_clip(&event) == std::fs::read(
-        vm.dir.join("s3/camera-front-door/events").join(&event).join("clip.mp4.age")
-    ).unwrap());
+    assert!(
+        edge.sealed_clip(&event)
+            == std::fs::read(
+                vm.dir
+                    .join("s3/camera-front-door/events")
+                    .join(&event)
+                    .join("clip.mp4.age")
+            )
+            .unwrap()
+    );
     let (_, body) = vm.get("/api/v1/archive?camera=front-door");
     let clip_row = body["objects"]
         .as_array()
@@ -213,5 +220,8 @@ fn over_quota_the_clip_stays_on_the_edge() {
         vm.get(&format!("/api/v1/archive/{big_cid}/manifest")).0,
         404
     );
-    assert!(!edge.sealed_clip(&big_event).is_empty(), "the refused event stays on the edge");
+    assert!(
+        !edge.sealed_clip(&big_event).is_empty(),
+        "the refused event stays on the edge"
+    );
 }

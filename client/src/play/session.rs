@@ -77,7 +77,10 @@ pub(crate) struct Session {
     /// The clip's size, once the edge said it.
     total: Option<u64>,
     /// The edge's signed manifest (checked) and the clip's CID, once the edge sent them.
-    manifest: Option<(protocols::manifest::Manifest, protocols::content_id::ContentId)>,
+    manifest: Option<(
+        protocols::manifest::Manifest,
+        protocols::content_id::ContentId,
+    )>,
     /// What was received, and over which path.
     pub(crate) tally: Tally,
     bar: indicatif::ProgressBar,

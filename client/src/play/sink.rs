@@ -284,7 +284,10 @@ mod tests {
                 .chunks(100_000)
                 .try_for_each(|p| sink.write(p))
                 .and_then(|()| sink.finish(Some(cid)));
-            assert!(matches!(r, Err(PlayError::Integrity(_))), "byte {at}: {r:?}");
+            assert!(
+                matches!(r, Err(PlayError::Integrity(_))),
+                "byte {at}: {r:?}"
+            );
             assert!(!out.exists(), "byte {at}: output left");
         }
         // Intact but not the CID the edge signed: refused too.
@@ -295,7 +298,8 @@ mod tests {
             Err(PlayError::Integrity(_))
         ));
         // Another key: refused.
-        let mut sink = Sink::open(&Output::Discard, Some(age::x25519::Identity::generate())).unwrap();
+        let mut sink =
+            Sink::open(&Output::Discard, Some(age::x25519::Identity::generate())).unwrap();
         let r = sink.write(&ct).and_then(|()| sink.finish(Some(cid)));
         assert!(matches!(r, Err(PlayError::Integrity(_))), "{r:?}");
     }

@@ -144,8 +144,10 @@ mod tests {
     #[test]
     fn due_items_wait_for_their_retry_time_and_parked_ones_leave_the_backlog() {
         let mut s = Store::open_in_memory().unwrap();
-        s.enqueue_archive(&record("a"), b"{}", 100, "clips/c/x", 10).unwrap();
-        s.enqueue_archive(&record("b"), b"{}", 50, "clips/c/x", 20).unwrap();
+        s.enqueue_archive(&record("a"), b"{}", 100, "clips/c/x", 10)
+            .unwrap();
+        s.enqueue_archive(&record("b"), b"{}", 50, "clips/c/x", 20)
+            .unwrap();
         // The event record is queued with the sealed event.
         assert_eq!(s.event_backlog().unwrap(), 2);
         assert_eq!(s.archive_backlog().unwrap(), (2, 150));

@@ -169,12 +169,13 @@ impl Store {
     /// Whether the event has a row.
     pub fn has_event(&self, event_id: &str) -> Result<bool, StoreError> {
         self.with(|c| {
-            Ok(c
-                .query_row("SELECT 1 FROM events WHERE event_id = ?1", [event_id], |_| {
-                    Ok(())
-                })
-                .optional()?
-                .is_some())
+            Ok(c.query_row(
+                "SELECT 1 FROM events WHERE event_id = ?1",
+                [event_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
         })
     }
 
@@ -239,9 +240,12 @@ mod tests {
     #[test]
     fn events_are_listed_by_start_per_camera_and_deleted_alone() {
         let mut s = Store::open_in_memory().unwrap();
-        s.insert_event(&event("late", "porch", 20), false, 1).unwrap();
-        s.insert_event(&event("early", "porch", 10), false, 1).unwrap();
-        s.insert_event(&event("yard", "yard", 15), false, 1).unwrap();
+        s.insert_event(&event("late", "porch", 20), false, 1)
+            .unwrap();
+        s.insert_event(&event("early", "porch", 10), false, 1)
+            .unwrap();
+        s.insert_event(&event("yard", "yard", 15), false, 1)
+            .unwrap();
         let ids = |v: Vec<LocalEvent>| v.into_iter().map(|e| e.record.event_id).collect::<Vec<_>>();
         assert_eq!(ids(s.events(None).unwrap()), ["early", "yard", "late"]);
         assert_eq!(ids(s.events(Some("porch")).unwrap()), ["early", "late"]);

@@ -182,10 +182,12 @@ pub fn record_event(ctx: &FinishContext, f: Finished<'_>) -> anyhow::Result<u64>
         ctx.clock.wall_ms(),
     )?;
     let r = &sealed.record;
-    let archive = ctx
-        .archive
-        .admits(&r.camera_id, &r.category, f32::from(r.score_milli) / 1000.0, r.ended_at_ms)
-        && sealed.path(protocols::manifest::ObjectKind::Clip).is_some();
+    let archive = ctx.archive.admits(
+        &r.camera_id,
+        &r.category,
+        f32::from(r.score_milli) / 1000.0,
+        r.ended_at_ms,
+    ) && sealed.path(protocols::manifest::ObjectKind::Clip).is_some();
     let mut store = Store::open(&ctx.data.join(crate::paths::DB))?;
     use protocols::manifest::ObjectKind;
     store.insert_event(

@@ -66,11 +66,7 @@ impl ClipWriter {
     /// Starts a clip for a stream with `caps` (from the encoded branch) into the working
     /// file `work`.
     pub fn start(work: OpenWork, caps: &gst::Caps) -> Result<Self, RecorderError> {
-        let OpenWork {
-            paths,
-            key,
-            writer,
-        } = work;
+        let OpenWork { paths, key, writer } = work;
         let pipeline = gst::Pipeline::new();
         let src = gst_app::AppSrc::builder()
             .caps(caps)

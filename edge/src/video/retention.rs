@@ -335,7 +335,13 @@ mod tests {
             // The oldest is sealed and still waits in the archive outbox.
             recorded(data, &mut store, "sealed", T0 - 5_000, 100);
             store
-                .enqueue_archive(&record("sealed", T0 - 5_000), b"{}", 100, &folder("sealed"), T0)
+                .enqueue_archive(
+                    &record("sealed", T0 - 5_000),
+                    b"{}",
+                    100,
+                    &folder("sealed"),
+                    T0,
+                )
                 .unwrap();
             let c = storage(1, 0);
             let clock = ManualClock::new(T0);

@@ -465,12 +465,19 @@ mod tests {
     fn the_prefix_ends_at_the_last_complete_fragment() {
         let whole = stream(3);
         let p = playable_prefix(&whole[..]).unwrap();
-        assert_eq!((p.len, p.fragments, p.complete), (whole.len() as u64, 3, true));
+        assert_eq!(
+            (p.len, p.fragments, p.complete),
+            (whole.len() as u64, 3, true)
+        );
         // Cut anywhere inside the third fragment: two fragments remain.
         let two = stream(2).len();
         for cut in [two + 1, two + 8, two + 600, whole.len() - 1] {
             let p = playable_prefix(&whole[..cut]).unwrap();
-            assert_eq!((p.len, p.fragments, p.complete), (two as u64, 2, false), "cut {cut}");
+            assert_eq!(
+                (p.len, p.fragments, p.complete),
+                (two as u64, 2, false),
+                "cut {cut}"
+            );
         }
         // A trailing mfra of a finished file counts.
         let mut finished = whole.clone();

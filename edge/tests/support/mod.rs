@@ -10,8 +10,8 @@ use std::time::Duration;
 // Each test crate uses a different part of these.
 #[allow(unused_imports)]
 pub use guardian_test_support::{
-    IDENTITY, Proc, RECIPIENT, age_open, edit_toml, benchmark_app, bin, cache, files_holding, files_named,
-    h264_mp4, model_path, model_path_of, ok, openvino_lib, photos, repo, wait_for,
+    IDENTITY, Proc, RECIPIENT, age_open, benchmark_app, bin, cache, edit_toml, files_holding,
+    files_named, h264_mp4, model_path, model_path_of, ok, openvino_lib, photos, repo, wait_for,
 };
 
 /// The camera stand-in (`edge/tools/camera-standin.py`): an RTSP server with a person

@@ -14,8 +14,8 @@ use std::time::Duration;
 // Each test crate uses a different part of these.
 #[allow(unused_imports)]
 pub use guardian_test_support::{
-    IDENTITY, Proc, RECIPIENT, age_open, bin, cache, edit_toml, files_holding, free_port,
-    h264_mp4, metric, ok as run_ok, openvino_lib, pseudo_random, repo, wait_for, wait_for_every,
+    IDENTITY, Proc, RECIPIENT, age_open, bin, cache, edit_toml, files_holding, free_port, h264_mp4,
+    metric, ok as run_ok, openvino_lib, pseudo_random, repo, wait_for, wait_for_every,
 };
 
 use guardian_vm::config::VmConfig;

@@ -295,7 +295,10 @@ fn bad_tokens_are_refused_with_their_reason_and_an_offline_edge_is_a_clear_error
         .unwrap()
         .ok()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(report.bytes, clip.len() as u64);
+    // (The stream carries the sealed clip: its bytes are counted.)
+    let sealed = std::fs::metadata(pl.edge_clip("hall", &a)).unwrap().len();
+    assert_eq!(report.bytes, sealed);
+    assert!(std::fs::read(pl.lab.path("once.bin")).unwrap() == clip);
     let run = pl
         .play(&a, &["--play-token", &minted], "twice.bin")
         .unwrap();

@@ -398,6 +398,67 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// Opens `sealed` (an age file sealed to [`RECIPIENT`]) with the stock `age` tool, as an owner
+/// would: `age -d -i identity`. The plaintext.
+pub fn age_open(sealed: &Path) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let id = dir.path().join("identity.txt");
+    std::fs::write(&id, format!("{IDENTITY}\n")).expect("write the identity");
+    let out = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&id)
+        .arg(sealed)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run age");
+    assert!(
+        out.status.success(),
+        "age -d {} failed: {}",
+        sealed.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Files under `dir` (recursively) that hold `needle` anywhere: a privacy scan for a run of
+/// plaintext.
+pub fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    assert!(needle.len() >= 64, "a needle long enough to mean something");
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// Files under `dir` (recursively) whose name ends with `suffix`.
+pub fn files_named(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(suffix) {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,65 +579,4 @@ mod tests {
         assert!(!Path::new(&format!("/proc/{pid}")).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// Opens `sealed` (an age file sealed to [`RECIPIENT`]) with the stock `age` tool, as an owner
-/// would: `age -d -i identity`. The plaintext.
-pub fn age_open(sealed: &Path) -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let id = dir.path().join("identity.txt");
-    std::fs::write(&id, format!("{IDENTITY}\n")).expect("write the identity");
-    let out = Command::new("age")
-        .arg("-d")
-        .arg("-i")
-        .arg(&id)
-        .arg(sealed)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run age");
-    assert!(
-        out.status.success(),
-        "age -d {} failed: {}",
-        sealed.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// Files under `dir` (recursively) that hold `needle` anywhere: a privacy scan for a run of
-/// plaintext.
-pub fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    assert!(needle.len() >= 64, "a needle long enough to mean something");
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                found.push(p);
-            }
-        }
-    }
-    found
-}
-
-/// Files under `dir` (recursively) whose name ends with `suffix`.
-pub fn files_named(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(suffix) {
-                found.push(p);
-            }
-        }
-    }
-    found
 }

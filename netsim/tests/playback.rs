@@ -76,10 +76,11 @@ fn an_owner_behind_one_nat_plays_a_camera_clip_from_an_edge_behind_another() {
         report.relayed,
         "the first stream goes through the vm's relay"
     );
-    assert_eq!(
-        report.relayed_bytes + report.direct_bytes,
-        recorded.len() as u64
-    );
+    // The stream carries the sealed clip: its bytes are counted.
+    let sealed_len = std::fs::metadata(pl.edge_clip("porch", &event))
+        .unwrap()
+        .len();
+    assert_eq!(report.relayed_bytes + report.direct_bytes, sealed_len);
     assert!(
         report.first_byte_ms < 3000,
         "first byte after {} ms",
@@ -119,10 +120,10 @@ fn the_stream_moves_to_direct_and_a_cut_mid_stream_resumes_byte_identical() {
         report.direct_bytes > report.relayed_bytes,
         "most of 16 MiB at 20 Mbit/s goes direct: {report:?}"
     );
-    assert_eq!(
-        report.relayed_bytes + report.direct_bytes,
-        clip.len() as u64
-    );
+    let sealed_len = std::fs::metadata(pl.edge_clip("yard", &event))
+        .unwrap()
+        .len();
+    assert_eq!(report.relayed_bytes + report.direct_bytes, sealed_len);
 
     // The edge's uplink goes dead for 15 s mid-stream (longer than the client's 10 s read
     // timeout): the client resumes from its offset with a new token.
@@ -182,7 +183,10 @@ fn between_symmetric_nats_the_relay_carries_it_and_http_serves_ranges() {
     eprintln!("symmetric: {report:?}");
     assert!(std::fs::read(pl.lab.path("sym.bin")).unwrap() == clip);
     assert!(report.relayed && !report.switched_to_direct, "{report:?}");
-    assert_eq!(report.relayed_bytes, clip.len() as u64);
+    let sealed_len = std::fs::metadata(pl.edge_clip("garage", &event))
+        .unwrap()
+        .len();
+    assert_eq!(report.relayed_bytes, sealed_len);
     assert_eq!(report.direct_bytes, 0);
 
     // The same clip over plain HTTP from the client's host: whole, then a range.

@@ -126,7 +126,8 @@ say "same bytes as the clip decrypted from the archive"
 find "$work/edge" -name '*.mp4' -o -name '*.work' | grep -q . \
   && fail "plaintext or a working file left on the edge: $(find "$work/edge" -name '*.mp4' -o -name '*.work')"
 say "the edge holds the clip only sealed: $(cd "$work/edge" && ls clips/porch/"$event"/ | tr '\n' ' ')"
-curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$http/api/v1/events/$event/clip" | head -c 21 > "$work/http-head.txt"
+curl -s -H "Authorization: Bearer $token" -H "Range: bytes=0-20" \
+  "http://127.0.0.1:$http/api/v1/events/$event/clip" > "$work/http-head.txt"
 [ "$(cat "$work/http-head.txt")" = "age-encryption.org/v1" ] || fail "the vm's HTTP clip is not the sealed age file"
 say "the vm's HTTP clip path serves the age file (it begins with age-encryption.org/v1)"
 seen=""
@@ -144,7 +145,7 @@ cat <<SUMMARY
                played from the edge: $work/porch-played.mp4 (guardian play, decrypted as it streamed; the same bytes)
    snapshot    CID $snap_cid, $snap_size bytes sealed; decrypted: $work/porch-person.jpg (person found again: ${seen:-0})
    on the edge $work/edge/clips/porch/$event/ (sealed clip, snapshot, thumbnail, signed manifest; no plaintext)
-   S3 bucket   camera-porch, keys events/$event/{clip.mp4.age,snapshot.jpg.age,manifest.json}
+   S3 bucket   camera-porch, keys events/$event/{clip.mp4.age,snapshot.jpg.age,thumbnail.jpg.age,manifest.json} (the edge's sealed objects, not sealed again)
    the API     curl -H "Authorization: Bearer $token" http://127.0.0.1:$http/api/v1/events
                (devices, events, health, archive; /metrics without a token; vm/openapi.yaml)
    privacy     the vm and S3 hold only ciphertext; the key is derived from $work/owner.secret

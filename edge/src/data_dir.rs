@@ -16,10 +16,7 @@ pub mod paths {
     pub const CONFIG: &str = "edge.toml";
     /// What the install package said (tenant, vm, recipient, token).
     pub const PACKAGE: &str = "package.json";
-    /// The edge's ed25519 key (libp2p identity, manifest signatures), made by the edge.
-    pub const KEY: &str = "edge.key";
-    /// The edge's age X25519 identity (for secrets sent to it), made by the edge.
-    pub const AGE_KEY: &str = "edge.age";
+    pub use crate::keys::paths::{AGE_KEY, KEY};
     /// The database.
     pub const DB: &str = "edge.sqlite";
 }

@@ -11,7 +11,13 @@ use age::secrecy::ExposeSecret;
 use anyhow::{Context, Result, anyhow};
 use ed25519_dalek::SigningKey;
 
-use crate::data_dir::paths;
+/// The key files' names inside the data directory (also `crate::data_dir::paths`).
+pub mod paths {
+    /// The edge's ed25519 key (libp2p identity, manifest signatures), made by the edge.
+    pub const KEY: &str = "edge.key";
+    /// The edge's age X25519 identity (for secrets sent to it), made by the edge.
+    pub const AGE_KEY: &str = "edge.age";
+}
 
 /// The edge's key pair and age identity.
 pub struct EdgeKeys {

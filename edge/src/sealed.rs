@@ -274,23 +274,11 @@ pub fn seal_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocols::messages::Category;
 
     fn record() -> EventRecord {
-        EventRecord {
-            event_id: "ev-1".into(),
-            tenant_id: "t".into(),
-            edge_id: "e".into(),
-            camera_id: "door".into(),
-            started_at_ms: 1,
-            ended_at_ms: 2,
-            category: Category::Person,
-            score_milli: 900,
-            clip_cid: None,
-            snapshot_cid: None,
-            thumbnail_cid: None,
-            truncated: false,
-        }
+        let mut r = crate::store::outbox::tests::record("ev-1");
+        r.camera_id = "door".into();
+        r
     }
 
     #[test]

@@ -16,16 +16,11 @@ use support::*;
 /// How soon the edge must exit after SIGTERM.
 const STOP_WITHIN: Duration = Duration::from_secs(5);
 
-fn count(db: &Connection, sql: &str, id: &str) -> i64 {
-    db.query_row(sql, [id], |r| r.get(0)).unwrap()
-}
-
-#[test]
-fn sigterm_during_an_event_exits_within_5_s_with_its_clip_finished_and_its_rows_kept() {
-    let root = tempfile::tempdir().unwrap();
-    let data = installed_edge(root.path());
+/// A stand-in camera `door` with a person in view from 3 s on for 2 minutes, added to the
+/// edge at `data`.
+fn door_camera(root: &std::path::Path, data: &std::path::Path) -> StandIn {
     let standin = StandIn::start(
-        root.path(),
+        root,
         &[
             "--path",
             "/door",
@@ -35,7 +30,19 @@ fn sigterm_during_an_event_exits_within_5_s_with_its_clip_finished_and_its_rows_
             "30",
         ],
     );
-    add_camera(&data, "door", &standin.urls[0]);
+    add_camera(data, "door", &standin.urls[0]);
+    standin
+}
+
+fn count(db: &Connection, sql: &str, id: &str) -> i64 {
+    db.query_row(sql, [id], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn sigterm_during_an_event_exits_within_5_s_with_its_clip_finished_and_its_rows_kept() {
+    let root = tempfile::tempdir().unwrap();
+    let data = installed_edge(root.path());
+    let standin = door_camera(root.path(), &data);
     let mut edge = run_edge(&data);
     let (edge_log, standin_log) = (edge.log.clone(), standin.proc.log.clone());
     let logs = [edge_log.as_path(), standin_log.as_path()];
@@ -99,12 +106,7 @@ fn sigterm_during_an_event_exits_within_5_s_with_its_clip_finished_and_its_rows_
         .parse()
         .unwrap_or_else(|e| panic!("no duration ({e}): the MP4 has no index"));
     assert!(duration >= 1.0, "a clip of {duration} s");
-    let decode = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&clip)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
+    let decode = ffmpeg_decode(&clip);
     assert!(
         decode.status.success(),
         "{}",
@@ -157,18 +159,7 @@ fn kill_9_mid_event_is_recovered_at_the_next_start_as_a_truncated_playable_clip(
         &data.join("edge.toml"),
         &[("storage.key_dir", toml::Value::from(keys.to_str().unwrap()))],
     );
-    let mut standin = StandIn::start(
-        root.path(),
-        &[
-            "--path",
-            "/door",
-            "--schedule",
-            "empty:3,person:120",
-            "--gop",
-            "30",
-        ],
-    );
-    add_camera(&data, "door", &standin.urls[0]);
+    let mut standin = door_camera(root.path(), &data);
     let mut edge = run_edge(&data);
     let logs = [edge.log.clone(), standin.proc.log.clone()];
     let logs = [logs[0].as_path(), logs[1].as_path()];
@@ -227,12 +218,7 @@ fn kill_9_mid_event_is_recovered_at_the_next_start_as_a_truncated_playable_clip(
         protocols::manifest::Manifest::from_json(event.manifest_json.as_ref().unwrap()).unwrap();
     assert!(manifest.truncated);
     let clip = open_clip(&data, &event, root.path());
-    let decode = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&clip)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
+    let decode = ffmpeg_decode(&clip);
     assert!(
         decode.status.success(),
         "{}",

@@ -117,12 +117,7 @@ fn a_person_walking_through_twice_makes_two_events_with_playable_clips() {
             &clip,
         );
         assert_eq!(first.trim(), "1", "the clip starts on a keyframe");
-        let decode = Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(&clip)
-            .args(["-f", "null", "-"])
-            .output()
-            .unwrap();
+        let decode = ffmpeg_decode(&clip);
         assert!(decode.status.success());
         assert!(
             decode.stderr.is_empty(),

@@ -102,12 +102,7 @@ fn unreachable_and_stopping_streams_are_reported_and_recovered_without_losing_th
     assert_eq!(events.len(), 1, "the interrupted event is kept: {events:?}");
     assert!(!clip.exists(), "the working file is removed once sealed");
     let clip = open_clip(&data, &events[0], root.path());
-    let decode = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&clip)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
+    let decode = ffmpeg_decode(&clip);
     assert!(
         decode.status.success() && decode.stderr.is_empty(),
         "{}",

@@ -425,25 +425,18 @@ pub fn age_open(sealed: &Path) -> Vec<u8> {
 /// plaintext.
 pub fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     assert!(needle.len() >= 64, "a needle long enough to mean something");
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                found.push(p);
-            }
-        }
-    }
-    found
+    files_where(dir, |p| {
+        std::fs::read(p).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+    })
 }
 
 /// Files under `dir` (recursively) whose name ends with `suffix`.
 pub fn files_named(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    files_where(dir, |p| p.to_string_lossy().ends_with(suffix))
+}
+
+/// Files under `dir` (recursively) for which `keep` holds.
+fn files_where(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -451,7 +444,7 @@ pub fn files_named(dir: &Path, suffix: &str) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.to_string_lossy().ends_with(suffix) {
+            } else if keep(&p) {
                 found.push(p);
             }
         }

@@ -94,7 +94,7 @@ impl Store {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
     use protocols::messages::Category;
 

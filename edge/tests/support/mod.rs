@@ -168,6 +168,16 @@ pub fn clips(data: &Path, id: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// `ffmpeg` decoding `clip` to nothing: its status and messages.
+pub fn ffmpeg_decode(clip: &Path) -> std::process::Output {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(clip)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap()
+}
+
 /// Opens an event's sealed clip with the owner's identity (stock `age`) into `dir`; the MP4.
 pub fn open_clip(data: &Path, e: &guardian_edge::store::LocalEvent, dir: &Path) -> PathBuf {
     let sealed = data.join(e.clip_path.as_ref().expect("a clip"));

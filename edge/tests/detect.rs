@@ -317,20 +317,7 @@ fn movenet_finds_the_people_in_the_pngs_and_nothing_in_an_empty_scene() {
 fn movenet_boxes_in_a_crop_map_back_to_the_frame() {
     // As for the others: the astronaut at the right of a grey 640×360 frame, through a crop.
     let d = Detector::start(&movenet_settings()).unwrap();
-    let img = image::imageops::resize(
-        &image::open(photos().join("astronaut.png"))
-            .unwrap()
-            .to_rgb8(),
-        300,
-        300,
-        image::imageops::FilterType::Triangle,
-    );
-    let mut frame = vec![90u8; 640 * 360 * 3];
-    for y in 0..300usize {
-        let row = &img.as_raw()[y * 900..(y + 1) * 900];
-        let start = ((y + 30) * 640 + 320) * 3;
-        frame[start..start + 900].copy_from_slice(row);
-    }
+    let frame = pasted_right("astronaut.png");
     let motion = BBox {
         x0: 0.5,
         y0: 0.08,

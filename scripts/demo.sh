@@ -55,20 +55,35 @@ say "tenant $tenant, API http://127.0.0.1:$http"
 step "The owner's keys, derived from a passphrase (only the owner holds it; the vm gets the public recipient)"
 printf 'correct horse battery staple, the owner demo passphrase\n' > "$work/owner.secret"
 chmod 600 "$work/owner.secret"
-recipient=$("$bin/guardian" keys init --tenant "$tenant" --secret-file "$work/owner.secret" | awk '/^recipient:/{print $2}')
+recipient=$("$bin/guardian" keys init --tenant "$tenant" --secret-file "$work/owner.secret" | tee "$work/owner-keys.txt" | awk '/^recipient:/{print $2}')
+signing_key=$(awk '/^owner signing key:/{print $4}' "$work/owner-keys.txt")
+signing_fp=$(awk '/^owner signing key fingerprint:/{print $5}' "$work/owner-keys.txt")
 say "recipient $recipient"
+say "owner signing key $signing_fp (signs the household's key slots; never leaves the owner's machine)"
 
 step "An install package for the edge, and the edge enrolled from it"
-"$bin/guardian-vm" package edge --data "$work/vm" --name home --recipient "$recipient" --out "$work/home.tar" > /dev/null
+"$bin/guardian-vm" package edge --data "$work/vm" --name home --recipient "$recipient" \
+  --owner-signing-key "$signing_key" --out "$work/home.tar" > /dev/null
 say "package $work/home.tar (signed; the vm's address, a single-use token, the owner's recipient: no key of the edge)"
 say "(as a cloud-init seed: guardian-vm package edge --format iso ...)"
 say "the edge makes its own keys at init (the vm sees only their public halves):"
 "$bin/guardian-edge" init --package "$work/home.tar" --data "$work/edge" \
-  | grep -E '^(edge peer id|edge key fingerprint|age recipient fingerprint|owner archive key id):' | sed 's/^/   /'
+  | grep -E '^(edge peer id|edge key fingerprint|age recipient fingerprint|owner archive key id|owner signing key fingerprint):' | sed 's/^/   /'
 GUARDIAN_LOG=info "$bin/guardian-edge" run --data "$work/edge" > "$work/edge.log" 2>&1 & pids+=($!)
 enrolled() { api /api/v1/devices | grep -q '"online":true'; }
 wait_until 60 "the edge to enroll" enrolled
 say "the edge enrolled and is online"
+
+step "A household member's key slot, signed by the owner in the CLI (the vm only forwards it)"
+printf 'the family member demo passphrase\n' > "$work/member.secret"
+chmod 600 "$work/member.secret"
+member=$("$bin/guardian" keys init --tenant "$tenant" --secret-file "$work/member.secret" | awk '/^recipient:/{print $2}')
+"$bin/guardian" keys identity --tenant "$tenant" --secret-file "$work/member.secret" > "$work/member.identity"
+slots() { "$bin/guardian" keys slots "$@" --vm "http://127.0.0.1:$http" --token "$token" --tenant "$tenant" --secret-file "$work/owner.secret"; }
+slots add --name family --recipient "$member" > /dev/null
+applied() { slots list | grep -q 'applied, applied version 1'; }
+wait_until 60 "the edge to apply the key slots" applied
+slots list | sed 's/^/   /'
 
 step "The camera stand-in: RTSP, 1280x720 H.264, a person walks through after 6 s"
 schedule="empty:6,person:5,empty:30"
@@ -130,6 +145,16 @@ curl -s -H "Authorization: Bearer $token" -H "Range: bytes=0-20" \
   "http://127.0.0.1:$http/api/v1/events/$event/clip" > "$work/http-head.txt"
 [ "$(cat "$work/http-head.txt")" = "age-encryption.org/v1" ] || fail "the vm's HTTP clip is not the sealed age file"
 say "the vm's HTTP clip path serves the age file (it begins with age-encryption.org/v1)"
+age -d -i "$work/member.identity" "$work/edge/clips/porch/$event/clip.mp4.age" > "$work/porch-member.mp4" \
+  || fail "the family member's key does not open the clip"
+cmp -s "$work/porch-member.mp4" "$work/porch-person.mp4" || fail "the member's clip differs"
+say "the family member's own key opens the same clip (stock age -d; sealed to the owner and the slot)"
+"$bin/guardian" keys identity --tenant "$tenant" --secret-file "$work/owner.secret" > "$work/owner.identity"
+api "/api/v1/events/$event/thumbnail" > "$work/thumbnail.jpg.age"
+age -d -i "$work/owner.identity" "$work/thumbnail.jpg.age" > "$work/porch-thumbnail.jpg" \
+  || fail "the vm's thumbnail does not open"
+thumb_size=$(ffprobe -v error -show_entries stream=width,height -of csv=p=0:s=x "$work/porch-thumbnail.jpg")
+say "the vm holds the sealed thumbnail for the timeline ($(stat -c %s "$work/thumbnail.jpg.age") bytes sealed, $thumb_size once opened by the owner)"
 seen=""
 if [ -f "$work/porch-person.jpg" ]; then
   seen=$("$bin/guardian-edge" detect "$work/porch-person.jpg" 2>/dev/null | grep -c '"label":"person"' || true)
@@ -144,6 +169,8 @@ cat <<SUMMARY
                decrypted: $work/porch-person.mp4 (${duration%.*} s, starts on a keyframe, decodes cleanly)
                played from the edge: $work/porch-played.mp4 (guardian play, decrypted as it streamed; the same bytes)
    snapshot    CID $snap_cid, $snap_size bytes sealed; decrypted: $work/porch-person.jpg (person found again: ${seen:-0})
+   thumbnail   at the vm, sealed: GET /api/v1/events/$event/thumbnail; opened by the owner: $work/porch-thumbnail.jpg ($thumb_size)
+   key slots   version 1, "family": the member's own key opened $work/porch-member.mp4 (the vm cannot sign a slot)
    on the edge $work/edge/clips/porch/$event/ (sealed clip, snapshot, thumbnail, signed manifest; no plaintext)
    S3 bucket   camera-porch, keys events/$event/{clip.mp4.age,snapshot.jpg.age,thumbnail.jpg.age,manifest.json} (the edge's sealed objects, not sealed again)
    the API     curl -H "Authorization: Bearer $token" http://127.0.0.1:$http/api/v1/events

@@ -127,6 +127,17 @@ impl VmApi {
         Self::answer(url, answer)
     }
 
+    /// `PUT path` with a JSON body; the answer on success.
+    pub fn put_json(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<ureq::Response, ApiError> {
+        let url = self.url(path);
+        let answer = self.authorized(self.agent.put(&url)).send_json(body);
+        Self::answer(url, answer)
+    }
+
     /// `POST /api/v1/events/{event_id}/play`: a playback token for the event, admitting
     /// `client` (the peer id that will stream) to the vm's relay until it expires.
     pub fn play_ticket(&self, event_id: &str, client: Option<&str>) -> Result<Ticket, ApiError> {

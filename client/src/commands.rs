@@ -18,6 +18,19 @@ pub fn derive_key(secret: &Secret, tenant: &str, params: &KdfParams) -> Result<O
     Ok(OwnerKey::derive(secret.expose(), tenant, params)?)
 }
 
+/// Derives the owner's signing key (for key-slot lists) from the secret.
+pub fn derive_signing_key(
+    secret: &Secret,
+    tenant: &str,
+    params: &KdfParams,
+) -> Result<protocols::OwnerSigningKey> {
+    Ok(protocols::OwnerSigningKey::derive(
+        secret.expose(),
+        tenant,
+        params,
+    )?)
+}
+
 fn open_input(path: &Path) -> Result<BufReader<File>> {
     let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     Ok(BufReader::with_capacity(256 * 1024, f))

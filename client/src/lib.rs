@@ -1,16 +1,19 @@
 //! The owner's client library behind the `guardian` command: reading the owner's secret,
 //! the file operations of each subcommand (seal, open, CID, manifest verification), and
-//! fetching archived objects from the vm ([`fetch`]), and playing clips from the edge
-//! ([`play`]); every output file is written atomically ([`output`]).
+//! fetching archived objects from the vm ([`fetch`]), playing clips from the edge
+//! ([`play`]), and the household's key slots ([`slots`]); every output file is written
+//! atomically ([`output`]).
 //!
 //! Layers, bottom up: [`output`]; [`commands`] (on `output`); [`api`], the vm's HTTP API;
-//! [`fetch`] (on `api`, `commands`) and [`play`] (on `api`, `output`, the node).
+//! [`fetch`] (on `api`, `commands`), [`play`] (on `api`, `output`, the node) and [`slots`]
+//! (on `api`).
 
 pub mod api;
 pub mod commands;
 pub mod fetch;
 pub mod output;
 pub mod play;
+pub mod slots;
 
 use std::path::Path;
 

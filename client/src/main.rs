@@ -142,16 +142,82 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Print the recipient (`age1...`) and key id for the secret and tenant.
+    /// Print the recipient (`age1...`), its key id, and the owner signing key (for
+    /// `guardian-vm package edge --owner-signing-key`) for the secret and tenant. A member
+    /// runs it with their own passphrase and gives the owner the recipient.
     Init {
         #[command(flatten)]
         key: KeyArgs,
     },
+    /// The household's key slots: members whose keys open new clips, signed here with the
+    /// owner signing key (never by the vm) and sent to every edge through the vm.
+    #[command(subcommand)]
+    Slots(SlotsCommand),
     /// Print the age identity (`AGE-SECRET-KEY-1...`), usable with `age -d -i`. Keep it safe.
     Identity {
         #[command(flatten)]
         key: KeyArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum SlotsCommand {
+    /// Add a member's key: new clips of the cameras it may open are sealed to it too.
+    Add {
+        #[command(flatten)]
+        vm: VmArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// The member's name.
+        #[arg(long)]
+        name: String,
+        /// The member's recipient (`age1...`, from their `guardian keys init`).
+        #[arg(long)]
+        recipient: String,
+        /// A camera it may open; repeat for several; none means every camera.
+        #[arg(long = "camera")]
+        cameras: Vec<String>,
+    },
+    /// Show the list (checked against your signing key) and the version each edge runs.
+    List {
+        #[command(flatten)]
+        vm: VmArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Print the vm's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a member: clips sealed after the edges apply it are not sealed to them.
+    Remove {
+        #[command(flatten)]
+        vm: VmArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// The member's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Args)]
+struct VmArgs {
+    /// The vm's API URL, such as `http://127.0.0.1:8080`.
+    #[arg(long, env = "GUARDIAN_VM")]
+    vm: String,
+    /// The owner's API token.
+    #[arg(long, env = "GUARDIAN_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+impl VmArgs {
+    fn api(&self) -> guardian_client::api::VmApi {
+        guardian_client::api::VmApi::new(
+            &self.vm,
+            &self.token,
+            guardian_client::api::Timeouts::REQUEST,
+        )
+    }
 }
 
 #[derive(Args)]
@@ -172,18 +238,75 @@ struct KeyArgs {
 }
 
 impl KeyArgs {
-    fn derive(&self) -> Result<protocols::OwnerKey> {
-        let secret = match &self.secret_file {
-            Some(path) => Secret::from_file(path)?,
-            None => Secret::prompt()?,
-        };
-        let params = KdfParams {
+    fn secret(&self) -> Result<Secret> {
+        match &self.secret_file {
+            Some(path) => Secret::from_file(path),
+            None => Secret::prompt(),
+        }
+    }
+
+    fn params(&self) -> KdfParams {
+        KdfParams {
             memory_kib: self.kdf_memory_kib,
             iterations: self.kdf_iterations,
             ..KdfParams::default()
-        };
-        commands::derive_key(&secret, &self.tenant, &params)
+        }
     }
+
+    fn derive(&self) -> Result<protocols::OwnerKey> {
+        commands::derive_key(&self.secret()?, &self.tenant, &self.params())
+    }
+
+    fn derive_signing(&self) -> Result<protocols::OwnerSigningKey> {
+        commands::derive_signing_key(&self.secret()?, &self.tenant, &self.params())
+    }
+}
+
+fn slots(command: SlotsCommand) -> Result<()> {
+    use guardian_client::slots;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let (vm, key) = match &command {
+        SlotsCommand::Add { vm, key, .. }
+        | SlotsCommand::List { vm, key, .. }
+        | SlotsCommand::Remove { vm, key, .. } => (vm, key),
+    };
+    let signing = key.derive_signing()?;
+    let api = vm.api();
+    let current = slots::current(&api, signing.signing_key())?;
+    let next = match &command {
+        SlotsCommand::List { json, .. } => {
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&current.answer)?);
+            } else {
+                print!("{}", slots::describe(&current.answer));
+            }
+            return Ok(());
+        }
+        SlotsCommand::Add {
+            name,
+            recipient,
+            cameras,
+            ..
+        } => slots::add(
+            current.list.as_ref(),
+            &key.tenant,
+            protocols::key_slots::KeySlot {
+                name: name.clone(),
+                recipient: recipient.trim().to_owned(),
+                cameras: slots::cameras(cameras),
+                added_at_ms: now,
+            },
+            now,
+        )?,
+        SlotsCommand::Remove { name, .. } => {
+            slots::remove(current.list.as_ref(), &key.tenant, name, now)?
+        }
+    };
+    let answer = slots::upload(&api, signing.signing_key(), &next)?;
+    print!("{}", slots::describe(&answer));
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -192,7 +315,11 @@ fn run(cli: Cli) -> Result<()> {
             let k = key.derive()?;
             println!("recipient: {}", k.recipient());
             println!("key id: {}", k.key_id());
+            let s = key.derive_signing()?;
+            println!("owner signing key: {}", s.public_hex());
+            println!("owner signing key fingerprint: {}", s.fingerprint());
         }
+        Command::Keys(KeysCommand::Slots(command)) => slots(command)?,
         Command::Keys(KeysCommand::Identity { key }) => {
             let k = key.derive()?;
             println!("{}", k.identity_string().as_str());

@@ -12,7 +12,8 @@
 //!
 //! The node redials the vm with backoff whenever the connection is gone (QUIC first, then
 //! TCP). Each time the vm is reachable the agent keeps a relay reservation on the vm, empties the
-//! event outbox in batches (a record leaves only on the vm's ack), and sends telemetry at the
+//! event outbox in batches (a record leaves only on the vm's ack), sends each event's sealed
+//! thumbnail ([`crate::thumbnails`]), and sends telemetry at the
 //! interval the vm asks for. Everything it must not lose is in SQLite first, so a restart of
 //! either side loses nothing and duplicates nothing (the vm stores events by id). When the
 //! outbox sends, parks or backs off is decided by [`crate::delivery`]; every deadline, retry
@@ -22,7 +23,8 @@
 //! in progress is dropped (its rows stay for the next run), the cameras stop first so their
 //! open clips are finished and queued, then the clip server and the node, within 5 s in all.
 //!
-//! It also serves `/guardian/clips/1` ([`crate::playback`]). The gate admits the vm, and
+//! It also serves `/guardian/clips/1` ([`crate::playback`]) and, to the vm alone,
+//! `/guardian/config/1` ([`crate::configure`]: the key slots the owner signed). The gate admits the vm, and
 //! peers the vm relays to it (and, for a while, their direct connections, so DCUtR can
 //! upgrade): the vm relays only for its edges and for clients it gave a playback token to, and
 //! the token is what authorizes a clip; the edge serves no other protocol to such peers.
@@ -149,7 +151,8 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
     let cameras = video.status.clone();
 
     let mut node = None;
-    let mut clips = None;
+    // The stream servers (clips, configuration): their stop signals and tasks.
+    let mut servers = Vec::new();
     let result = async {
         let device = match device {
             Some(d) => d,
@@ -192,9 +195,25 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
                 protocols::messages::CLIPS,
             ))
             .map_err(|e| anyhow!("{e}"))?;
-        clips = Some((
+        servers.push((
             clips_stop.clone(),
             tokio::spawn(crate::playback::serve(server, incoming, clips_stop)),
+        ));
+        let config_stop = shutdown.child();
+        let incoming = handle
+            .streams()
+            .accept(guardian_node::StreamProtocol::new(
+                protocols::messages::CONFIG,
+            ))
+            .map_err(|e| anyhow!("{e}"))?;
+        servers.push((
+            config_stop.clone(),
+            tokio::spawn(crate::configure::serve(
+                installed.key_slots.clone(),
+                vm,
+                incoming,
+                config_stop,
+            )),
         ));
         tokio::select! {
             _ = shutdown.wait() => return Ok(()),
@@ -235,7 +254,7 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
                 "the cameras did not stop in time"
             );
         }
-        if let Some((stop, task)) = clips {
+        for (stop, task) in servers {
             stop.trigger();
             let _ = task.await;
         }
@@ -403,11 +422,12 @@ impl Agent<'_> {
             return Ok(false);
         }
         let events_left = self.flush_outbox().await?;
+        let thumbnails_left = self.flush_thumbnails().await?;
         if self.clock.monotonic() >= self.next_telemetry {
             self.send_telemetry().await?;
         }
         let archive_left = self.flush_archive().await?;
-        Ok(events_left || archive_left)
+        Ok(events_left || thumbnails_left || archive_left)
     }
 
     /// Sends event batches; returns whether a full pass left more to send.
@@ -450,6 +470,65 @@ impl Agent<'_> {
                         }
                     }
                     self.db.call(move |s| s.note_attempt(&ids)).await?;
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends due thumbnails, oldest first, one at a time (each is tens of KB), until none is
+    /// due, a send fails, or a full pass is done; returns whether more is due.
+    async fn flush_thumbnails(&mut self) -> Result<bool> {
+        for _ in 0..BATCHES_PER_PASS {
+            let now = self.clock.wall_ms();
+            let Some(item) = self
+                .db
+                .call(move |s| s.due_thumbnails(now, 1))
+                .await?
+                .into_iter()
+                .next()
+            else {
+                return Ok(false);
+            };
+            let outcome =
+                crate::thumbnails::send(&self.handle, self.vm, &self.installed.data, &item).await;
+            let id = item.event_id.clone();
+            let retry = |reason: String| {
+                let now = self.clock.wall_ms();
+                let at = archive_retry_at(item.attempts, now, &mut rand::thread_rng());
+                (at, reason)
+            };
+            match outcome {
+                Ok(crate::thumbnails::SendOutcome::Stored) => {
+                    self.db.call(move |s| s.remove_thumbnail(&id)).await?;
+                    tracing::debug!(event = %item.event_id, "thumbnail stored by the vm");
+                }
+                Ok(crate::thumbnails::SendOutcome::Gone) => {
+                    self.db.call(move |s| s.remove_thumbnail(&id)).await?;
+                    tracing::info!(event = %item.event_id, "thumbnail gone before it was sent (event removed)");
+                }
+                Ok(crate::thumbnails::SendOutcome::Refused(r)) if !r.is_retryable() => {
+                    tracing::error!(event = %item.event_id, reason = %r, "the vm refused a thumbnail; it is parked");
+                    let reason = r.to_string();
+                    self.db
+                        .call(move |s| s.park_thumbnail(&id, &reason))
+                        .await?;
+                }
+                Ok(crate::thumbnails::SendOutcome::Refused(r)) => {
+                    let (at, reason) = retry(r.to_string());
+                    tracing::warn!(event = %item.event_id, %reason, "thumbnail refused for now; will retry");
+                    self.db
+                        .call(move |s| s.retry_thumbnail_at(&id, at, &reason))
+                        .await?;
+                    return Ok(false);
+                }
+                Err(e) => {
+                    let (at, reason) = retry(format!("{e:#}"));
+                    tracing::warn!(event = %item.event_id, %reason, "sending a thumbnail failed; will retry");
+                    self.db
+                        .call(move |s| s.retry_thumbnail_at(&id, at, &reason))
+                        .await?;
                     return Ok(false);
                 }
             }

@@ -1,6 +1,6 @@
 //! An edge's data directory: the file names inside it ([`paths`]) and the installed edge
-//! loaded from it ([`Installed`]: configuration, install package, the edge's own keys,
-//! database).
+//! loaded from it ([`Installed`]: configuration, install package, the edge's own keys, the
+//! key slots it applied, database).
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +16,7 @@ pub mod paths {
     pub const CONFIG: &str = "edge.toml";
     /// What the install package said (tenant, vm, recipient, token).
     pub const PACKAGE: &str = "package.json";
+    pub use crate::key_slots::FILE as KEY_SLOTS;
     pub use crate::keys::paths::{AGE_KEY, KEY};
     /// The database.
     pub const DB: &str = "edge.sqlite";
@@ -33,6 +34,9 @@ pub struct Installed {
     pub key: ed25519_dalek::SigningKey,
     /// The edge's age identity.
     pub age: age::x25519::Identity,
+    /// The household's key slots this edge runs (shared by clones: the agent applies new
+    /// lists, the cameras seal with them).
+    pub key_slots: crate::key_slots::KeySlots,
 }
 
 impl Installed {
@@ -58,7 +62,9 @@ impl Installed {
             protocols::package::FORMAT
         );
         let keys = crate::keys::EdgeKeys::load(data)?;
+        let key_slots = crate::key_slots::KeySlots::load(data, &info)?;
         Ok(Installed {
+            key_slots,
             data: data.to_path_buf(),
             config: EdgeConfig::load(&data.join(paths::CONFIG))?,
             info,

@@ -18,15 +18,18 @@
 pub mod agent;
 pub mod archive;
 pub mod config;
+pub mod configure;
 pub mod data_dir;
 pub mod delivery;
 pub mod detect;
 pub mod install;
+pub mod key_slots;
 pub mod keys;
 pub mod playback;
 pub mod sealed;
 pub mod store;
 pub mod telemetry;
+pub mod thumbnails;
 pub mod video;
 
 pub use data_dir::paths;

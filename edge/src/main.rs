@@ -378,6 +378,14 @@ fn print_identity(keys: &guardian_edge::keys::EdgeKeys, info: &protocols::packag
     println!("age recipient: {}", keys.age_recipient());
     println!("age recipient fingerprint: {}", keys.age_fingerprint());
     println!("owner archive key id: {}", info.archive_key_id);
+    match info.owner_signing_key() {
+        Ok(Some(k)) => println!(
+            "owner signing key fingerprint: {} (compare with `guardian keys init`)",
+            protocols::signed::fingerprint(k.as_bytes())
+        ),
+        Ok(None) => println!("owner signing key: none in the package (key-slot lists are refused)"),
+        Err(e) => println!("owner signing key: {e}"),
+    }
     println!("tenant {}, vm {}", info.tenant_id, info.vm_peer_id);
 }
 
@@ -386,6 +394,25 @@ fn status(data: &std::path::Path) -> Result<()> {
     let installed = Installed::load(data)?;
     println!("edge {}", installed.info.edge_name);
     print_identity(&installed.keys(), &installed.info);
+    match installed.key_slots.applied() {
+        Some(list) => println!(
+            "key slots: version {}, {}",
+            list.version,
+            if list.slots.is_empty() {
+                "no member".to_owned()
+            } else {
+                list.slots
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+        None => println!(
+            "key slots: none applied (clips are sealed to the owner alone; lowest version accepted {})",
+            installed.info.key_slots_min_version
+        ),
+    }
     match installed.store()?.device_config()? {
         Some(d) => {
             println!("enrolled: yes, device {}", d.device_id);
@@ -435,15 +462,24 @@ fn record_file(
     let snapshot = snapshot
         .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
         .transpose()?;
+    // A picture snapshot gives the event its timeline thumbnail; other bytes are sealed as
+    // they are, without one.
+    let thumbnail = snapshot.as_deref().and_then(|s| {
+        guardian_edge::video::finish::thumbnail_of(s)
+            .inspect_err(|e| eprintln!("no thumbnail: the snapshot is {e}"))
+            .ok()
+    });
     let sealed = guardian_edge::sealed::seal_event(
         &installed.data,
-        &guardian_edge::sealed::Recipients::of_package(&installed.info)?,
+        &guardian_edge::sealed::Recipients::parse(
+            &installed.key_slots.recipients_for(&record.camera_id),
+        )?,
         &installed.key,
         record,
         guardian_edge::sealed::Plain {
             clip: Some(&mut input),
             snapshot: snapshot.as_deref(),
-            thumbnail: None,
+            thumbnail: thumbnail.as_deref(),
         },
         !installed.config.storage.sealed_at_rest,
         SystemClock.wall_ms(),
@@ -454,7 +490,7 @@ fn record_file(
             track_json: "[]".into(),
             clip_path: sealed.path(ObjectKind::Clip).map(str::to_owned),
             snapshot_path: sealed.path(ObjectKind::Snapshot).map(str::to_owned),
-            thumbnail_path: None,
+            thumbnail_path: sealed.path(ObjectKind::Thumbnail).map(str::to_owned),
             objects_dir: Some(sealed.dir.clone()),
             manifest_json: Some(sealed.manifest_json.clone()),
             bytes: sealed.bytes,

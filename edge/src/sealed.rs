@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use protocols::manifest::{FORMAT, Label, Manifest, ObjectKind, ObjectRef};
 use protocols::messages::events::EventRecord;
-use protocols::package::PackageInfo;
 
 use crate::video::recorder::CLIPS_DIR;
 
@@ -38,12 +37,18 @@ pub struct Recipients {
 }
 
 impl Recipients {
-    /// The owner's recipient from the install package.
-    pub fn of_package(info: &PackageInfo) -> Result<Recipients> {
+    /// The recipients `age1...` (as [`crate::key_slots::KeySlots::recipients_for`] gives
+    /// them), with their key ids.
+    pub fn parse(recipients: &[String]) -> Result<Recipients> {
+        anyhow::ensure!(!recipients.is_empty(), "no recipient to seal to");
+        let texts: Vec<&str> = recipients.iter().map(String::as_str).collect();
         Ok(Recipients {
-            recipients: protocols::seal::parse_recipients(&[info.archive_recipient.as_str()])
-                .context("the package's owner recipient")?,
-            key_ids: vec![info.archive_key_id.clone()],
+            recipients: protocols::seal::parse_recipients(&texts)
+                .context("the recipients to seal to")?,
+            key_ids: recipients
+                .iter()
+                .map(|r| protocols::owner_key::key_id(r))
+                .collect(),
         })
     }
 }

@@ -12,12 +12,13 @@
 //! - [`clock`]: wall and monotonic time and sleeps through one handle; a manual twin for tests.
 //! - [`shutdown`]: the one stop signal of a process, with children.
 //! - [`process`]: what every node binary does at start: logging, and its stop signal.
+//! - [`serve`]: serving a stream protocol, a bounded number of streams at once.
 //! - [`node`]: the node: its swarm task, its handle (requests, dials, shutdown), inbound
 //!   requests and events.
 //!
 //! Layers, bottom up (a module imports only from the layers below it): `error`, `identity`,
 //! `backoff`, `shutdown`; `clock` (on `shutdown`), `gate`, `codec` (on `error`); `config` (on
-//! `gate`); `protocol_table` (on `codec`, `config`); `node`; `process` (on `shutdown`).
+//! `gate`); `protocol_table` (on `codec`, `config`); `node`; `process`, `serve` (on `shutdown`).
 //!
 //! Transports: QUIC (quinn) and TCP + Noise + Yamux, both listening, plus DNS for `/dns4`
 //! addresses. Behaviours: identify, ping, request-response for enroll, events and telemetry
@@ -34,6 +35,7 @@ pub mod identity;
 pub mod node;
 pub mod process;
 pub mod protocol_table;
+pub mod serve;
 pub mod shutdown;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
@@ -44,4 +46,5 @@ pub use gate::AllowList;
 pub use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
 pub use libp2p_stream::IncomingStreams;
 pub use node::{Inbound, Node, NodeEvent, NodeHandle};
+pub use serve::serve_streams;
 pub use shutdown::Shutdown;

@@ -15,6 +15,7 @@
 
 pub mod codec;
 pub mod content_id;
+pub mod key_slots;
 pub mod manifest;
 pub mod messages;
 pub mod owner_key;
@@ -25,7 +26,7 @@ pub mod signed;
 pub use codec::{DecodeError, EncodeError, FrameError, WireMessage};
 pub use content_id::{CidWriter, ContentId};
 pub use manifest::{Manifest, ManifestError, ObjectKind, ObjectRef};
-pub use owner_key::{KdfParams, OwnerKey};
+pub use owner_key::{KdfParams, OwnerKey, OwnerSigningKey};
 pub use seal::{OpenError, SealError, SealSummary};
 
 /// Now, Unix milliseconds: the time unit of every message and manifest. For system tests

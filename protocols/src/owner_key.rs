@@ -8,6 +8,19 @@
 //! key id   = "k" ‖ base32lower(SHA-256("guardian/key-id/v1" ‖ 0x00 ‖ recipient)[..10])
 //! ```
 //!
+//! The same secret also derives the owner's **signing key**, which signs the household's
+//! key-slot lists ([`crate::key_slots`]), in a separate Argon2id run with its own salt:
+//!
+//! ```text
+//! salt'       = SHA-256("guardian/owner-signing-key/1" ‖ 0x00 ‖ tenant_id)
+//! seed'       = Argon2id(passphrase, salt', the same parameters, 32 bytes)
+//! signing key = the ed25519 key whose RFC 8032 secret is `seed'`
+//! ```
+//!
+//! Knowing the age identity (which the owner's browser derives to open clips) gives nothing
+//! of the signing key: only the passphrase does, so only the CLI, where the owner types it,
+//! ever signs.
+//!
 //! The same passphrase and tenant give the same identity on any machine: the salt is a pure
 //! function of the tenant id, and the Argon2id parameters ([`KdfParams`]) are stored with the
 //! tenant so they can be raised later without locking old archives away. The vm and the edge
@@ -78,34 +91,8 @@ pub struct OwnerKey {
 impl OwnerKey {
     /// Derives the owner's key. Costs about 64 MiB and a fraction of a second with defaults.
     pub fn derive(secret: &[u8], tenant_id: &str, params: &KdfParams) -> Result<Self, KeyError> {
-        if secret.is_empty() {
-            return Err(KeyError::EmptySecret);
-        }
-        if tenant_id.is_empty() {
-            return Err(KeyError::EmptyTenant);
-        }
-        if params.memory_kib < MIN_MEMORY_KIB {
-            return Err(KeyError::BadParams(format!(
-                "memory {} KiB is below the floor of {MIN_MEMORY_KIB} KiB",
-                params.memory_kib
-            )));
-        }
-        let argon_params = argon2::Params::new(
-            params.memory_kib,
-            params.iterations,
-            params.parallelism,
-            Some(32),
-        )
-        .map_err(|e| KeyError::BadParams(e.to_string()))?;
-        let argon = argon2::Argon2::new(
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            argon_params,
-        );
-        let mut seed = Zeroizing::new([0u8; 32]);
-        argon
-            .hash_password_into(secret, &tenant_salt(tenant_id), seed.as_mut())
-            .map_err(|e| KeyError::BadParams(e.to_string()))?;
+        check_inputs(secret, tenant_id, params)?;
+        let seed = argon_seed(secret, &tenant_salt(tenant_id), params)?;
         Ok(OwnerKey {
             identity: identity_from_seed(&seed),
         })
@@ -131,6 +118,87 @@ impl OwnerKey {
     pub fn key_id(&self) -> String {
         key_id(&self.recipient())
     }
+}
+
+/// The owner's ed25519 signing key, derived from the passphrase and tenant id (see the
+/// module's documentation): it signs key-slot lists, and nothing else.
+pub struct OwnerSigningKey {
+    key: ed25519_dalek::SigningKey,
+}
+
+impl OwnerSigningKey {
+    /// Derives the signing key (a second Argon2id run, as costly as [`OwnerKey::derive`]).
+    pub fn derive(secret: &[u8], tenant_id: &str, params: &KdfParams) -> Result<Self, KeyError> {
+        check_inputs(secret, tenant_id, params)?;
+        let seed = argon_seed(secret, &signing_salt(tenant_id), params)?;
+        Ok(OwnerSigningKey {
+            key: ed25519_dalek::SigningKey::from_bytes(&seed),
+        })
+    }
+
+    /// The key, for signing.
+    pub fn signing_key(&self) -> &ed25519_dalek::SigningKey {
+        &self.key
+    }
+
+    /// The public key in hex (64 digits), as install packages name it.
+    pub fn public_hex(&self) -> String {
+        data_encoding::HEXLOWER.encode(self.key.verifying_key().as_bytes())
+    }
+
+    /// The public key's fingerprint, to compare with what `guardian-edge status` prints.
+    pub fn fingerprint(&self) -> String {
+        crate::signed::fingerprint(self.key.verifying_key().as_bytes())
+    }
+}
+
+fn check_inputs(secret: &[u8], tenant_id: &str, params: &KdfParams) -> Result<(), KeyError> {
+    if secret.is_empty() {
+        return Err(KeyError::EmptySecret);
+    }
+    if tenant_id.is_empty() {
+        return Err(KeyError::EmptyTenant);
+    }
+    if params.memory_kib < MIN_MEMORY_KIB {
+        return Err(KeyError::BadParams(format!(
+            "memory {} KiB is below the floor of {MIN_MEMORY_KIB} KiB",
+            params.memory_kib
+        )));
+    }
+    Ok(())
+}
+
+/// Argon2id (version 0x13) of `secret` with `salt`, 32 bytes.
+fn argon_seed(
+    secret: &[u8],
+    salt: &[u8; 32],
+    params: &KdfParams,
+) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let argon_params = argon2::Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(32),
+    )
+    .map_err(|e| KeyError::BadParams(e.to_string()))?;
+    let argon = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon_params,
+    );
+    let mut seed = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(secret, salt, seed.as_mut())
+        .map_err(|e| KeyError::BadParams(e.to_string()))?;
+    Ok(seed)
+}
+
+/// The signing key's salt for a tenant.
+pub fn signing_salt(tenant_id: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"guardian/owner-signing-key/1\0");
+    h.update(tenant_id.as_bytes());
+    h.finalize().into()
 }
 
 /// The salt for a tenant: SHA-256 of a domain string and the tenant id.
@@ -230,6 +298,52 @@ mod tests {
             .to_string();
         assert_eq!(recipient, k.recipient());
         assert_eq!(k.recipient(), KAT_RECIPIENT, "derivation changed");
+    }
+
+    /// The signing key's known answer, computed independently in Python (argon2-cffi
+    /// `hash_secret_raw` with the signing salt, the ed25519 public key from `cryptography`).
+    #[test]
+    fn signing_key_known_answer_with_default_parameters() {
+        let k =
+            OwnerSigningKey::derive(b"guardian test secret", "tenant-kat", &KdfParams::default())
+                .unwrap();
+        assert_eq!(k.public_hex(), KAT_SIGNING_KEY, "derivation changed");
+        assert_eq!(
+            k.fingerprint(),
+            crate::signed::fingerprint(k.signing_key().verifying_key().as_bytes())
+        );
+    }
+
+    const KAT_SIGNING_KEY: &str =
+        "666059ffc95ff16307fcdfc4bdfadc23014a4cbbbc6f85f9aefea567d934be13";
+
+    /// The signing key is not the age identity's seed, nor any function of it: a different
+    /// salt, so the age identity alone (what a browser holds) does not give it.
+    #[test]
+    fn signing_key_is_apart_from_the_age_identity() {
+        let id = OwnerKey::derive(b"correct horse", "tenant-a", &small()).unwrap();
+        let sk = OwnerSigningKey::derive(b"correct horse", "tenant-a", &small()).unwrap();
+        let again = OwnerSigningKey::derive(b"correct horse", "tenant-a", &small()).unwrap();
+        assert_eq!(sk.public_hex(), again.public_hex());
+        assert_ne!(signing_salt("tenant-a"), tenant_salt("tenant-a"));
+        let from_identity =
+            ed25519_dalek::SigningKey::from_bytes(&bech32_seed(&id.identity_string()));
+        assert_ne!(
+            from_identity.verifying_key(),
+            sk.signing_key().verifying_key()
+        );
+        let other = OwnerSigningKey::derive(b"correct horse", "tenant-b", &small()).unwrap();
+        assert_ne!(other.public_hex(), sk.public_hex());
+        assert!(matches!(
+            OwnerSigningKey::derive(b"", "t", &small()),
+            Err(KeyError::EmptySecret)
+        ));
+    }
+
+    fn bech32_seed(identity: &str) -> [u8; 32] {
+        use bech32::FromBase32;
+        let (_, data, _) = bech32::decode(&identity.to_lowercase()).unwrap();
+        Vec::<u8>::from_base32(&data).unwrap().try_into().unwrap()
     }
 
     const KAT_RECIPIENT: &str = "age1l5w42atugl23cpra6e7jk6e7t3apdpg38nmejezpuxacek9s0vesxq7rtr";

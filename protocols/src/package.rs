@@ -7,7 +7,8 @@
 //! A tar archive (ustar) with exactly these members:
 //!
 //! - `guardian/package.json`: [`PackageInfo`] as JSON: the tenant, the vm's identity and
-//!   addresses, the owner's public keys, and the single-use enrollment token (whose secret
+//!   addresses, the owner's public keys (archive recipient, signing key and the lowest
+//!   key-slot list version to accept), and the single-use enrollment token (whose secret
 //!   lets the edge connect as its enrollment identity until it has enrolled).
 //! - `guardian/package.sig`: 128 hex digits, the tenant key's ed25519 signature over
 //!   `"guardian/package/2" ‖ 0x00 ‖ SHA-256(package.json)`.
@@ -59,6 +60,15 @@ pub struct PackageInfo {
     pub archive_key_id: String,
     /// The Argon2id parameters of the owner's key, as stored with the tenant.
     pub kdf: KdfParams,
+    /// The owner's signing key (64 hex digits): the only key whose key-slot lists the edge
+    /// applies ([`crate::key_slots`]). Without it the edge seals to the owner's recipient
+    /// alone and refuses every list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_signing_key: Option<String>,
+    /// The lowest key-slot list version the edge may apply (the vm's latest when the package
+    /// was made), so an old list cannot be replayed to a new edge.
+    #[serde(default)]
+    pub key_slots_min_version: u64,
     /// The single-use enrollment token, CBOR signed by the tenant key, hex.
     pub enrollment_token: String,
     /// When the package was made, Unix ms.
@@ -230,7 +240,24 @@ impl InstallPackage {
                 "archive_key_id is not the key id of archive_recipient".into(),
             ));
         }
+        self.info.owner_signing_key()?;
         Ok(())
+    }
+}
+
+impl PackageInfo {
+    /// The owner's signing key the package names, if any.
+    pub fn owner_signing_key(&self) -> Result<Option<VerifyingKey>, PackageError> {
+        self.owner_signing_key
+            .as_deref()
+            .map(|k| {
+                crate::signed::parse_public_key(k).map_err(|_| {
+                    PackageError::Inconsistent(format!(
+                        "owner_signing_key {k:?} is not an ed25519 public key"
+                    ))
+                })
+            })
+            .transpose()
     }
 }
 
@@ -264,6 +291,11 @@ mod tests {
             archive_recipient: recipient.into(),
             archive_key_id: crate::owner_key::key_id(recipient),
             kdf: KdfParams::default(),
+            owner_signing_key: Some(
+                data_encoding::HEXLOWER
+                    .encode(SigningKey::from_bytes(&[3; 32]).verifying_key().as_bytes()),
+            ),
+            key_slots_min_version: 2,
             enrollment_token: PackageInfo::encode_token(&token),
             created_at_ms: 1_790_000_000_000,
         };
@@ -398,6 +430,12 @@ mod tests {
         ));
         let (mut p, tenant) = sample();
         p.info.tenant_id = "tenant-b".into();
+        assert!(matches!(
+            InstallPackage::from_tar(p.to_tar(&tenant).as_slice()),
+            Err(PackageError::Inconsistent(_))
+        ));
+        let (mut p, tenant) = sample();
+        p.info.owner_signing_key = Some("not a key".into());
         assert!(matches!(
             InstallPackage::from_tar(p.to_tar(&tenant).as_slice()),
             Err(PackageError::Inconsistent(_))

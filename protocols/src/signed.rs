@@ -93,6 +93,15 @@ impl<T: SignedPayload> Signed<T> {
         }
     }
 
+    /// A signed payload from its stored parts (unchecked until [`Signed::verify`]).
+    pub fn from_parts(body: Vec<u8>, signature: Vec<u8>) -> Self {
+        Signed {
+            body,
+            signature,
+            _payload: PhantomData,
+        }
+    }
+
     /// Checks the signature under `key`, then decodes the payload.
     pub fn verify(&self, key: &VerifyingKey) -> Result<T, SignatureError> {
         let sig: [u8; 64] = self

@@ -114,7 +114,10 @@ async fn guardian(n: usize) -> Stats {
     guardian_vm::provision::package_edge(
         &data,
         "bench",
-        "age1ydtd594d737rjz4ezm8ckwzrkv7n8qge5xuh4zj8taxdvhl4sssq2upmtd",
+        guardian_vm::provision::Owner {
+            recipient: "age1ydtd594d737rjz4ezm8ckwzrkv7n8qge5xuh4zj8taxdvhl4sssq2upmtd",
+            signing_key: None,
+        },
         &pkg_path,
         None,
         guardian_vm::provision::PackageFormat::Tar,

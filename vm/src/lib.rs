@@ -24,6 +24,7 @@ pub mod allow;
 pub mod archive;
 pub mod batch;
 pub mod config;
+pub mod configure;
 pub mod data_dir;
 pub mod db;
 pub mod enroll;
@@ -37,6 +38,7 @@ pub mod provision;
 pub mod service;
 pub mod state;
 pub mod storage;
+pub mod thumbnails;
 
 /// File names inside a vm's data directory.
 pub mod paths {

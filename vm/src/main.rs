@@ -51,8 +51,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PackageCommand {
-    /// Write an edge's install package (its key pair, the vm's addresses, a single-use
-    /// enrollment token, the owner's recipient), signed by the tenant key.
+    /// Write an edge's install package (the vm's identity and addresses, a single-use
+    /// enrollment token, the owner's public keys), signed by the tenant key. The edge makes
+    /// its own keys at `guardian-edge init`.
     Edge {
         /// The data directory.
         #[arg(long)]
@@ -63,6 +64,11 @@ enum PackageCommand {
         /// The owner's archive recipient (`age1...`, from `guardian keys init`).
         #[arg(long)]
         recipient: String,
+        /// The owner's signing key (64 hex digits or a peer id, from `guardian keys init`):
+        /// the only key whose key-slot lists the edge applies. The first package that names
+        /// one sets the tenant's; without it the edge seals to `--recipient` alone.
+        #[arg(long)]
+        owner_signing_key: Option<String>,
         /// Where to write the package.
         #[arg(long)]
         out: PathBuf,
@@ -118,6 +124,7 @@ fn run(cli: Cli) -> Result<()> {
             data,
             name,
             recipient,
+            owner_signing_key,
             out,
             valid_secs,
             format,
@@ -141,7 +148,17 @@ fn run(cli: Cli) -> Result<()> {
                     detector: detector.as_deref(),
                 },
             };
-            let p = provision::package_edge(&data, &name, &recipient, &out, valid_secs, format)?;
+            let p = provision::package_edge(
+                &data,
+                &name,
+                provision::Owner {
+                    recipient: &recipient,
+                    signing_key: owner_signing_key.as_deref(),
+                },
+                &out,
+                valid_secs,
+                format,
+            )?;
             println!("package: {}", p.path.display());
             // The edge makes its own key at `guardian-edge init`; until it enrolls it connects
             // as this identity, derived from the token's secret.

@@ -110,6 +110,15 @@ pub enum PackageFormat<'a> {
     },
 }
 
+/// The owner's public keys a package names.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    /// The archive recipient (`age1...`).
+    pub recipient: &'a str,
+    /// The signing key (hex or peer id), if given; the tenant's, once set, is used when not.
+    pub signing_key: Option<&'a str>,
+}
+
 /// A written package.
 pub struct Packaged {
     /// Where the package is.
@@ -127,7 +136,7 @@ pub struct Packaged {
 pub fn package_edge(
     data: &Path,
     name: &str,
-    recipient: &str,
+    owner: Owner<'_>,
     out: &Path,
     valid_secs: Option<u64>,
     format: PackageFormat<'_>,
@@ -138,7 +147,37 @@ pub fn package_edge(
         !name.is_empty() && name.len() <= 64,
         "--name must be 1 to 64 characters"
     );
+    let recipient = owner.recipient;
     protocols::seal::parse_recipients(&[recipient]).context("--recipient")?;
+    let signing_key = owner
+        .signing_key
+        .map(|k| {
+            protocols::signed::parse_public_key(k)
+                .map(|k| data_encoding::HEXLOWER.encode(k.as_bytes()))
+                .context("--owner-signing-key")
+        })
+        .transpose()?;
+    let (signing_key, min_version) = dir.db.with(|c| {
+        let known = db::owner_signing_key(c)?;
+        let latest = db::latest_key_slots(c)?.map_or(0, |l| l.version);
+        Ok((known, signing_key, latest))
+    })
+    .map_err(anyhow::Error::from)
+    .and_then(|(known, given, latest)| match (known, given) {
+        (Some(k), Some(g)) if k != g => anyhow::bail!(
+            "--owner-signing-key {g} is not the tenant's owner signing key {k} (fingerprint {}): \
+             the owner's key is fixed by the first package that names it",
+            protocols::signed::parse_public_key(&k)
+                .map(|v| protocols::signed::fingerprint(v.as_bytes()))
+                .unwrap_or_default()
+        ),
+        (Some(k), _) => Ok((Some(k), latest)),
+        (None, Some(g)) => {
+            dir.db.with(|c| db::set_owner_signing_key(c, &g))?;
+            Ok((Some(g), latest))
+        }
+        (None, None) => Ok((None, latest)),
+    })?;
     let kdf: KdfParams = dir.db.with(|c| {
         let json = db::tenant_kdf_json(c)?;
         serde_json::from_str(&json).map_err(|e| db::DbError::Corrupt(e.to_string()))
@@ -177,6 +216,8 @@ pub fn package_edge(
             archive_key_id: protocols::owner_key::key_id(&recipient),
             archive_recipient: recipient.clone(),
             kdf,
+            owner_signing_key: signing_key,
+            key_slots_min_version: min_version,
             enrollment_token: PackageInfo::encode_token(&token),
             created_at_ms: now,
         },

@@ -4,6 +4,8 @@
 //! Tasks (each ends on a child of the shutdown): the inbound request handler
 //! ([`crate::handlers`]); the node event watcher ([`crate::presence`]); the allow-list
 //! refresher ([`crate::allow`]); the archive stream handler ([`crate::archive`]); the
+//! thumbnail stream handler ([`crate::thumbnails`]); the configuration pusher
+//! ([`crate::configure`]); the
 //! retention sweep ([`crate::archive::retention`]); the HTTP server ([`crate::http`], graceful
 //! shutdown). Periodic tasks sleep on the vm's clock.
 
@@ -124,6 +126,19 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
             tasks.child(),
         ))
     };
+    let thumbnails = {
+        let incoming = handle
+            .streams()
+            .accept(guardian_node::StreamProtocol::new(
+                protocols::messages::THUMBNAILS,
+            ))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tokio::spawn(crate::thumbnails::serve(
+            state.clone(),
+            incoming,
+            tasks.child(),
+        ))
+    };
     let retention = tokio::spawn(crate::archive::retention::sweep_periodically(
         state.db.clone(),
         storage.clone(),
@@ -143,6 +158,11 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         tokio::spawn(server.run())
     };
     let watcher = tokio::spawn(crate::presence::watch(
+        state.clone(),
+        handle.subscribe(),
+        tasks.child(),
+    ));
+    let pusher = tokio::spawn(crate::configure::run(
         state.clone(),
         handle.subscribe(),
         tasks.child(),
@@ -182,7 +202,9 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         ("request handler", handler),
         ("allow-list refresher", refresher),
         ("node event watcher", watcher),
+        ("configuration pusher", pusher),
         ("archive handler", archive),
+        ("thumbnail handler", thumbnails),
         ("retention sweep", retention),
         ("HTTP server", http),
         ("node", task),

@@ -124,6 +124,9 @@ pub struct VmState {
     pub storage: Arc<Storage>,
     /// Where time comes from: every wall-time read and periodic sleep of the vm.
     pub clock: SharedClock,
+    /// Woken when a configuration section changes (a new key-slot list), so the pusher
+    /// offers it to the connected edges at once.
+    pub config_changed: tokio::sync::Notify,
 }
 
 impl VmState {
@@ -145,6 +148,7 @@ impl VmState {
             started: parts.clock.monotonic(),
             storage: parts.storage,
             clock: parts.clock,
+            config_changed: tokio::sync::Notify::new(),
         }
     }
 

@@ -149,7 +149,9 @@ fn the_server_matches_its_openapi_document() {
             "/api/v1/events",
             "/api/v1/events/{id}/clip",
             "/api/v1/events/{id}/play",
+            "/api/v1/events/{id}/thumbnail",
             "/api/v1/health",
+            "/api/v1/key-slots",
             "/metrics"
         ]
     );
@@ -158,6 +160,7 @@ fn the_server_matches_its_openapi_document() {
         "/api/v1/events",
         "/api/v1/health",
         "/api/v1/archive",
+        "/api/v1/key-slots",
     ] {
         assert_eq!(check(&spec, &vm, path, path, Some(&token)), 200);
         assert_eq!(check(&spec, &vm, path, path, None), 401);
@@ -176,6 +179,48 @@ fn the_server_matches_its_openapi_document() {
     ] {
         assert_eq!(
             check(&spec, &vm, "/api/v1/events", url, Some(&token)),
+            want,
+            "{url}"
+        );
+    }
+    // Key slots: a body that is no signed list, and a list before any package names the
+    // owner's signing key.
+    for (body, want) in [
+        (r#"{"nope": 1}"#, 400),
+        (r#"{"body": "AA==", "signature": "AA=="}"#, 409),
+    ] {
+        let answer = ureq::put(&format!("{}/api/v1/key-slots", vm.http))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "application/json")
+            .send_string(body);
+        let (status, json) = match answer {
+            Ok(r) => (r.status(), r.into_json::<Value>().unwrap_or(Value::Null)),
+            Err(ureq::Error::Status(c, r)) => (c, r.into_json().unwrap_or(Value::Null)),
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(status, want, "{body} -> {json}");
+        let schema = response_schema_of(&spec, "put", "/api/v1/key-slots", status);
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        assert!(validator.is_valid(&json), "{json}");
+    }
+    // Thumbnails: the emitted events have none; errors are JSON.
+    let thumb = "/api/v1/events/{id}/thumbnail";
+    let some_event = vm.event_ids().into_iter().next().unwrap();
+    for (url, token, want) in [
+        (
+            format!("/api/v1/events/{some_event}/thumbnail"),
+            Some(&token),
+            404,
+        ),
+        (
+            "/api/v1/events/Bad%20Id/thumbnail".to_owned(),
+            Some(&token),
+            400,
+        ),
+        (format!("/api/v1/events/{some_event}/thumbnail"), None, 401),
+    ] {
+        assert_eq!(
+            check(&spec, &vm, thumb, &url, token.map(|t| t.as_str())),
             want,
             "{url}"
         );

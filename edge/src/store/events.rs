@@ -1,6 +1,7 @@
 //! Local camera events (table `events`): what a camera recorded on this edge, with the folder
 //! of its sealed objects and its signed manifest. Inserting one also queues its record in the
-//! event outbox, and in the archive outbox when the policy archives it, in one transaction.
+//! event outbox, its thumbnail in the thumbnail outbox, and the event in the archive outbox
+//! when the policy archives it, in one transaction.
 
 use guardian_sqlite::rusqlite::{OptionalExtension, params};
 use protocols::messages::events::EventRecord;
@@ -84,6 +85,15 @@ impl Store {
                 "INSERT OR IGNORE INTO event_outbox (event_id, record_json, created_at_ms) VALUES (?1, ?2, ?3)",
                 params![r.event_id, json, now_ms as i64],
             )?;
+            if let (Some(_), Some(dir), Some(manifest)) =
+                (&e.thumbnail_path, &e.objects_dir, &e.manifest_json)
+            {
+                tx.execute(
+                    "INSERT OR IGNORE INTO thumbnail_outbox (event_id, objects_dir, manifest_json,
+                        created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![r.event_id, dir, manifest, now_ms as i64],
+                )?;
+            }
             if archive {
                 tx.execute(
                     "INSERT INTO archive_outbox (event_id, camera_id, manifest_json, total_bytes,
@@ -193,7 +203,13 @@ impl Store {
     /// Deletes an event's row (its files are deleted after).
     pub fn delete_event(&self, event_id: &str) -> Result<(), StoreError> {
         self.with(|c| {
-            c.execute("DELETE FROM events WHERE event_id = ?1", [event_id])?;
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM events WHERE event_id = ?1", [event_id])?;
+            tx.execute(
+                "DELETE FROM thumbnail_outbox WHERE event_id = ?1",
+                [event_id],
+            )?;
+            tx.commit()?;
             Ok(())
         })
     }

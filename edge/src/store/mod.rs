@@ -1,5 +1,5 @@
 //! The edge's SQLite database: the device configuration from enrollment, the outbox of event
-//! records waiting for the vm's ack, the archive outbox of sealed events, the local camera
+//! records waiting for the vm's ack, the archive and thumbnail outboxes of sealed events, the local camera
 //! events with their clips, camera statuses and spent playback nonces.
 //!
 //! Opened through `guardian_sqlite` (WAL, so `guardian-edge emit-test-event`, another
@@ -7,8 +7,8 @@
 //! `edge/migrations/` tracked in `PRAGMA user_version`). A record leaves the outbox only when
 //! the vm has acked it, so nothing is lost across restarts of either side.
 //!
-//! One file per table group: [`device`], [`outbox`], [`archive_outbox`], [`events`],
-//! [`cameras`], [`nonces`], each adding its methods to [`Store`]. Threads and CLI commands
+//! One file per table group: [`device`], [`outbox`], [`archive_outbox`],
+//! [`thumbnail_outbox`], [`events`], [`cameras`], [`nonces`], each adding its methods to [`Store`]. Threads and CLI commands
 //! use a [`Store`] directly; async code goes through [`Db`] (the blocking pool).
 
 pub mod archive_outbox;
@@ -17,6 +17,7 @@ pub mod device;
 pub mod events;
 pub mod nonces;
 pub mod outbox;
+pub mod thumbnail_outbox;
 
 use std::path::Path;
 
@@ -26,6 +27,7 @@ use guardian_sqlite::{Database, OpenError, Options};
 pub use archive_outbox::ArchiveItem;
 pub use cameras::CameraStatusRow;
 pub use events::{LocalEvent, Playable};
+pub use thumbnail_outbox::ThumbnailItem;
 
 /// The migrations, in order (`MIGRATIONS[i]` brings the schema to version `i + 1`).
 pub const MIGRATIONS: &[&str] = &[
@@ -34,6 +36,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_video.sql"),
     include_str!("../../migrations/0004_playback.sql"),
     include_str!("../../migrations/0005_sealed.sql"),
+    include_str!("../../migrations/0006_thumbnails.sql"),
 ];
 
 /// Errors of the store.

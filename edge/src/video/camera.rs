@@ -509,6 +509,8 @@ pub(super) mod tests {
             archive_recipient: String::new(),
             archive_key_id: String::new(),
             kdf: KdfParams::default(),
+            owner_signing_key: None,
+            key_slots_min_version: 0,
             enrollment_token: String::new(),
             created_at_ms: 0,
         }
@@ -519,10 +521,9 @@ pub(super) mod tests {
             finish: Arc::new(FinishContext {
                 data: data.to_path_buf(),
                 key_dir: data.join("keys"),
-                recipients: crate::sealed::Recipients {
-                    recipients: vec![age::x25519::Identity::generate().to_public()],
-                    key_ids: vec!["k".into()],
-                },
+                slots: crate::key_slots::KeySlots::fixed(vec![
+                    age::x25519::Identity::generate().to_public().to_string(),
+                ]),
                 keep_plain: false,
                 info: package_info(),
                 key: ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]),

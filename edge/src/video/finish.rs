@@ -26,6 +26,7 @@ use super::recorder::ClipWriter;
 use super::workfile::WorkPaths;
 use crate::config::{ArchiveConfig, CameraSettings};
 use crate::detect::labels;
+use crate::key_slots::KeySlots;
 use crate::sealed::{Plain, Recipients};
 use crate::store::{LocalEvent, Store};
 
@@ -42,8 +43,8 @@ pub struct FinishContext {
     pub key_dir: PathBuf,
     /// The install package (tenant).
     pub info: PackageInfo,
-    /// Who clips are sealed to.
-    pub recipients: Recipients,
+    /// Who each camera's clips are sealed to (the owner and the key slots).
+    pub slots: KeySlots,
     /// Keep plain copies beside the sealed objects (`sealed_at_rest = false`).
     pub keep_plain: bool,
     /// The edge's key (signs manifests).
@@ -168,9 +169,10 @@ pub fn record_event(ctx: &FinishContext, f: Finished<'_>) -> anyhow::Result<u64>
         Some((s, t)) => (Some(s.as_slice()), Some(t.as_slice())),
         None => (None, None),
     };
+    let to = Recipients::parse(&ctx.slots.recipients_for(&record.camera_id))?;
     let sealed = crate::sealed::seal_event(
         &ctx.data,
-        &ctx.recipients,
+        &to,
         &ctx.key,
         record,
         Plain {
@@ -224,10 +226,24 @@ pub fn images(rgb: &[u8], width: u32, height: u32) -> anyhow::Result<(Vec<u8>, V
     );
     let img = image::RgbImage::from_raw(width, height, rgb.to_vec()).context("a frame")?;
     let snapshot = jpeg(&img, 85)?;
+    Ok((snapshot, thumbnail(&img)?))
+}
+
+/// The thumbnail of a picture file's bytes (JPEG or PNG), as [`images`] makes it: for events
+/// imported with a snapshot.
+pub fn thumbnail_of(picture: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let img = image::load_from_memory(picture)
+        .context("not a JPEG or PNG picture")?
+        .to_rgb8();
+    thumbnail(&img)
+}
+
+/// [`THUMBNAIL_WIDTH`] wide (never enlarged), quality 75.
+fn thumbnail(img: &image::RgbImage) -> anyhow::Result<Vec<u8>> {
+    let (width, height) = img.dimensions();
     let tw = THUMBNAIL_WIDTH.min(width);
     let th = ((u64::from(height) * u64::from(tw)) / u64::from(width)).max(1) as u32;
-    let thumb = image::imageops::thumbnail(&img, tw, th);
-    Ok((snapshot, jpeg(&thumb, 75)?))
+    jpeg(&image::imageops::thumbnail(img, tw, th), 75)
 }
 
 fn jpeg(img: &image::RgbImage, quality: u8) -> anyhow::Result<Vec<u8>> {
@@ -254,5 +270,9 @@ mod tests {
         assert_eq!((t.width(), t.height()), (320, 180));
         assert!(thumb.len() < snap.len());
         assert!(super::images(&rgb[..10], w, h).is_err(), "a short frame");
+        // A picture file (an imported event's snapshot) gives the same thumbnail size.
+        let t = image::load_from_memory(&super::thumbnail_of(&snap).unwrap()).unwrap();
+        assert_eq!((t.width(), t.height()), (320, 180));
+        assert!(super::thumbnail_of(b"not a picture").is_err());
     }
 }

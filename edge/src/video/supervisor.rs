@@ -54,6 +54,7 @@ impl Video {
         let mut sup = Supervisor {
             data: installed.data.clone(),
             info: installed.info.clone(),
+            slots: installed.key_slots.clone(),
             key: installed.key.clone(),
             edge_id: installed.peer_id(),
             config: installed.config.clone(),
@@ -100,6 +101,7 @@ impl Drop for Video {
 struct Supervisor {
     data: PathBuf,
     info: protocols::package::PackageInfo,
+    slots: crate::key_slots::KeySlots,
     key: ed25519_dalek::SigningKey,
     edge_id: String,
     config: EdgeConfig,
@@ -142,18 +144,11 @@ impl Supervisor {
             tracing::error!(error = %e, "no memory-backed folder for event keys ([storage] key_dir); events cannot be recorded");
             PathBuf::from(&config.storage.key_dir)
         });
-        let recipients = crate::sealed::Recipients::of_package(&self.info).unwrap_or_else(|e| {
-            tracing::error!(error = %format!("{e:#}"), "no recipient to seal clips to");
-            crate::sealed::Recipients {
-                recipients: Vec::new(),
-                key_ids: Vec::new(),
-            }
-        });
         FinishContext {
             data: self.data.clone(),
             key_dir,
             info: self.info.clone(),
-            recipients,
+            slots: self.slots.clone(),
             keep_plain: !config.storage.sealed_at_rest,
             key: self.key.clone(),
             edge_id: self.edge_id.clone(),
@@ -393,6 +388,9 @@ mod tests {
             info: super::super::camera::tests::package_info(),
             key: ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]),
             age: age::x25519::Identity::generate(),
+            key_slots: crate::key_slots::KeySlots::fixed(vec![
+                age::x25519::Identity::generate().to_public().to_string(),
+            ]),
         };
         let clock = ManualClock::new(W);
         let video = Video::start(&installed, clock.shared(), Shutdown::new()).unwrap();

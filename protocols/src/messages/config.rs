@@ -1,10 +1,24 @@
-//! `/guardian/config/1`: camera configuration pushed from the vm to the edge, which applies
-//! it without a restart and acknowledges the revision it runs.
+//! `/guardian/config/1`: configuration owned by the vm, pushed to an edge as versioned
+//! sections.
+//!
+//! ```text
+//! vm → edge  ConfigPush   the sections, each at its revision
+//! edge → vm  ConfigAck    per section: Applied(revision) | Refused(revision, reason, applied)
+//! ```
+//!
+//! The vm pushes when an edge connects, when a section changes, and again later while an
+//! edge has not acknowledged the latest revision. Each section has its own revision and ack,
+//! so an edge that refuses one keeps running the others. The key-slot section's revision is
+//! its list's version, and its payload is the list as the owner signed it: the edge checks
+//! the signature itself ([`crate::key_slots::accept`]); the vm cannot make one.
+//! (The camera section, [`CameraConfig`], comes with remote camera configuration.)
 
 use serde::{Deserialize, Serialize};
 
 use super::Category;
 use crate::codec::WireMessage;
+use crate::key_slots::KeySlotList;
+use crate::signed::Signed;
 
 /// One camera's configuration (the same fields as a camera in `edge.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,13 +60,52 @@ pub struct Polygon {
     pub points: Vec<(u16, u16)>,
 }
 
-/// The whole camera configuration at a revision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One section of configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Section {
+    /// The household's key slots, as the owner signed them.
+    KeySlots(Signed<KeySlotList>),
+}
+
+/// A section's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SectionName {
+    /// [`Section::KeySlots`].
+    KeySlots,
+}
+
+impl SectionName {
+    /// The name as stored and shown (`key_slots`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SectionName::KeySlots => "key_slots",
+        }
+    }
+}
+
+impl Section {
+    /// Its name.
+    pub fn name(&self) -> SectionName {
+        match self {
+            Section::KeySlots(_) => SectionName::KeySlots,
+        }
+    }
+
+    /// Its revision, as the payload states it (unchecked: for routing and acks). `None`
+    /// when the payload does not decode.
+    pub fn revision(&self) -> Option<u64> {
+        match self {
+            Section::KeySlots(list) => list.peek().ok().map(|l| l.version),
+        }
+    }
+}
+
+/// What the vm pushes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigPush {
-    /// Increases with each change; the edge ignores older revisions.
-    pub revision: u64,
-    /// Every camera (cameras not listed are removed).
-    pub cameras: Vec<CameraConfig>,
+    /// The sections, each at most once.
+    pub sections: Vec<Section>,
 }
 
 impl WireMessage for ConfigPush {
@@ -60,26 +113,44 @@ impl WireMessage for ConfigPush {
     const MAX_SIZE: usize = 256 * 1024;
 }
 
-/// The edge's answer.
+/// The edge's answer, one entry per section pushed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ConfigAck {
-    /// Applied; the edge runs this revision.
+pub struct ConfigAck {
+    /// The outcomes.
+    pub sections: Vec<SectionAck>,
+}
+
+/// What the edge did with one section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionAck {
+    /// The section.
+    pub section: SectionName,
+    /// Its outcome.
+    pub outcome: SectionOutcome,
+}
+
+/// Applied, or refused with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SectionOutcome {
+    /// The edge runs this revision.
     Applied {
         /// The revision.
         revision: u64,
     },
-    /// Not applied (invalid); the edge keeps running its current revision.
-    Rejected {
-        /// The revision refused.
+    /// Not applied; the edge keeps running `applied`.
+    Refused {
+        /// The revision offered (0 when it did not decode).
         revision: u64,
-        /// Why.
+        /// Why, for the owner.
         reason: String,
+        /// The revision the edge runs, if any.
+        applied: Option<u64>,
     },
 }
 
 impl WireMessage for ConfigAck {
     const NAME: &'static str = "ConfigAck";
-    const MAX_SIZE: usize = 4 * 1024;
+    const MAX_SIZE: usize = 16 * 1024;
 }
 
 #[cfg(test)]
@@ -109,23 +180,57 @@ mod tests {
     }
 
     #[test]
+    fn camera_config() {
+        let c = camera(1);
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<CameraConfig>(&json).unwrap(), c);
+    }
+
+    fn slots(version: u64) -> Signed<KeySlotList> {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        Signed::sign(
+            &KeySlotList {
+                tenant_id: "t".into(),
+                version,
+                slots: vec![],
+                signed_at_ms: 1,
+            },
+            &key,
+        )
+    }
+
+    #[test]
     fn config_push() {
-        conformance::check(&ConfigPush {
-            revision: 7,
-            cameras: (0..4).map(camera).collect(),
-        });
-        conformance::check_encoder_limit(&ConfigPush {
-            revision: 7,
-            cameras: (0..2000).map(camera).collect(),
-        });
+        let push = ConfigPush {
+            sections: vec![Section::KeySlots(slots(4))],
+        };
+        conformance::check(&push);
+        assert_eq!(push.sections[0].name(), SectionName::KeySlots);
+        assert_eq!(push.sections[0].revision(), Some(4));
+        assert_eq!(SectionName::KeySlots.as_str(), "key_slots");
+        assert_eq!(
+            serde_json::to_value(SectionName::KeySlots).unwrap(),
+            "key_slots"
+        );
     }
 
     #[test]
     fn config_ack() {
-        conformance::check(&ConfigAck::Applied { revision: 7 });
-        conformance::check(&ConfigAck::Rejected {
-            revision: 8,
-            reason: "camera id Front is invalid".into(),
+        conformance::check(&ConfigAck {
+            sections: vec![
+                SectionAck {
+                    section: SectionName::KeySlots,
+                    outcome: SectionOutcome::Applied { revision: 7 },
+                },
+                SectionAck {
+                    section: SectionName::KeySlots,
+                    outcome: SectionOutcome::Refused {
+                        revision: 8,
+                        reason: "not signed by the owner's signing key".into(),
+                        applied: Some(7),
+                    },
+                },
+            ],
         });
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod enroll;
 pub mod events;
 pub mod telemetry;
+pub mod thumbnails;
 pub mod wg;
 
 /// `/guardian/enroll/1`: an edge's first contact, its enrollment token against its config.
@@ -22,13 +23,18 @@ pub const TELEMETRY: &str = "/guardian/telemetry/1";
 pub const ARCHIVE: &str = "/guardian/archive/1";
 /// `/guardian/clips/1`: a stream playing a local clip from the edge to the owner.
 pub const CLIPS: &str = "/guardian/clips/1";
+/// `/guardian/thumbnails/1`: an event's sealed thumbnail, edge to vm, beside its metadata.
+pub const THUMBNAILS: &str = "/guardian/thumbnails/1";
 /// `/guardian/wg/1`: WireGuard peer negotiation between edge and vm.
 pub const WG: &str = "/guardian/wg/1";
-/// `/guardian/config/1`: camera configuration pushed from vm to edge.
+/// `/guardian/config/1`: versioned configuration sections (key slots, ...) pushed from vm to
+/// edge.
 pub const CONFIG: &str = "/guardian/config/1";
 
 /// All protocol ids, for listings and tests.
-pub const ALL: [&str; 7] = [ENROLL, EVENTS, TELEMETRY, ARCHIVE, CLIPS, WG, CONFIG];
+pub const ALL: [&str; 8] = [
+    ENROLL, EVENTS, TELEMETRY, ARCHIVE, CLIPS, THUMBNAILS, WG, CONFIG,
+];
 
 /// Whether `id` is usable as a camera, event or edge name in paths and bucket names:
 /// 1 to 48 characters of `a-z`, `0-9` and `-`, not starting or ending with `-`.

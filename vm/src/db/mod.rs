@@ -1,5 +1,6 @@
 //! The vm's SQLite database: tenant, install packages, devices, the events cache, the
-//! telemetry history and the archive index.
+//! telemetry history, the archive index, sealed thumbnails, and the key-slot lists with what
+//! each edge applied.
 //!
 //! [`Db`] wraps [`guardian_sqlite::Database`] (one connection behind a mutex, the single
 //! writer; WAL so `guardian-vm package` can add a package while `guardian-vm run` holds it
@@ -12,6 +13,8 @@
 //! - [`events`]: the events cache.
 //! - [`telemetry`]: the telemetry history.
 //! - [`archive`]: the archive index.
+//! - [`thumbnails`]: each event's sealed thumbnail.
+//! - [`key_slots`]: the owner's signed key-slot lists and each edge's configuration acks.
 
 use std::path::Path;
 
@@ -21,14 +24,18 @@ use rusqlite::Connection;
 pub mod archive;
 pub mod devices;
 pub mod events;
+pub mod key_slots;
 pub mod packages;
 pub mod telemetry;
+pub mod thumbnails;
 
 pub use archive::*;
 pub use devices::*;
 pub use events::*;
+pub use key_slots::*;
 pub use packages::*;
 pub use telemetry::*;
+pub use thumbnails::*;
 
 /// The vm's migrations, oldest first (`MIGRATIONS[i]` brings the schema to version `i + 1`).
 pub const MIGRATIONS: &[&str] = &[
@@ -36,6 +43,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_archive.sql"),
     include_str!("../../migrations/0003_edge_keys.sql"),
     include_str!("../../migrations/0004_sealed_events.sql"),
+    include_str!("../../migrations/0005_thumbnails_key_slots.sql"),
 ];
 
 const OPTIONS: Options = Options {

@@ -1,4 +1,5 @@
-//! `/api/v1/devices`, `/api/v1/events`, `/api/v1/health` and `/metrics`.
+//! `/api/v1/devices`, `/api/v1/events`, `/api/v1/events/{id}/thumbnail`, `/api/v1/health`
+//! and `/metrics`.
 
 use std::sync::Arc;
 
@@ -47,6 +48,40 @@ pub struct EventsQuery {
 struct EventsBody {
     events: Vec<db::EventRow>,
     next_since: Option<u64>,
+}
+
+/// `GET /api/v1/events/{id}/thumbnail`: the sealed thumbnail as the edge sent it (an age
+/// file the owner's key opens), named by its CID in `ETag`; it never changes.
+pub(super) async fn get_thumbnail(
+    event_id: String,
+    state: Arc<VmState>,
+) -> Result<warp::reply::Response, Rejection> {
+    super::check_event_id(&event_id)?;
+    let id = event_id.clone();
+    let row = state
+        .db
+        .call(move |c| db::thumbnail(c, &id))
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            warp::reject::custom(ApiError::NotFound(format!(
+                "event {event_id} has no thumbnail at the vm"
+            )))
+        })?;
+    let mut r = warp::reply::Response::new(row.sealed.into());
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        warp::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = warp::http::HeaderValue::from_str(&format!("\"{}\"", row.cid)) {
+        h.insert("etag", v);
+    }
+    h.insert(
+        "cache-control",
+        warp::http::HeaderValue::from_static("private, max-age=86400, immutable"),
+    );
+    Ok(r)
 }
 
 pub(super) fn check_query(q: &EventsQuery) -> Result<u32, Rejection> {

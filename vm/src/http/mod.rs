@@ -6,8 +6,9 @@
 //! `{"error": "<code>", "message": "<what went wrong>"}`.
 //!
 //! This file holds the routes, the errors and the owner-token check; the handlers are in
-//! `api` (devices, events, health, metrics), `archive` (archive listing, manifests,
-//! objects) and `clip` (play tickets, the clip path and its `Range` parsing).
+//! `api` (devices, events, thumbnails, health, metrics), `archive` (archive listing, manifests,
+//! objects), `clip` (play tickets, the clip path and its `Range` parsing) and `key_slots`
+//! (the owner's signed key-slot list and what each edge runs).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::state::VmState;
 mod api;
 mod archive;
 mod clip;
+mod key_slots;
 
 pub use api::EventsQuery;
 pub use clip::ClipQuery;
@@ -34,6 +36,7 @@ pub(crate) enum ApiError {
     Unauthorized,
     BadRequest(String),
     NotFound(String),
+    Conflict(String),
     Unavailable(String),
     EdgeOffline(String),
     Edge(String),
@@ -119,6 +122,20 @@ pub fn routes(
         .and(warp::query::<ClipQuery>())
         .and(warp::header::optional::<String>("range"))
         .and_then(clip::get_clip);
+    let thumbnail = warp::path!("api" / "v1" / "events" / String / "thumbnail")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(api::get_thumbnail);
+    let key_slots_get = warp::path!("api" / "v1" / "key-slots")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(key_slots::get_key_slots);
+    let key_slots_put = warp::path!("api" / "v1" / "key-slots")
+        .and(warp::put())
+        .and(auth.clone())
+        .and(warp::body::content_length_limit(key_slots::MAX_BODY))
+        .and(warp::body::bytes())
+        .and_then(key_slots::put_key_slots);
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_state)
@@ -139,6 +156,12 @@ pub fn routes(
         .unify()
         .or(clip)
         .unify()
+        .or(thumbnail)
+        .unify()
+        .or(key_slots_get)
+        .unify()
+        .or(key_slots_put)
+        .unify()
         .or(metrics)
         .unify()
         .recover(recover)
@@ -157,6 +180,7 @@ async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
                 json_error(StatusCode::BAD_REQUEST, "bad_request", m.clone())
             }
             ApiError::NotFound(m) => json_error(StatusCode::NOT_FOUND, "not_found", m.clone()),
+            ApiError::Conflict(m) => json_error(StatusCode::CONFLICT, "conflict", m.clone()),
             ApiError::Unavailable(m) => {
                 tracing::warn!(error = %m, "archive storage unavailable");
                 json_error(
@@ -195,6 +219,18 @@ async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
         }
     } else if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
         json_error(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+    } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is too large".into(),
+        )
+    } else if r.find::<warp::reject::LengthRequired>().is_some() {
+        json_error(
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            "the body needs a Content-Length".into(),
+        )
     } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
         json_error(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -15,7 +15,7 @@ use std::time::Duration;
 #[allow(unused_imports)]
 pub use guardian_test_support::{
     IDENTITY, Proc, RECIPIENT, age_open, bin, cache, edit_toml, files_holding, free_port, h264_mp4,
-    metric, ok as run_ok, openvino_lib, pseudo_random, repo, wait_for, wait_for_every,
+    metric, ok as run_ok, openvino_lib, photos, pseudo_random, repo, wait_for, wait_for_every,
 };
 
 use guardian_vm::config::VmConfig;
@@ -141,12 +141,26 @@ impl Vm {
 
     /// `guardian-vm package edge` sealing to `recipient`.
     pub fn package_for(&self, name: &str, recipient: &str, valid_secs: Option<u64>) -> PathBuf {
+        self.package_signed(name, recipient, None, valid_secs)
+    }
+
+    /// `guardian-vm package edge` sealing to `recipient`, naming `signing_key` as the owner's.
+    pub fn package_signed(
+        &self,
+        name: &str,
+        recipient: &str,
+        signing_key: Option<&str>,
+        valid_secs: Option<u64>,
+    ) -> PathBuf {
         let out = self.dir.with_file_name(format!("{name}.tar"));
         let mut cmd = Command::new(bin("guardian-vm"));
         cmd.args(["package", "edge", "--data"])
             .arg(&self.dir)
             .args(["--name", name, "--recipient", recipient, "--out"])
             .arg(&out);
+        if let Some(k) = signing_key {
+            cmd.args(["--owner-signing-key", k]);
+        }
         if let Some(s) = valid_secs {
             cmd.args(["--valid-secs", &s.to_string()]);
         }
@@ -458,21 +472,27 @@ pub struct Owner {
     pub secret_file: PathBuf,
     pub recipient: String,
     pub identity_file: PathBuf,
+    /// The owner signing key (hex) and its fingerprint, as `guardian keys init` prints them.
+    pub signing_key: String,
+    pub signing_fingerprint: String,
 }
 
 /// `guardian keys init` and `keys identity` for `tenant` with `secret`, files under `root`.
 pub fn owner(root: &Path, tenant: &str, secret: &str) -> Owner {
-    let secret_file = root.join("owner.secret");
+    person(root, "owner", tenant, secret)
+}
+
+/// [`owner`] for anyone of the household: files `<name>.secret` and `<name>.identity`.
+pub fn person(root: &Path, name: &str, tenant: &str, secret: &str) -> Owner {
+    let secret_file = root.join(format!("{name}.secret"));
     std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
     let out = ok(Command::new(bin("guardian"))
         .args(["keys", "init", "--tenant", tenant, "--secret-file"])
         .arg(&secret_file));
-    let recipient = out
-        .lines()
-        .find_map(|l| l.strip_prefix("recipient: "))
-        .unwrap()
-        .to_owned();
-    let identity_file = root.join("owner.identity");
+    let recipient = field(&out, "recipient: ");
+    let signing_key = field(&out, "owner signing key: ");
+    let signing_fingerprint = field(&out, "owner signing key fingerprint: ");
+    let identity_file = root.join(format!("{name}.identity"));
     let id = ok(Command::new(bin("guardian"))
         .args(["keys", "identity", "--tenant", tenant, "--secret-file"])
         .arg(&secret_file));
@@ -481,6 +501,8 @@ pub fn owner(root: &Path, tenant: &str, secret: &str) -> Owner {
         secret_file,
         recipient,
         identity_file,
+        signing_key,
+        signing_fingerprint,
     }
 }
 

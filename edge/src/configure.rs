@@ -1,0 +1,125 @@
+//! `/guardian/config/1` on the edge: applies the configuration sections the vm pushes, and
+//! answers with what it did per section.
+//!
+//! Only the vm the package names may push (other peers' streams are dropped). Each section is
+//! applied on its own: key slots through [`KeySlots::apply`], which checks the owner's
+//! signature, tenant and version itself, so what the vm sends is never trusted as such. The
+//! ack carries the revision applied, or the refusal's reason and the revision still running,
+//! which the vm shows the owner (`guardian keys slots list`).
+
+use futures::StreamExt;
+use guardian_node::{PeerId, Shutdown};
+use protocols::codec::{read_frame, write_frame};
+use protocols::messages::config::{ConfigAck, ConfigPush, Section, SectionAck, SectionOutcome};
+
+use crate::key_slots::KeySlots;
+
+/// How long the vm has to send its push once the stream is open.
+const READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What applying one section gives.
+pub fn apply_section(slots: &KeySlots, section: &Section) -> SectionAck {
+    let name = section.name();
+    let outcome = match section {
+        Section::KeySlots(list) => match slots.apply(list) {
+            Ok(revision) => SectionOutcome::Applied { revision },
+            Err(e) => SectionOutcome::Refused {
+                revision: section.revision().unwrap_or(0),
+                reason: e.to_string(),
+                applied: slots.applied_version(),
+            },
+        },
+    };
+    SectionAck {
+        section: name,
+        outcome,
+    }
+}
+
+/// Serves configuration streams from `vm` until `shutdown` or the end of the streams. One at
+/// a time: pushes are rare and small, and each is applied in order.
+pub async fn serve(
+    slots: KeySlots,
+    vm: PeerId,
+    mut incoming: guardian_node::IncomingStreams,
+    shutdown: Shutdown,
+) {
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            next = incoming.next() => next,
+        };
+        let Some((peer, mut stream)) = next else {
+            break;
+        };
+        if peer != vm {
+            tracing::warn!(%peer, "configuration pushed by a peer that is not the vm; ignored");
+            continue;
+        }
+        let push = match tokio::time::timeout(READ_WITHIN, read_frame::<ConfigPush, _>(&mut stream))
+            .await
+        {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "unreadable configuration push");
+                continue;
+            }
+            Err(_) => {
+                tracing::warn!("the vm's configuration push did not arrive in time");
+                continue;
+            }
+        };
+        let s = slots.clone();
+        let ack = tokio::task::spawn_blocking(move || ConfigAck {
+            sections: push
+                .sections
+                .iter()
+                .map(|sec| apply_section(&s, sec))
+                .collect(),
+        })
+        .await;
+        let Ok(ack) = ack else { break };
+        if let Err(e) = write_frame(&mut stream, &ack).await {
+            tracing::warn!(error = %e, "cannot answer the vm's configuration push");
+        }
+        let _ = futures::AsyncWriteExt::close(&mut stream).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocols::key_slots::KeySlotList;
+    use protocols::messages::config::SectionName;
+    use protocols::signed::Signed;
+
+    #[test]
+    fn a_refused_section_says_why_and_what_still_runs() {
+        let slots = KeySlots::fixed(vec![
+            "age1png63l7y86t6utsqc0s5lh2mt97q99k84cfg3mgs9f20cn067s3svhpf46".into(),
+        ]);
+        let list = Signed::sign(
+            &KeySlotList {
+                tenant_id: "t".into(),
+                version: 4,
+                slots: vec![],
+                signed_at_ms: 1,
+            },
+            &ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
+        );
+        let ack = apply_section(&slots, &Section::KeySlots(list));
+        assert_eq!(ack.section, SectionName::KeySlots);
+        match ack.outcome {
+            SectionOutcome::Refused {
+                revision,
+                reason,
+                applied,
+            } => {
+                assert_eq!((revision, applied), (4, None));
+                assert!(reason.contains("names no owner signing key"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -7,7 +7,6 @@
 //! ack carries the revision applied, or the refusal's reason and the revision still running,
 //! which the vm shows the owner (`guardian keys slots list`).
 
-use futures::StreamExt;
 use guardian_node::{PeerId, Shutdown};
 use protocols::codec::{read_frame, write_frame};
 use protocols::messages::config::{ConfigAck, ConfigPush, Section, SectionAck, SectionOutcome};
@@ -41,50 +40,44 @@ pub fn apply_section(slots: &KeySlots, section: &Section) -> SectionAck {
 pub async fn serve(
     slots: KeySlots,
     vm: PeerId,
-    mut incoming: guardian_node::IncomingStreams,
+    incoming: guardian_node::IncomingStreams,
     shutdown: Shutdown,
 ) {
-    loop {
-        let next = tokio::select! {
-            biased;
-            _ = shutdown.wait() => break,
-            next = incoming.next() => next,
-        };
-        let Some((peer, mut stream)) = next else {
-            break;
-        };
-        if peer != vm {
-            tracing::warn!(%peer, "configuration pushed by a peer that is not the vm; ignored");
-            continue;
+    guardian_node::serve_streams(incoming, 1, shutdown, |peer, stream| {
+        let slots = slots.clone();
+        async move {
+            if peer != vm {
+                tracing::warn!(%peer, "configuration pushed by a peer that is not the vm; ignored");
+                return;
+            }
+            handle(slots, stream).await
         }
-        let push = match tokio::time::timeout(READ_WITHIN, read_frame::<ConfigPush, _>(&mut stream))
-            .await
-        {
+    })
+    .await
+}
+
+async fn handle(slots: KeySlots, mut stream: guardian_node::Stream) {
+    let push =
+        match tokio::time::timeout(READ_WITHIN, read_frame::<ConfigPush, _>(&mut stream)).await {
             Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "unreadable configuration push");
-                continue;
-            }
-            Err(_) => {
-                tracing::warn!("the vm's configuration push did not arrive in time");
-                continue;
-            }
+            Ok(Err(e)) => return tracing::warn!(error = %e, "unreadable configuration push"),
+            Err(_) => return tracing::warn!("the vm's configuration push did not arrive in time"),
         };
-        let s = slots.clone();
-        let ack = tokio::task::spawn_blocking(move || ConfigAck {
-            sections: push
-                .sections
-                .iter()
-                .map(|sec| apply_section(&s, sec))
-                .collect(),
-        })
-        .await;
-        let Ok(ack) = ack else { break };
-        if let Err(e) = write_frame(&mut stream, &ack).await {
-            tracing::warn!(error = %e, "cannot answer the vm's configuration push");
-        }
-        let _ = futures::AsyncWriteExt::close(&mut stream).await;
+    let Ok(ack) = tokio::task::spawn_blocking(move || ConfigAck {
+        sections: push
+            .sections
+            .iter()
+            .map(|sec| apply_section(&slots, sec))
+            .collect(),
+    })
+    .await
+    else {
+        return;
+    };
+    if let Err(e) = write_frame(&mut stream, &ack).await {
+        tracing::warn!(error = %e, "cannot answer the vm's configuration push");
     }
+    let _ = futures::AsyncWriteExt::close(&mut stream).await;
 }
 
 #[cfg(test)]

@@ -85,7 +85,9 @@ impl KeySlots {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display())));
+                return Err(
+                    anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
+                );
             }
         }
         Ok(slots)
@@ -198,7 +200,7 @@ fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ed25519_dalek::SigningKey;
     use protocols::key_slots::{Cameras, KeySlot};
@@ -206,7 +208,8 @@ mod tests {
     const OWNER: &str = "age1png63l7y86t6utsqc0s5lh2mt97q99k84cfg3mgs9f20cn067s3svhpf46";
     const NANNY: &str = "age1qhwt9n8ma9mz5h9stygped7mfwhzg2c7sraly69alldgdv04kcdql3n9fr";
 
-    fn info(signer: &SigningKey, minimum: u64) -> PackageInfo {
+    /// A package for tests that neither enroll nor seal for real (tenant `tenant`).
+    pub(crate) fn package_info() -> PackageInfo {
         PackageInfo {
             format: protocols::package::FORMAT.into(),
             tenant_id: "tenant".into(),
@@ -215,15 +218,25 @@ mod tests {
             vm_peer_id: "vm".into(),
             vm_addresses: Vec::new(),
             vm_http: String::new(),
+            archive_recipient: String::new(),
+            archive_key_id: String::new(),
+            kdf: protocols::KdfParams::default(),
+            owner_signing_key: None,
+            key_slots_min_version: 0,
+            enrollment_token: String::new(),
+            created_at_ms: 0,
+        }
+    }
+
+    fn info(signer: &SigningKey, minimum: u64) -> PackageInfo {
+        PackageInfo {
             archive_recipient: OWNER.into(),
             archive_key_id: protocols::owner_key::key_id(OWNER),
-            kdf: protocols::KdfParams::default(),
             owner_signing_key: Some(
                 data_encoding::HEXLOWER.encode(signer.verifying_key().as_bytes()),
             ),
             key_slots_min_version: minimum,
-            enrollment_token: String::new(),
-            created_at_ms: 0,
+            ..package_info()
         }
     }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ed25519_dalek::VerifyingKey;
-use futures::{AsyncWriteExt, StreamExt};
+use futures::AsyncWriteExt;
 use guardian_node::clock::SharedClock;
 use guardian_node::shutdown::Shutdown;
 use guardian_node::{PeerId, Stream};
@@ -25,7 +25,6 @@ use protocols::codec::{read_frame, write_frame};
 use protocols::messages::clips::{ClipRefusal, ClipRequest, ClipResponse, PlaybackToken};
 use protocols::signed::Signed;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio::sync::Semaphore;
 
 use crate::store::Db;
 
@@ -91,35 +90,18 @@ pub fn check_token(
 /// ends. Streams already being played go on until they end or the node stops.
 pub async fn serve(
     server: Arc<ClipServer>,
-    mut incoming: guardian_node::IncomingStreams,
+    incoming: guardian_node::IncomingStreams,
     shutdown: Shutdown,
 ) {
-    let permits = Arc::new(Semaphore::new(MAX_STREAMS));
-    loop {
-        let next = tokio::select! {
-            biased;
-            _ = shutdown.wait() => break,
-            next = incoming.next() => next,
-        };
-        let Some((peer, stream)) = next else {
-            break;
-        };
-        let permit = tokio::select! {
-            biased;
-            _ = shutdown.wait() => break,
-            permit = permits.clone().acquire_owned() => permit,
-        };
-        let Ok(permit) = permit else {
-            break;
-        };
+    guardian_node::serve_streams(incoming, MAX_STREAMS, shutdown, |peer, stream| {
         let server = server.clone();
-        tokio::spawn(async move {
+        async move {
             if let Err(e) = handle(&server, peer, stream).await {
                 tracing::warn!(%peer, error = format!("{e:#}"), "clip stream failed");
             }
-            drop(permit);
-        });
-    }
+        }
+    })
+    .await
 }
 
 /// An accepted request: the open clip at the offset.

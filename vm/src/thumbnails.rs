@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use guardian_node::{PeerId, Shutdown};
 use protocols::codec::{read_frame, write_frame};
 use protocols::manifest::{Manifest, ObjectKind};
@@ -15,7 +14,6 @@ use protocols::messages::thumbnails::{
     MAX_THUMBNAIL, ThumbnailAck, ThumbnailRefusal, ThumbnailUpload,
 };
 use protocols::messages::valid_id;
-use tokio::sync::Semaphore;
 
 use crate::db;
 use crate::state::VmState;
@@ -62,33 +60,20 @@ pub fn check(
 /// Serves thumbnail streams until `shutdown` or the end of the incoming streams.
 pub async fn serve(
     state: Arc<VmState>,
-    mut incoming: guardian_node::IncomingStreams,
+    incoming: guardian_node::IncomingStreams,
     shutdown: Shutdown,
 ) {
-    let permits = Arc::new(Semaphore::new(CONCURRENT));
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.wait() => break,
-            next = incoming.next() => next,
-        };
-        let Some((peer, stream)) = next else { break };
-        let permit = tokio::select! {
-            _ = shutdown.wait() => break,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
+    guardian_node::serve_streams(incoming, CONCURRENT, shutdown, |peer, stream| {
         let state = state.clone();
-        tokio::spawn(async move {
+        async move {
             match tokio::time::timeout(WITHIN, handle(&state, peer, stream)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(%peer, error = %e, "thumbnail stream failed"),
                 Err(_) => tracing::warn!(%peer, "thumbnail stream timed out"),
             }
-            drop(permit);
-        });
-    }
+        }
+    })
+    .await
 }
 
 async fn handle(state: &VmState, peer: PeerId, mut stream: libp2p::Stream) -> anyhow::Result<()> {

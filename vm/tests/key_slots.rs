@@ -19,21 +19,9 @@ use support::*;
 const WAIT: Duration = Duration::from_secs(40);
 
 fn slots(vm: &Vm, owner: &Owner, args: &[&str]) -> std::process::Output {
-    Command::new(bin("guardian"))
-        .args(["keys", "slots"])
-        .args(args)
-        .args([
-            "--vm",
-            &vm.http,
-            "--token",
-            &vm.token,
-            "--tenant",
-            &vm.tenant_id,
-        ])
-        .arg("--secret-file")
-        .arg(&owner.secret_file)
-        .output()
-        .unwrap()
+    let mut words = vec!["keys", "slots"];
+    words.extend_from_slice(args);
+    owner_command(vm, owner, &words).output().unwrap()
 }
 
 /// Whether `identity` opens the sealed file at `path` (stock `age -d`).
@@ -226,31 +214,34 @@ fn members_open_what_the_owner_signed_them_in_for_and_forged_lists_are_refused()
     assert_eq!(put(&v1), 409, "the same version again");
 
     // A compromised vm forwards the forged list: the edge refuses it and keeps version 2.
-    vm.stop();
-    plant(&vm, &forged, false);
-    vm.start();
-    wait_for(
-        "the edge to refuse the forged list",
-        WAIT,
-        &[&vm_log, &edge_log],
-        || {
-            let e = edge_entry(&vm);
-            e["state"] == "refused" && e["offered_version"] == 3
-        },
-    );
-    let e = edge_entry(&vm);
-    assert_eq!(e["applied_version"], 2);
-    assert!(
-        e["reason"]
-            .as_str()
-            .unwrap()
-            .contains("not signed by the owner's signing key"),
-        "{e}"
-    );
-    let p = sealed_path(&edge.import_clip("porch", &clip, false));
-    assert!(
-        !opens(&member.identity_file, &p),
-        "the forged slot seals nothing"
+    let refused = |vm: &mut Vm, list: &Signed<KeySlotList>, replace: bool, why: &str| {
+        let offered = list.peek().unwrap().version;
+        vm.stop();
+        plant(vm, list, replace);
+        vm.start();
+        wait_for(
+            &format!("the edge to refuse version {offered}"),
+            WAIT,
+            &[&vm_log, &edge_log],
+            || {
+                let e = edge_entry(vm);
+                e["state"] == "refused" && e["offered_version"] == offered
+            },
+        );
+        let e = edge_entry(vm);
+        assert_eq!(e["applied_version"], 2);
+        assert!(e["reason"].as_str().unwrap().contains(why), "{e}");
+        let p = sealed_path(&edge.import_clip("porch", &clip, false));
+        assert!(
+            !opens(&member.identity_file, &p),
+            "the refused list seals nothing to alice"
+        );
+    };
+    refused(
+        &mut vm,
+        &forged,
+        false,
+        "not signed by the owner's signing key",
     );
 
     // And replays the owner's own version 1 (alice in): refused as a rollback.
@@ -265,32 +256,7 @@ fn members_open_what_the_owner_signed_them_in_for_and_forged_lists_are_refused()
             .unwrap();
         Signed::<KeySlotList>::from_parts(body, sig)
     };
-    vm.stop();
-    plant(&vm, &first, true);
-    vm.start();
-    wait_for(
-        "the edge to refuse the replayed list",
-        WAIT,
-        &[&vm_log, &edge_log],
-        || {
-            let e = edge_entry(&vm);
-            e["state"] == "refused" && e["offered_version"] == 1
-        },
-    );
-    let e = edge_entry(&vm);
-    assert_eq!(e["applied_version"], 2);
-    assert!(
-        e["reason"]
-            .as_str()
-            .unwrap()
-            .contains("older than the applied version 2"),
-        "{e}"
-    );
-    let p = sealed_path(&edge.import_clip("porch", &clip, false));
-    assert!(
-        !opens(&member.identity_file, &p),
-        "a replayed list seals nothing"
-    );
+    refused(&mut vm, &first, true, "older than the applied version 2");
     // The edge logged each refusal with its reason.
     edge.stop();
     let log = std::fs::read_to_string(edge.log()).unwrap();

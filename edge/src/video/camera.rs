@@ -489,7 +489,6 @@ pub(super) mod tests {
     use std::time::Instant;
 
     use guardian_node::clock::ManualClock;
-    use protocols::owner_key::KdfParams;
     use protocols::package::PackageInfo;
     use rand::SeedableRng;
 
@@ -498,22 +497,7 @@ pub(super) mod tests {
 
     /// A package for tests that neither enroll nor seal for real.
     pub(in crate::video) fn package_info() -> PackageInfo {
-        PackageInfo {
-            format: protocols::package::FORMAT.into(),
-            tenant_id: "tenant".into(),
-            tenant_public_key: String::new(),
-            edge_name: "home".into(),
-            vm_peer_id: "vm".into(),
-            vm_addresses: Vec::new(),
-            vm_http: String::new(),
-            archive_recipient: String::new(),
-            archive_key_id: String::new(),
-            kdf: KdfParams::default(),
-            owner_signing_key: None,
-            key_slots_min_version: 0,
-            enrollment_token: String::new(),
-            created_at_ms: 0,
-        }
+        crate::key_slots::tests::package_info()
     }
 
     fn context(clock: SharedClock, data: &Path) -> Arc<CameraContext> {

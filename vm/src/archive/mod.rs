@@ -17,14 +17,13 @@
 
 use std::sync::Arc;
 
-use futures::{AsyncWriteExt, StreamExt};
+use futures::AsyncWriteExt;
 use guardian_node::{PeerId, Shutdown};
 use protocols::codec::{read_frame, write_frame};
 use protocols::manifest::{Manifest, ObjectKind};
 use protocols::messages::archive::{
     ArchiveDecision, ArchiveOffer, ArchiveRefusal, ArchiveResult, ObjectHeader,
 };
-use tokio::sync::Semaphore;
 
 use crate::db::{self, ArchiveRow};
 use crate::state::VmState;
@@ -43,33 +42,19 @@ use policy::{Held, Plan};
 pub async fn serve(
     state: Arc<VmState>,
     storage: Arc<Storage>,
-    mut incoming: guardian_node::IncomingStreams,
+    incoming: guardian_node::IncomingStreams,
     shutdown: Shutdown,
 ) {
-    let permits = Arc::new(Semaphore::new(
-        state.config.archive.concurrent_uploads.max(1),
-    ));
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.wait() => break,
-            next = incoming.next() => next,
-        };
-        let Some((peer, stream)) = next else { break };
-        let permit = tokio::select! {
-            _ = shutdown.wait() => break,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
+    let width = state.config.archive.concurrent_uploads;
+    guardian_node::serve_streams(incoming, width, shutdown, |peer, stream| {
         let (state, storage) = (state.clone(), storage.clone());
-        tokio::spawn(async move {
+        async move {
             if let Err(e) = handle(&state, &storage, peer, stream).await {
                 tracing::warn!(%peer, error = %e, "archive stream failed");
             }
-            drop(permit);
-        });
-    }
+        }
+    })
+    .await
 }
 
 /// Checks an offer against the index and the policy; `Ok` carries the decision to send

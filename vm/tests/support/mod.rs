@@ -532,20 +532,20 @@ pub fn archive_file(
     (field("event: "), field("clip: "))
 }
 
+/// `guardian WORDS... --vm --token --tenant --secret-file` as `owner` of `vm`'s tenant.
+pub fn owner_command(vm: &Vm, owner: &Owner, words: &[&str]) -> Command {
+    let mut cmd = Command::new(bin("guardian"));
+    cmd.args(words)
+        .args(["--vm", &vm.http, "--token", &vm.token])
+        .args(["--tenant", &vm.tenant_id])
+        .arg("--secret-file")
+        .arg(&owner.secret_file);
+    cmd
+}
+
 /// `guardian fetch` of `cid` into `out`.
 pub fn fetch(vm: &Vm, owner: &Owner, cid: &str, out: &Path) -> std::process::Output {
-    Command::new(bin("guardian"))
-        .args([
-            "fetch",
-            "--vm",
-            &vm.http,
-            "--token",
-            &vm.token,
-            "--tenant",
-            &vm.tenant_id,
-        ])
-        .arg("--secret-file")
-        .arg(&owner.secret_file)
+    owner_command(vm, owner, &["fetch"])
         .arg(cid)
         .arg("-o")
         .arg(out)

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use guardian_sqlite::rusqlite::params;
 use protocols::messages::events::EventRecord;
 
-use super::{Store, StoreError, to_json};
+use super::{Queue, Store, StoreError, to_json};
 
 /// A sealed event waiting in the archive outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,25 +94,12 @@ impl Store {
         next_attempt_ms: u64,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE archive_outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3
-                 WHERE event_id = ?1",
-                params![event_id, next_attempt_ms as i64, error],
-            )?;
-            Ok(())
-        })
+        self.retry_at(Queue::Archive, event_id, next_attempt_ms, error)
     }
 
     /// Parks an event the vm refused for good; its sealed objects stay on the edge.
     pub fn park_archive(&self, event_id: &str, reason: &str) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE archive_outbox SET refused_reason = ?2 WHERE event_id = ?1",
-                params![event_id, reason],
-            )?;
-            Ok(())
-        })
+        self.park(Queue::Archive, event_id, reason)
     }
 
     /// Event ids with a row in the archive outbox (parked ones included).

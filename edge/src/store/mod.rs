@@ -103,6 +103,59 @@ impl Store {
     }
 }
 
+/// An outbox whose rows carry an attempt count, a retry time, the last error and a refusal
+/// (same column names in each).
+#[derive(Debug, Clone, Copy)]
+enum Queue {
+    Archive,
+    Thumbnail,
+}
+
+impl Queue {
+    fn table(self) -> &'static str {
+        match self {
+            Queue::Archive => "archive_outbox",
+            Queue::Thumbnail => "thumbnail_outbox",
+        }
+    }
+}
+
+impl Store {
+    /// Counts a failed attempt on `event_id`'s row of `queue` and sets its next try.
+    fn retry_at(
+        &self,
+        queue: Queue,
+        event_id: &str,
+        next_attempt_ms: u64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "UPDATE {} SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3
+             WHERE event_id = ?1",
+            queue.table()
+        );
+        self.with(|c| {
+            c.execute(
+                &sql,
+                rusqlite::params![event_id, next_attempt_ms as i64, error],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Parks `event_id`'s row of `queue` with the refusal's reason.
+    fn park(&self, queue: Queue, event_id: &str, reason: &str) -> Result<(), StoreError> {
+        let sql = format!(
+            "UPDATE {} SET refused_reason = ?2 WHERE event_id = ?1",
+            queue.table()
+        );
+        self.with(|c| {
+            c.execute(&sql, rusqlite::params![event_id, reason])?;
+            Ok(())
+        })
+    }
+}
+
 /// The store for async code: each call runs on the blocking pool. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db(Store);

@@ -5,7 +5,7 @@
 
 use guardian_sqlite::rusqlite::params;
 
-use super::{Store, StoreError};
+use super::{Queue, Store, StoreError};
 
 /// An event's thumbnail waiting for the vm.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,25 +63,12 @@ impl Store {
         next_attempt_ms: u64,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE thumbnail_outbox SET attempts = attempts + 1, next_attempt_ms = ?2,
-                    last_error = ?3 WHERE event_id = ?1",
-                params![event_id, next_attempt_ms as i64, error],
-            )?;
-            Ok(())
-        })
+        self.retry_at(Queue::Thumbnail, event_id, next_attempt_ms, error)
     }
 
     /// Parks a thumbnail the vm refused for good.
     pub fn park_thumbnail(&self, event_id: &str, reason: &str) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE thumbnail_outbox SET refused_reason = ?2 WHERE event_id = ?1",
-                params![event_id, reason],
-            )?;
-            Ok(())
-        })
+        self.park(Queue::Thumbnail, event_id, reason)
     }
 }
 

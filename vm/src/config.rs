@@ -57,6 +57,9 @@ pub struct ArchiveConfig {
     pub concurrent_uploads: usize,
     /// Seconds between retention sweeps.
     pub retention_sweep_secs: u64,
+    /// Seconds between checks of the archive index against S3 (the first at start): objects
+    /// S3 does not show are quarantined, and released when it shows them again.
+    pub reconcile_secs: u64,
 }
 
 impl Default for ArchiveConfig {
@@ -68,6 +71,7 @@ impl Default for ArchiveConfig {
             max_object_bytes: 2 << 30,
             concurrent_uploads: 4,
             retention_sweep_secs: 3600,
+            reconcile_secs: 600,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! refresher ([`crate::allow`]); the archive stream handler ([`crate::archive`]); the
 //! thumbnail stream handler ([`crate::thumbnails`]); the configuration pusher
 //! ([`crate::configure`]); the
-//! retention sweep ([`crate::archive::retention`]); the HTTP server ([`crate::http`], graceful
+//! retention sweep and the archive reconciliation ([`crate::archive::retention`]); the HTTP server ([`crate::http`], graceful
 //! shutdown). Periodic tasks sleep on the vm's clock.
 
 use std::path::Path;
@@ -76,13 +76,6 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         allow: allow.clone(),
         clock: clock.clone(),
     }));
-    match crate::archive::reconcile(&state.db, &storage).await {
-        Ok((missing, unindexed)) => {
-            tracing::info!(missing, unindexed, "archive index reconciled with S3")
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot reconcile the archive index with S3 now"),
-    }
-
     crate::allow::refresh(&state).await?;
     let mut node_config = NodeConfig::new(Role::Vm, dir.node_key.clone());
     node_config.listen = dir
@@ -139,6 +132,13 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
             tasks.child(),
         ))
     };
+    let reconciler = tokio::spawn(crate::archive::retention::reconcile_periodically(
+        state.db.clone(),
+        storage.clone(),
+        clock.clone(),
+        Duration::from_secs(state.config.archive.reconcile_secs.max(1)),
+        tasks.child(),
+    ));
     let retention = tokio::spawn(crate::archive::retention::sweep_periodically(
         state.db.clone(),
         storage.clone(),
@@ -206,6 +206,7 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         ("archive handler", archive),
         ("thumbnail handler", thumbnails),
         ("retention sweep", retention),
+        ("archive reconciliation", reconciler),
         ("HTTP server", http),
         ("node", task),
     ] {

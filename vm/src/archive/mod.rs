@@ -34,7 +34,7 @@ pub mod retention;
 
 pub use crate::config::ArchiveConfig;
 pub use policy::{bucket_of, object_key};
-pub use retention::{reconcile, sweep_retention};
+pub use retention::{Reconciled, reconcile, sweep_retention};
 
 use policy::{Held, Plan};
 

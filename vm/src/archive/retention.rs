@@ -1,6 +1,7 @@
 //! The archive's upkeep: the retention sweep (archived events past `retain_until_ms`
 //! deleted from S3, then from the index), its periodic loop on the vm's clock, and the
-//! start-up reconciliation of the index with what the buckets hold.
+//! periodic reconciliation of the index with what the buckets hold, which quarantines what
+//! S3 does not show and never forgets it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -35,10 +36,26 @@ pub async fn sweep_periodically(
     every: Duration,
     shutdown: Shutdown,
 ) {
-    loop {
+    periodically(&clock, every, &shutdown, || async {
         if let Err(e) = sweep_retention(&db, &storage, clock.wall_ms()).await {
             tracing::warn!(error = %e, "retention sweep failed; will retry");
         }
+    })
+    .await
+}
+
+/// Runs `pass` at once, then every `every` on `clock`, until `shutdown`.
+async fn periodically<F, Fut>(
+    clock: &SharedClock,
+    every: Duration,
+    shutdown: &Shutdown,
+    mut pass: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        pass().await;
         tokio::select! {
             _ = shutdown.wait() => break,
             _ = clock.sleep(every) => {}
@@ -46,49 +63,139 @@ pub async fn sweep_periodically(
     }
 }
 
-/// Compares the index with what the buckets hold, at start-up: objects the index names but
-/// S3 lacks are dropped from the index (so quota usage is true); objects S3 holds under
-/// `events/` that the index does not name are logged (an upload interrupted before its index
-/// row; the edge will send that event again). Returns (missing, unindexed).
-pub async fn reconcile(db: &Db, storage: &Storage) -> anyhow::Result<(usize, usize)> {
+/// What a check found of one indexed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// S3 holds it at its size.
+    Present,
+    /// S3 does not show it (or shows another size): quarantined with this reason.
+    Missing(String),
+}
+
+/// The verdict on `row` given its bucket's listing (`None`: the bucket was not listed).
+pub fn verdict(row: &ArchiveRow, listing: Option<&HashMap<String, u64>>) -> Verdict {
+    let Some(listing) = listing else {
+        return Verdict::Missing(format!("bucket {} is not listed by S3", row.bucket));
+    };
+    match listing.get(&row.key) {
+        Some(size) if *size == row.size => Verdict::Present,
+        Some(size) => Verdict::Missing(format!(
+            "S3 holds {} at {size} bytes, the index {}",
+            row.key, row.size
+        )),
+        None if listing.is_empty() => {
+            Verdict::Missing(format!("S3 listed bucket {} as empty", row.bucket))
+        }
+        None => Verdict::Missing(format!("S3 does not list {}", row.key)),
+    }
+}
+
+/// What one reconciliation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Indexed objects S3 holds.
+    pub present: usize,
+    /// Indexed objects S3 did not show: quarantined (never forgotten).
+    pub quarantined: usize,
+    /// Quarantined objects S3 shows again: back in service.
+    pub released: usize,
+    /// Objects under `events/` in S3 that no index row names.
+    pub unindexed: usize,
+}
+
+/// Compares the index with what the buckets hold. An indexed object S3 does not show is
+/// quarantined with the reason, never deleted from the index: an empty listing, a bucket
+/// missing for a moment or a wrong endpoint must not make the archive forget what it holds.
+/// A quarantined object S3 shows again is released. Objects S3 holds under `events/` that
+/// the index does not name are counted and logged.
+pub async fn reconcile(db: &Db, storage: &Storage, now_ms: u64) -> anyhow::Result<Reconciled> {
     let indexed = db
         .call(|c| db::archived_objects(c, None, 0, u32::MAX))
         .await?;
+    let quarantined: HashSet<String> = db
+        .call(|c| db::quarantined_objects(c))
+        .await?
+        .into_iter()
+        .map(|q| q.cid)
+        .collect();
     let mut by_bucket: HashMap<String, Vec<ArchiveRow>> = HashMap::new();
     for row in indexed {
         by_bucket.entry(row.bucket.clone()).or_default().push(row);
     }
-    let mut missing = 0;
-    let mut unindexed = 0;
-    let buckets = storage.buckets().await?;
-    for bucket in buckets.iter().filter(|b| b.starts_with("camera-")) {
-        let listed: HashMap<String, u64> = storage.list(bucket).await?.into_iter().collect();
-        let rows = by_bucket.remove(bucket).unwrap_or_default();
-        let keys: HashSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
-        for row in &rows {
-            if listed.get(&row.key) != Some(&row.size) {
-                missing += 1;
-                let e = row.event_id.clone();
-                tracing::warn!(event = %e, key = %row.key, "indexed object missing from S3; forgetting the event");
-                db.call(move |c| db::delete_archive(c, &e)).await?;
+    let mut listings: HashMap<String, HashMap<String, u64>> = HashMap::new();
+    for bucket in storage
+        .buckets()
+        .await?
+        .into_iter()
+        .filter(|b| b.starts_with("camera-"))
+    {
+        let listed = storage.list(&bucket).await?.into_iter().collect();
+        listings.insert(bucket, listed);
+    }
+    let mut done = Reconciled::default();
+    for (bucket, rows) in &by_bucket {
+        for row in rows {
+            match verdict(row, listings.get(bucket)) {
+                Verdict::Present => {
+                    done.present += 1;
+                    if quarantined.contains(&row.cid) {
+                        let cid = row.cid.clone();
+                        db.call(move |c| db::release_object(c, &cid)).await?;
+                        done.released += 1;
+                        tracing::info!(event = %row.event_id, key = %row.key, "archived object found again; out of quarantine");
+                    }
+                }
+                Verdict::Missing(reason) => {
+                    done.quarantined += 1;
+                    if !quarantined.contains(&row.cid) {
+                        tracing::warn!(event = %row.event_id, key = %row.key, %reason, "archived object not shown by S3; quarantined (kept in the index, checked again)");
+                    }
+                    let cid = row.cid.clone();
+                    db.call(move |c| db::quarantine_object(c, &cid, &reason, now_ms))
+                        .await?;
+                }
             }
         }
+    }
+    for (bucket, listed) in &listings {
+        let keys: HashSet<&str> = by_bucket
+            .get(bucket)
+            .into_iter()
+            .flatten()
+            .map(|r| r.key.as_str())
+            .collect();
         for key in listed.keys() {
             if !key.ends_with("manifest.json") && !keys.contains(key.as_str()) {
-                unindexed += 1;
+                done.unindexed += 1;
                 tracing::warn!(%bucket, %key, "object in S3 without an index row");
             }
         }
     }
-    for (bucket, rows) in by_bucket {
-        for row in rows {
-            missing += 1;
-            let e = row.event_id.clone();
-            tracing::warn!(%bucket, event = %e, "indexed bucket missing from S3; forgetting the event");
-            db.call(move |c| db::delete_archive(c, &e)).await?;
+    Ok(done)
+}
+
+/// Reconciles at once, then every `every` on `clock`, until `shutdown`; a failed check (S3
+/// unreachable) changes nothing and is tried again at the next tick.
+pub async fn reconcile_periodically(
+    db: Db,
+    storage: std::sync::Arc<Storage>,
+    clock: SharedClock,
+    every: Duration,
+    shutdown: Shutdown,
+) {
+    periodically(&clock, every, &shutdown, || async {
+        match reconcile(&db, &storage, clock.wall_ms()).await {
+            Ok(r) => tracing::info!(
+                present = r.present,
+                quarantined = r.quarantined,
+                released = r.released,
+                unindexed = r.unindexed,
+                "archive index reconciled with S3"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot reconcile the archive index with S3 now; will retry"),
         }
-    }
-    Ok((missing, unindexed))
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -215,7 +322,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reconcile_forgets_indexed_objects_s3_lacks() {
+    async fn reconcile_quarantines_what_s3_does_not_show_and_releases_it_when_back() {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::start(&S3Config::default(), dir.path())
             .await
@@ -223,12 +330,74 @@ mod tests {
         let db = Db::open_in_memory().unwrap();
         archive(&db, &storage, "ev-kept", T0 + 1).await;
         archive(&db, &storage, "ev-lost", T0 + 1).await;
+        let (bucket, lost_key) = (bucket_of("front"), object_key("ev-lost", "clip.mp4.age"));
+        storage.delete(&bucket, &lost_key).await.unwrap();
+        let r = reconcile(&db, &storage, T0).await.unwrap();
+        assert_eq!(
+            (r.present, r.quarantined, r.released, r.unindexed),
+            (1, 1, 0, 0)
+        );
+        // Never forgotten: the row is there, quarantined with the reason.
+        assert!(indexed(&db, "ev-kept").await && indexed(&db, "ev-lost").await);
+        let q = db.call(|c| db::quarantined_objects(c)).await.unwrap();
+        assert_eq!(q.len(), 1);
+        assert_eq!((q[0].event_id.as_str(), q[0].since_ms), ("ev-lost", T0));
+        assert!(q[0].reason.contains("does not list"), "{}", q[0].reason);
+        // Checked again later: still missing, still quarantined since the first time.
+        reconcile(&db, &storage, T0 + 5).await.unwrap();
+        let q = db.call(|c| db::quarantined_objects(c)).await.unwrap();
+        assert_eq!(q[0].since_ms, T0);
+        // Back in S3 (restored, or the bucket reachable again): released.
         storage
-            .delete(&bucket_of("front"), &object_key("ev-lost", "clip.mp4.age"))
+            .put_bytes(&bucket, &lost_key, b"sealed".to_vec())
             .await
             .unwrap();
-        assert_eq!(reconcile(&db, &storage).await.unwrap(), (1, 0));
-        assert!(indexed(&db, "ev-kept").await);
-        assert!(!indexed(&db, "ev-lost").await);
+        let r = reconcile(&db, &storage, T0 + 10).await.unwrap();
+        assert_eq!((r.present, r.quarantined, r.released), (2, 0, 1));
+        assert!(
+            db.call(|c| db::quarantined_objects(c))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    fn row(bucket: &str, key: &str, size: u64) -> ArchiveRow {
+        ArchiveRow {
+            cid: "c".into(),
+            event_id: "e".into(),
+            kind: "clip".into(),
+            camera_id: "front".into(),
+            edge_peer_id: "p".into(),
+            bucket: bucket.into(),
+            key: key.into(),
+            size,
+            key_id: "k".into(),
+            archived_at_ms: 0,
+            retain_until_ms: 0,
+        }
+    }
+
+    #[test]
+    fn verdicts_say_why_an_object_is_missing() {
+        let r = row("camera-front", "events/e/clip.mp4.age", 6);
+        let listing = |items: &[(&str, u64)]| -> HashMap<String, u64> {
+            items.iter().map(|(k, s)| (k.to_string(), *s)).collect()
+        };
+        assert_eq!(
+            verdict(&r, Some(&listing(&[("events/e/clip.mp4.age", 6)]))),
+            Verdict::Present
+        );
+        let why = |v: Verdict| match v {
+            Verdict::Missing(m) => m,
+            Verdict::Present => panic!("present"),
+        };
+        assert!(why(verdict(&r, None)).contains("not listed"));
+        assert!(why(verdict(&r, Some(&listing(&[])))).contains("as empty"));
+        assert!(why(verdict(&r, Some(&listing(&[("other", 1)])))).contains("does not list"));
+        assert!(
+            why(verdict(&r, Some(&listing(&[("events/e/clip.mp4.age", 5)]))))
+                .contains("at 5 bytes")
+        );
     }
 }

@@ -200,3 +200,63 @@ pub fn delete_archive(c: &mut Connection, event_id: &str) -> Result<(), DbError>
     tx.commit()?;
     Ok(())
 }
+/// An archived object S3 did not show at the last check, kept in the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quarantined {
+    /// CID of the ciphertext.
+    pub cid: String,
+    /// The event.
+    pub event_id: String,
+    /// Where it should be.
+    pub bucket: String,
+    /// Its key.
+    pub key: String,
+    /// Why it is quarantined.
+    pub reason: String,
+    /// Quarantined since, Unix ms.
+    pub since_ms: u64,
+}
+
+/// Quarantines the object `cid` with `reason` (kept since the first time).
+pub fn quarantine_object(
+    c: &Connection,
+    cid: &str,
+    reason: &str,
+    now_ms: u64,
+) -> Result<(), DbError> {
+    c.execute(
+        "UPDATE archive_objects SET quarantined_reason = ?2,
+            quarantined_at_ms = COALESCE(quarantined_at_ms, ?3) WHERE cid = ?1",
+        params![cid, reason, now_ms as i64],
+    )?;
+    Ok(())
+}
+
+/// Takes `cid` out of quarantine; whether it was in.
+pub fn release_object(c: &Connection, cid: &str) -> Result<bool, DbError> {
+    Ok(c.execute(
+        "UPDATE archive_objects SET quarantined_reason = NULL, quarantined_at_ms = NULL
+         WHERE cid = ?1 AND quarantined_reason IS NOT NULL",
+        [cid],
+    )? > 0)
+}
+
+/// The quarantined objects, oldest first.
+pub fn quarantined_objects(c: &Connection) -> Result<Vec<Quarantined>, DbError> {
+    let mut stmt = c.prepare(
+        "SELECT cid, event_id, bucket, key, quarantined_reason, quarantined_at_ms
+         FROM archive_objects WHERE quarantined_reason IS NOT NULL
+         ORDER BY quarantined_at_ms, cid",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Quarantined {
+            cid: r.get(0)?,
+            event_id: r.get(1)?,
+            bucket: r.get(2)?,
+            key: r.get(3)?,
+            reason: r.get(4)?,
+            since_ms: u(r.get::<_, Option<i64>>(5)?.unwrap_or(0)),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_edge_keys.sql"),
     include_str!("../../migrations/0004_sealed_events.sql"),
     include_str!("../../migrations/0005_thumbnails_key_slots.sql"),
+    include_str!("../../migrations/0006_quarantine.sql"),
 ];
 
 const OPTIONS: Options = Options {

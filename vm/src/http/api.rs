@@ -133,11 +133,18 @@ struct HealthBody {
     tenant_id: String,
     uptime_secs: u64,
     edges: Vec<EdgeHealthView>,
+    /// Archived objects S3 did not show at the last check (kept, checked again).
+    archive_quarantined: Vec<db::Quarantined>,
 }
 
 pub(super) async fn get_health(state: Arc<VmState>) -> Result<warp::reply::Response, Rejection> {
     let edges = state.edge_health().await.map_err(internal)?;
-    let status = if edges.iter().all(|e| e.1.issues.is_empty()) {
+    let quarantined = state
+        .db
+        .call(|c| db::quarantined_objects(c))
+        .await
+        .map_err(internal)?;
+    let status = if edges.iter().all(|e| e.1.issues.is_empty()) && quarantined.is_empty() {
         "ok"
     } else {
         "degraded"
@@ -154,6 +161,7 @@ pub(super) async fn get_health(state: Arc<VmState>) -> Result<warp::reply::Respo
                 health,
             })
             .collect(),
+        archive_quarantined: quarantined,
     };
     Ok(warp::reply::json(&body).into_response())
 }

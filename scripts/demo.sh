@@ -174,7 +174,7 @@ cat <<SUMMARY
    on the edge $work/edge/clips/porch/$event/ (sealed clip, snapshot, thumbnail, signed manifest; no plaintext)
    S3 bucket   camera-porch, keys events/$event/{clip.mp4.age,snapshot.jpg.age,thumbnail.jpg.age,manifest.json} (the edge's sealed objects, not sealed again)
    the API     curl -H "Authorization: Bearer $token" http://127.0.0.1:$http/api/v1/events
-               (devices, events, health, archive; /metrics without a token; vm/openapi.yaml)
+               (devices, events, health, archive, /metrics; all behind the token; vm/openapi.yaml)
    privacy     the vm and S3 hold only ciphertext; the key is derived from $work/owner.secret
 SUMMARY
 

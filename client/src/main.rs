@@ -458,6 +458,8 @@ fn init_logging() {
 }
 
 fn main() -> ExitCode {
+    // Keys and decrypted clips are the owner's alone.
+    guardian_node::files::private_by_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -132,6 +132,15 @@ async fn start_node(
 /// and the node, within [`STOP_WITHIN`] in all.
 pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<()> {
     let installed = Installed::load(data)?;
+    // What an older version left readable by others is closed before anything runs.
+    let changed = guardian_node::files::tighten(data)
+        .with_context(|| format!("cannot restrict the modes of {}", data.display()))?;
+    if changed > 0 {
+        tracing::info!(
+            changed,
+            "made the data directory's files private (0600, 0700)"
+        );
+    }
     let vm = PeerId::from_str(&installed.info.vm_peer_id)
         .context("the package's vm peer id does not parse")?;
     let vm_addresses = installed
@@ -178,6 +187,17 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
         node = Some(own);
         tracing::info!(peer_id = %handle.peer_id(), vm = %vm, "edge started");
         let mut events = handle.subscribe();
+        let link_stop = shutdown.child();
+        servers.push((
+            link_stop.clone(),
+            tokio::spawn(crate::link::watch(
+                installed.data.clone(),
+                vm,
+                handle.subscribe(),
+                clock.clone(),
+                link_stop,
+            )),
+        ));
         handle.keep_connected(vm, vm_addresses.clone()).await?;
         let clips_stop = shutdown.child();
         let server = Arc::new(crate::playback::ClipServer {
@@ -624,6 +644,8 @@ impl Agent<'_> {
         let sample = self.sampler.sample();
         let event_backlog = self.db.call(|s| s.event_backlog()).await?;
         let (archive_objects, archive_bytes) = self.db.call(|s| s.archive_backlog()).await?;
+        let (events_parked, archive_parked, thumbnails_parked) =
+            self.db.call(|s| s.parked()).await?;
         let report = TelemetryReport {
             edge_id: self.installed.peer_id(),
             at_ms: self.clock.wall_ms(),
@@ -640,6 +662,9 @@ impl Agent<'_> {
             archive_backlog_objects: archive_objects,
             archive_backlog_bytes: archive_bytes,
             event_backlog,
+            events_parked,
+            archive_parked,
+            thumbnails_parked,
         };
         match self.handle.send_telemetry(self.vm, report).await {
             Ok(ack) => {

@@ -25,6 +25,7 @@ pub mod detect;
 pub mod install;
 pub mod key_slots;
 pub mod keys;
+pub mod link;
 pub mod playback;
 pub mod sealed;
 pub mod store;

@@ -413,6 +413,16 @@ fn status(data: &std::path::Path) -> Result<()> {
             installed.info.key_slots_min_version
         ),
     }
+    match guardian_edge::link::LinkState::load(data)? {
+        Some(l) if l.connected => println!(
+            "vm link: connected since Unix ms {} over {}{}",
+            l.since_ms,
+            l.address.as_deref().unwrap_or("?"),
+            if l.relayed { " (relayed)" } else { "" }
+        ),
+        Some(l) => println!("vm link: down since Unix ms {}", l.since_ms),
+        None => println!("vm link: the agent has not run"),
+    }
     match installed.store()?.device_config()? {
         Some(d) => {
             println!("enrolled: yes, device {}", d.device_id);
@@ -534,6 +544,8 @@ fn test_record(
 
 fn main() -> ExitCode {
     guardian_node::process::init_logging();
+    // Keys, databases, configurations and stored objects are the service user's alone.
+    guardian_node::files::private_by_default();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

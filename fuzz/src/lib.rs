@@ -3,7 +3,9 @@
 //! value.
 
 pub use guardian_protocols::codec;
-pub use guardian_protocols::messages::{archive, clips, config, enroll, events, telemetry, wg};
+pub use guardian_protocols::messages::{
+    archive, clips, config, enroll, events, telemetry, thumbnails, wg,
+};
 
 use guardian_protocols::WireMessage;
 
@@ -67,4 +69,42 @@ pub fn open(data: &[u8]) {
             .parse()
             .expect("a valid identity");
     let _ = guardian_protocols::seal::open(data, std::io::sink(), &id);
+}
+
+/// A key-slot list body: decode, validate, and the edge's check under a fixed key.
+pub fn key_slot_list(data: &[u8]) {
+    use guardian_protocols::key_slots::{KeySlotList, accept};
+    use guardian_protocols::signed::Signed;
+    let signed = Signed::<KeySlotList>::from_parts(data.to_vec(), vec![0; 64]);
+    if let Ok(list) = signed.peek() {
+        let _ = list.validate();
+    }
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+    assert!(
+        accept(&signed, Some(&key), "t", 0, None).is_err(),
+        "an unsigned list is never accepted"
+    );
+}
+
+/// The HTTP parsers: a `Range` header resolved against a size taken from the input, and both
+/// query strings. Whatever they accept is within its bounds.
+pub fn http_inputs(data: &[u8]) {
+    use guardian_protocols::http::{query, range};
+    let (size, text) = match data.split_first_chunk::<8>() {
+        Some((n, rest)) => (u64::from_le_bytes(*n), rest),
+        None => (0, data),
+    };
+    let Ok(text) = std::str::from_utf8(text) else {
+        return;
+    };
+    if let Ok(r) = range::parse(text)
+        && let Ok(s) = r.resolve(size)
+    {
+        assert!(s.first <= s.last && s.last < size && s.len() <= size);
+    }
+    if let Ok(l) = query::listing(text) {
+        assert!(l.since <= query::MAX_SINCE_MS);
+        assert!((1..=query::MAX_LIMIT).contains(&l.limit));
+    }
+    let _ = query::token(text);
 }

@@ -196,7 +196,7 @@ impl Vm {
         let name = format!("{}-{}", self.host.name, self.starts);
         self.proc = Some(lab.spawn(&self.host, &name, c)?);
         let r = wait_for("the vm's HTTP API", Duration::from_secs(30), || {
-            self.http(lab, "/metrics", false)
+            self.http(lab, "/healthz", false)
                 .is_ok_and(|(s, _)| s == 200)
         });
         if let Err(e) = r {

@@ -30,6 +30,7 @@ pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod gate;
 pub mod identity;
 pub mod node;

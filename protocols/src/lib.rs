@@ -15,6 +15,7 @@
 
 pub mod codec;
 pub mod content_id;
+pub mod http;
 pub mod key_slots;
 pub mod manifest;
 pub mod messages;

@@ -120,6 +120,24 @@ pub struct HttpConfig {
     pub listen: String,
     /// The URL owners use (written into install packages); empty means `http://<listen>`.
     pub public_url: String,
+    /// Where `/metrics` is served without a token, such as `127.0.0.1:9464`; empty (the
+    /// default) serves it on `listen` behind the owner token.
+    pub metrics_listen: String,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` names the client (for the
+    /// sign-in limit and the logs); empty trusts none.
+    pub trusted_proxies: Vec<String>,
+    /// Connections open at once (default 256); one more is answered 503.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (default 32).
+    pub max_connections_per_address: usize,
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// connection stays open (default 10).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's body after its headers (default 10).
+    pub body_timeout_secs: u64,
+    /// Failed sign-ins one address may make per minute before it is refused (429) for the
+    /// rest of the minute (default 20; a request without credentials is not counted).
+    pub sign_in_failures_per_minute: u32,
 }
 
 impl Default for HttpConfig {
@@ -127,6 +145,38 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: "127.0.0.1:8080".into(),
             public_url: String::new(),
+            metrics_listen: String::new(),
+            trusted_proxies: Vec::new(),
+            max_connections: 256,
+            max_connections_per_address: 32,
+            header_read_timeout_secs: 10,
+            body_timeout_secs: 10,
+            sign_in_failures_per_minute: 20,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The trusted proxies' addresses.
+    pub fn trusted_proxies(&self) -> Result<Vec<std::net::IpAddr>> {
+        self.trusted_proxies
+            .iter()
+            .map(|a| {
+                a.parse()
+                    .with_context(|| format!("http.trusted_proxies: {a:?} is not an IP address"))
+            })
+            .collect()
+    }
+
+    /// The listener's caps and timeouts (each at least 1).
+    pub fn limits(&self) -> crate::http::server::Limits {
+        crate::http::server::Limits {
+            max_connections: self.max_connections.max(1),
+            max_per_address: self.max_connections_per_address.max(1),
+            header_read_timeout: std::time::Duration::from_secs(
+                self.header_read_timeout_secs.max(1),
+            ),
+            body_timeout: std::time::Duration::from_secs(self.body_timeout_secs.max(1)),
         }
     }
 }

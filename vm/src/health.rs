@@ -1,5 +1,6 @@
 //! Edge health, derived from the last contact and the latest telemetry report: offline for
-//! too long, disk nearly full, archive backlog high. Pure, so each threshold is tested.
+//! too long, disk nearly full, archive backlog high, work parked after a final refusal.
+//! Pure, so each threshold is tested.
 
 use protocols::messages::telemetry::TelemetryReport;
 use serde::Serialize;
@@ -18,6 +19,20 @@ pub enum Issue {
     BacklogHigh,
     /// No telemetry report received yet.
     NoTelemetry,
+    /// The edge holds work the vm refused for good (events, archives or thumbnails): it is
+    /// kept there, and no longer sent; someone should look.
+    Parked,
+}
+
+/// Work an edge holds after a final refusal, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Parked {
+    /// Event records.
+    pub events: u64,
+    /// Sealed events for the archive.
+    pub archive: u64,
+    /// Sealed thumbnails.
+    pub thumbnails: u64,
 }
 
 /// Health of one edge.
@@ -33,6 +48,8 @@ pub struct EdgeHealth {
     pub archive_backlog_objects: Option<u64>,
     /// Event records waiting on the edge, from the latest report.
     pub event_backlog: Option<u64>,
+    /// Work parked on the edge after a final refusal, from the latest report.
+    pub parked: Option<Parked>,
     /// Problems; empty when healthy.
     pub issues: Vec<Issue>,
 }
@@ -63,12 +80,20 @@ pub fn derive(
     if latest.is_none() {
         issues.push(Issue::NoTelemetry);
     }
+    if latest.is_some_and(|r| r.events_parked + r.archive_parked + r.thumbnails_parked > 0) {
+        issues.push(Issue::Parked);
+    }
     EdgeHealth {
         online: connected,
         silent_for_ms,
         disk_used_percent,
         archive_backlog_objects: latest.map(|r| r.archive_backlog_objects),
         event_backlog: latest.map(|r| r.event_backlog),
+        parked: latest.map(|r| Parked {
+            events: r.events_parked,
+            archive: r.archive_parked,
+            thumbnails: r.thumbnails_parked,
+        }),
         issues,
     }
 }
@@ -90,6 +115,9 @@ mod tests {
             archive_backlog_objects: backlog,
             archive_backlog_bytes: 0,
             event_backlog: 0,
+            events_parked: 0,
+            archive_parked: 0,
+            thumbnails_parked: 0,
         }
     }
 
@@ -112,5 +140,12 @@ mod tests {
         assert_eq!(backlog.issues, [Issue::BacklogHigh]);
         let none = derive(&cfg, 0, true, 0, None);
         assert_eq!(none.issues, [Issue::NoTelemetry]);
+        let parked = TelemetryReport {
+            archive_parked: 2,
+            ..report(1, 99, 0)
+        };
+        let h = derive(&cfg, 0, true, 0, Some(&parked));
+        assert_eq!(h.issues, [Issue::Parked]);
+        assert_eq!(h.parked.unwrap().archive, 2);
     }
 }

@@ -183,6 +183,8 @@ fn run(cli: Cli) -> Result<()> {
 
 fn main() -> ExitCode {
     guardian_node::process::init_logging();
+    // Keys, databases, configurations and stored objects are the service user's alone.
+    guardian_node::files::private_by_default();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -48,13 +48,24 @@ pub async fn run(data: &Path, shutdown: Shutdown) -> Result<()> {
 pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<()> {
     let dir = DataDir::open(data)?;
     let owner_token_sha256 = dir.db.with(|c| db::owner_token_hash(c))?;
-    let s3 = dir.config.s3.clone().with_env();
+    let s3 = dir
+        .config
+        .s3
+        .clone()
+        .resolved()
+        .context("the S3 settings")?;
     let storage = Arc::new(
         Storage::start(&s3, data)
             .await
             .context("cannot start the archive storage")?,
     );
     tracing::info!(endpoint = %storage.endpoint(), "archive storage ready");
+    // Multipart upload ids go into the database while open, so that a crash's are aborted
+    // at the next start (by the reconciliation, which runs at once).
+    storage.set_journal(Arc::new(crate::archive::uploads::DbJournal {
+        db: dir.db.clone(),
+        clock: clock.clone(),
+    }));
     let allow = AllowList::closed();
     let vm_peer = PeerId::from_str(&protocols::signed::peer_id_of(
         &dir.node_key.verifying_key(),
@@ -135,6 +146,10 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
     let reconciler = tokio::spawn(crate::archive::retention::reconcile_periodically(
         state.db.clone(),
         storage.clone(),
+        crate::archive::reindex::Context {
+            tenant_id: state.config.tenant_id.clone(),
+            retention_days: state.config.archive.retention_days,
+        },
         clock.clone(),
         Duration::from_secs(state.config.archive.reconcile_secs.max(1)),
         tasks.child(),
@@ -146,16 +161,40 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         Duration::from_secs(state.config.archive.retention_sweep_secs.max(1)),
         tasks.child(),
     ));
-    let http_listener = tokio::net::TcpListener::bind(&dir.config.http.listen)
+    let http_config = &dir.config.http;
+    let sign_in = Arc::new(crate::http::auth::SignIn::new(
+        http_config.trusted_proxies()?,
+        http_config.sign_in_failures_per_minute,
+        clock.clone(),
+    ));
+    let http_listener = tokio::net::TcpListener::bind(&http_config.listen)
         .await
-        .with_context(|| format!("cannot listen for HTTP on {}", dir.config.http.listen))?;
+        .with_context(|| format!("cannot listen for HTTP on {}", http_config.listen))?;
     tracing::info!(address = %http_listener.local_addr()?, "HTTP API listening");
-    let http = {
-        let stop = tasks.child();
-        let server = warp::serve(crate::http::routes(state.clone()))
-            .incoming(http_listener)
-            .graceful(async move { stop.wait().await });
-        tokio::spawn(server.run())
+    let http = tokio::spawn(crate::http::server::serve(
+        http_listener,
+        crate::http::routes(state.clone(), sign_in),
+        http_config.limits(),
+        tasks.child(),
+    ));
+    let metrics_http = if http_config.metrics_listen.is_empty() {
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind(&http_config.metrics_listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen for metrics on {}",
+                    http_config.metrics_listen
+                )
+            })?;
+        tracing::info!(address = %listener.local_addr()?, "metrics listening (no token)");
+        Some(tokio::spawn(crate::http::server::serve(
+            listener,
+            crate::http::metrics_routes(state.clone()),
+            http_config.limits(),
+            tasks.child(),
+        )))
     };
     let watcher = tokio::spawn(crate::presence::watch(
         state.clone(),
@@ -209,7 +248,10 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         ("archive reconciliation", reconciler),
         ("HTTP server", http),
         ("node", task),
-    ] {
+    ]
+    .into_iter()
+    .chain(metrics_http.map(|t| ("metrics server", t)))
+    {
         if tokio::time::timeout_at(deadline, t).await.is_err() {
             tracing::warn!(task = name, "did not stop in time");
         }

@@ -32,6 +32,10 @@ pub(crate) struct Metrics {
     devices_connected: Gauge,
     events_cached: Gauge,
     connections_refused: Counter,
+    archive_quarantined: Gauge,
+    archive_stray_uploads: Gauge,
+    archive_cameras_over_quota: Gauge,
+    edge_parked: Gauge,
 }
 
 fn registry(m: &Metrics) -> Registry {
@@ -75,6 +79,26 @@ fn registry(m: &Metrics) -> Registry {
         "connections_refused",
         "Connections the gate refused before any protocol (peers not on the allow-list)",
         m.connections_refused.clone(),
+    );
+    r.register(
+        "archive_quarantined_objects",
+        "Archived objects S3 did not show at the last check (kept in the index)",
+        m.archive_quarantined.clone(),
+    );
+    r.register(
+        "archive_stray_uploads",
+        "Multipart uploads that could not be aborted, and uploads with stray parts on the embedded server's disk",
+        m.archive_stray_uploads.clone(),
+    );
+    r.register(
+        "archive_cameras_over_quota",
+        "Cameras whose last archive did not fit their quota",
+        m.archive_cameras_over_quota.clone(),
+    );
+    r.register(
+        "edge_parked",
+        "Events, archives and thumbnails the edges hold after a final refusal (latest reports)",
+        m.edge_parked.clone(),
     );
     r
 }
@@ -228,6 +252,32 @@ impl VmState {
             .db
             .call(|c| Ok((db::devices(c)?.len() as i64, db::event_count(c)? as i64)))
             .await?;
+        let (quarantined, unaborted, over_quota) = self
+            .db
+            .call(|c| {
+                Ok((
+                    db::quarantined_objects(c)?.len() as i64,
+                    db::journaled_uploads(c)?
+                        .iter()
+                        .filter(|u| u.abort_error.is_some())
+                        .count() as i64,
+                    db::over_quota(c)?.len() as i64,
+                ))
+            })
+            .await?;
+        self.metrics.archive_quarantined.set(quarantined);
+        self.metrics
+            .archive_stray_uploads
+            .set(unaborted + self.storage.embedded_stray_parts().uploads as i64);
+        self.metrics.archive_cameras_over_quota.set(over_quota);
+        let parked: u64 = self
+            .edge_health()
+            .await?
+            .iter()
+            .filter_map(|(_, h)| h.parked)
+            .map(|p| p.events + p.archive + p.thumbnails)
+            .sum();
+        self.metrics.edge_parked.set(parked as i64);
         self.metrics.devices_registered.set(devices);
         self.metrics
             .devices_connected

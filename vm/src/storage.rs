@@ -5,7 +5,9 @@
 //! # Embedded server
 //!
 //! With no endpoint, [`Storage::start`] runs an s3s-fs server in this process on
-//! `127.0.0.1:<any port>` with data under `<data>/s3` and fresh random credentials, and talks to
+//! `127.0.0.1:<any port>` with data under `<data>/s3` and random credentials made once and
+//! kept in `<data>/s3-embedded.keys` (0600; stable, so an upload a crash left open can be
+//! aborted after the restart: s3s-fs binds an upload to the key that made it), and talks to
 //! it over HTTP with aws-sdk-s3: the same code path as any other server.
 //!
 //! # Uploads
@@ -16,6 +18,11 @@
 //! the server checks the parts). Memory: one part buffer per upload, whatever the object size.
 //! The whole object's SHA-256 is computed on the way, so the caller can check the CID before
 //! indexing; an upload that fails or does not match is aborted or deleted.
+//!
+//! Each multipart upload id goes into the [`UploadJournal`] right after S3 made it and out
+//! once it completed or was aborted; ids this process is still writing are in
+//! [`Storage::is_active`]. What a crash left journaled is aborted at the next start
+//! (`archive::uploads`).
 
 use std::path::Path;
 
@@ -33,7 +40,7 @@ use sha2::{Digest, Sha256};
 use protocols::ContentId;
 
 /// S3 settings (`[s3]` in `vm.toml`; `GUARDIAN_S3_*` environment variables override).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Config {
     /// The endpoint URL; empty runs the embedded server.
@@ -44,6 +51,13 @@ pub struct S3Config {
     pub access_key: String,
     /// Secret access key (ignored by the embedded server).
     pub secret_key: String,
+    /// A file holding the access key id (as container secrets are mounted); it wins over
+    /// `access_key`. Trailing whitespace is dropped.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub access_key_file: String,
+    /// A file holding the secret access key; it wins over `secret_key`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub secret_key_file: String,
     /// Path-style addressing (`http://host/bucket/key`); needed by MinIO, s3s and radosgw on
     /// plain hosts.
     pub path_style: bool,
@@ -62,6 +76,8 @@ impl Default for S3Config {
             region: "us-east-1".into(),
             access_key: String::new(),
             secret_key: String::new(),
+            access_key_file: String::new(),
+            secret_key_file: String::new(),
             path_style: true,
             part_size: 16 * 1024 * 1024,
             embedded_listen: "127.0.0.1:0".into(),
@@ -69,10 +85,56 @@ impl Default for S3Config {
     }
 }
 
+/// The keys never reach a log: `Debug` shows whether they are set, not what they are.
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |s: &str| if s.is_empty() { "" } else { "<set>" };
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key", &set(&self.access_key))
+            .field("secret_key", &set(&self.secret_key))
+            .field("access_key_file", &self.access_key_file)
+            .field("secret_key_file", &self.secret_key_file)
+            .field("path_style", &self.path_style)
+            .field("part_size", &self.part_size)
+            .field("embedded_listen", &self.embedded_listen)
+            .finish()
+    }
+}
+
+/// Reads a secret from `path`, without its trailing whitespace (a newline from `echo`).
+fn read_secret(path: &str) -> Result<String, StorageError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| StorageError::Embedded(format!("cannot read the secret file {path}: {e}")))?;
+    Ok(text.trim_end().to_owned())
+}
+
 impl S3Config {
-    /// Applies `GUARDIAN_S3_ENDPOINT`, `_REGION`, `_ACCESS_KEY`, `_SECRET_KEY`, `_PATH_STYLE`.
+    /// Applies the environment (`GUARDIAN_S3_ENDPOINT`, `_REGION`, `_ACCESS_KEY`,
+    /// `_SECRET_KEY`, `_ACCESS_KEY_FILE`, `_SECRET_KEY_FILE`, `_PATH_STYLE`), then reads the
+    /// key files: a `*_FILE` (from `vm.toml` or the environment) wins over the inline value.
+    pub fn resolved(self) -> Result<Self, StorageError> {
+        let mut c = self.with_env();
+        if !c.access_key_file.is_empty() {
+            c.access_key = read_secret(&c.access_key_file)?;
+        }
+        if !c.secret_key_file.is_empty() {
+            c.secret_key = read_secret(&c.secret_key_file)?;
+        }
+        Ok(c)
+    }
+
+    /// Applies `GUARDIAN_S3_ENDPOINT`, `_REGION`, `_ACCESS_KEY`, `_SECRET_KEY`,
+    /// `_ACCESS_KEY_FILE`, `_SECRET_KEY_FILE`, `_PATH_STYLE`.
     pub fn with_env(mut self) -> Self {
         let var = |n: &str| std::env::var(format!("GUARDIAN_S3_{n}")).ok();
+        if let Some(v) = var("ACCESS_KEY_FILE") {
+            self.access_key_file = v;
+        }
+        if let Some(v) = var("SECRET_KEY_FILE") {
+            self.secret_key_file = v;
+        }
         if let Some(v) = var("ENDPOINT") {
             self.endpoint = v;
         }
@@ -134,12 +196,37 @@ fn sdk_err<E: std::error::Error + 'static>(
     }
 }
 
+/// Where multipart upload ids are written while they are open (the vm's database).
+pub trait UploadJournal: Send + Sync {
+    /// S3 made `upload_id` for `bucket/key`: journal it before any part is sent.
+    fn started<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+        upload_id: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>>;
+    /// The upload completed or was aborted.
+    fn ended<'a>(&'a self, upload_id: &'a str) -> futures::future::BoxFuture<'a, ()>;
+}
+
 /// The S3 client, and the embedded server when there is one.
 pub struct Storage {
     client: Client,
     part_size: u64,
     endpoint: String,
     embedded: Option<tokio::task::JoinHandle<()>>,
+    embedded_root: Option<std::path::PathBuf>,
+    journal: std::sync::OnceLock<std::sync::Arc<dyn UploadJournal>>,
+    active: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Stray parts the embedded server holds: uploads nothing is writing and their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StrayParts {
+    /// Uploads with parts on disk.
+    pub uploads: u64,
+    /// Their parts' bytes.
+    pub bytes: u64,
 }
 
 impl Drop for Storage {
@@ -150,6 +237,48 @@ impl Drop for Storage {
     }
 }
 
+/// Marks an upload id active in a [`Storage`] while it lives.
+struct Active<'a>(
+    &'a std::sync::Mutex<std::collections::HashSet<String>>,
+    String,
+);
+
+impl<'a> Active<'a> {
+    fn new(set: &'a std::sync::Mutex<std::collections::HashSet<String>>, id: &str) -> Self {
+        set.lock().expect("active lock").insert(id.to_owned());
+        Active(set, id.to_owned())
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.lock().expect("active lock").remove(&self.1);
+    }
+}
+
+/// The embedded server's keys, made once (random) and kept in `path` (0600).
+fn embedded_keys(path: &Path) -> Result<(String, String), StorageError> {
+    use rand::RngCore;
+    if let Ok(text) = std::fs::read_to_string(path)
+        && let Some((a, s)) = text.trim().split_once('\n')
+    {
+        return Ok((a.trim().to_owned(), s.trim().to_owned()));
+    }
+    let mut key = [0u8; 20];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    let access = format!("GDN{}", data_encoding::BASE32_NOPAD.encode(&key[..10]));
+    let secret = data_encoding::BASE32_NOPAD.encode(&key);
+    let mut f = std::fs::OpenOptions::new();
+    f.write(true).create(true).truncate(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut f, 0o600);
+    let mut file = f
+        .open(path)
+        .map_err(|e| StorageError::Embedded(format!("cannot write {}: {e}", path.display())))?;
+    std::io::Write::write_all(&mut file, format!("{access}\n{secret}\n").as_bytes())
+        .map_err(|e| StorageError::Embedded(format!("cannot write {}: {e}", path.display())))?;
+    Ok((access, secret))
+}
+
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -157,14 +286,15 @@ fn b64(bytes: &[u8]) -> String {
 impl Storage {
     /// Connects to the configured server, or starts the embedded one under `data/s3`.
     pub async fn start(config: &S3Config, data: &Path) -> Result<Self, StorageError> {
+        let embedded_root = config.endpoint.is_empty().then(|| data.join("s3"));
         let (endpoint, access, secret, embedded) = if config.endpoint.is_empty() {
-            let (endpoint, access, secret, task) = start_embedded(
-                &data.join("s3"),
-                &config.embedded_listen,
-                &config.access_key,
-                &config.secret_key,
-            )
-            .await?;
+            let (access, secret) = if config.access_key.is_empty() || config.secret_key.is_empty() {
+                embedded_keys(&data.join("s3-embedded.keys"))?
+            } else {
+                (config.access_key.clone(), config.secret_key.clone())
+            };
+            let (endpoint, access, secret, task) =
+                start_embedded(&data.join("s3"), &config.embedded_listen, &access, &secret).await?;
             (endpoint, access, secret, Some(task))
         } else {
             (
@@ -189,7 +319,97 @@ impl Storage {
             part_size: config.part_size.max(5 * 1024 * 1024),
             endpoint,
             embedded,
+            embedded_root,
+            journal: std::sync::OnceLock::new(),
+            active: Default::default(),
         })
+    }
+
+    /// Journals multipart uploads in `journal` from now on (set once).
+    pub fn set_journal(&self, journal: std::sync::Arc<dyn UploadJournal>) {
+        let _ = self.journal.set(journal);
+    }
+
+    /// Whether this process is writing `upload_id` now.
+    pub fn is_active(&self, upload_id: &str) -> bool {
+        self.active.lock().expect("active lock").contains(upload_id)
+    }
+
+    /// Aborts a multipart upload; one S3 no longer knows is aborted already.
+    pub async fn abort_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), StorageError> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = sdk_err("AbortMultipartUpload")(e);
+                if e.to_string().contains("NoSuchUpload") {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// The multipart uploads S3 lists as open in `bucket` (key, upload id); `None` when the
+    /// server cannot list them (s3s-fs).
+    pub async fn open_uploads(&self, bucket: &str) -> Option<Vec<(String, String)>> {
+        let out = self
+            .client
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .send()
+            .await
+            .ok()?;
+        Some(
+            out.uploads()
+                .iter()
+                .filter_map(|u| Some((u.key()?.to_owned(), u.upload_id()?.to_owned())))
+                .collect(),
+        )
+    }
+
+    /// Parts on the embedded server's disk of uploads this process is not writing (a crash
+    /// before the journal, or an abort that failed). Zero for another server.
+    pub fn embedded_stray_parts(&self) -> StrayParts {
+        let Some(root) = &self.embedded_root else {
+            return StrayParts::default();
+        };
+        let Ok(dir) = std::fs::read_dir(root) else {
+            return StrayParts::default();
+        };
+        let mut ids = std::collections::HashSet::new();
+        let mut bytes = 0;
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(".upload_id-") else {
+                continue;
+            };
+            let Some((id, _)) = rest.split_once(".part-") else {
+                continue;
+            };
+            if self.is_active(id) {
+                continue;
+            }
+            bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+            ids.insert(id.to_owned());
+        }
+        StrayParts {
+            uploads: ids.len() as u64,
+            bytes,
+        }
     }
 
     /// The endpoint in use (the embedded server's address when embedded).
@@ -276,7 +496,6 @@ impl Storage {
         incoming: &mut R,
     ) -> Result<ContentId, StorageError> {
         let mut whole = Sha256::new();
-        let mut received = 0u64;
         if size <= self.part_size {
             let body = read_part(incoming, size, &mut whole, 0, size).await?;
             // One part: the object's digest is the checksum, computed once.
@@ -307,12 +526,48 @@ impl Storage {
             .upload_id()
             .ok_or_else(|| s3_err("CreateMultipartUpload", "no upload id"))?
             .to_owned();
+        let result = {
+            // Active while this future runs, even if it is dropped midway (a shutdown): the
+            // cleanup of this process leaves it alone, the next start's aborts it.
+            let _active = Active::new(&self.active, &upload_id);
+            self.put_parts(bucket, key, &upload_id, size, incoming, &mut whole)
+                .await
+        };
+        if result.is_ok()
+            && let Some(j) = self.journal.get()
+        {
+            j.ended(&upload_id).await;
+        }
+        result
+    }
+
+    /// The journaled part of a multipart upload: journal, parts, complete (or abort).
+    async fn put_parts<R: AsyncRead + Unpin>(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        size: u64,
+        incoming: &mut R,
+        whole: &mut Sha256,
+    ) -> Result<ContentId, StorageError> {
+        let mut received = 0u64;
+        if let Some(j) = self.journal.get()
+            && let Err(e) = j.started(bucket, key, upload_id).await
+        {
+            // Not journaled, so a crash would leave it for good: do not go on.
+            let _ = self.abort_upload(bucket, key, upload_id).await;
+            return Err(s3_err(
+                "CreateMultipartUpload",
+                format!("cannot journal the upload: {e}"),
+            ));
+        }
         let result: Result<Vec<CompletedPart>, StorageError> = async {
             let mut parts = Vec::new();
             let mut number = 1;
             while received < size {
                 let want = (size - received).min(self.part_size);
-                let body = read_part(incoming, want, &mut whole, received, size).await?;
+                let body = read_part(incoming, want, whole, received, size).await?;
                 received += want;
                 let sum = b64(&Sha256::digest(&body));
                 let out = self
@@ -320,7 +575,7 @@ impl Storage {
                     .upload_part()
                     .bucket(bucket)
                     .key(key)
-                    .upload_id(&upload_id)
+                    .upload_id(upload_id)
                     .part_number(number)
                     .content_length(want as i64)
                     .checksum_sha256(&sum)
@@ -343,22 +598,21 @@ impl Storage {
         let parts = match result {
             Ok(p) => p,
             Err(e) => {
-                let _ = self
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(bucket)
-                    .key(key)
-                    .upload_id(&upload_id)
-                    .send()
-                    .await;
+                // Aborted now; if the abort fails, the journal row stays for the next cleanup.
+                if self.abort_upload(bucket, key, upload_id).await.is_ok()
+                    && let Some(j) = self.journal.get()
+                {
+                    j.ended(upload_id).await;
+                }
                 return Err(e);
             }
         };
-        self.client
+        let completed = self
+            .client
             .complete_multipart_upload()
             .bucket(bucket)
             .key(key)
-            .upload_id(&upload_id)
+            .upload_id(upload_id)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
@@ -366,8 +620,16 @@ impl Storage {
             )
             .send()
             .await
-            .map_err(sdk_err("CompleteMultipartUpload"))?;
-        Ok(ContentId::from_sha256(whole.finalize().into()))
+            .map_err(sdk_err("CompleteMultipartUpload"));
+        if let Err(e) = completed {
+            if self.abort_upload(bucket, key, upload_id).await.is_ok()
+                && let Some(j) = self.journal.get()
+            {
+                j.ended(upload_id).await;
+            }
+            return Err(e);
+        }
+        Ok(ContentId::from_sha256(whole.clone().finalize().into()))
     }
 
     /// Deletes an object (missing objects are not an error).
@@ -438,6 +700,37 @@ impl Storage {
             .send()
             .await
             .map_err(sdk_err("GetObject"))
+    }
+
+    /// The CID of an object, read through once (memory: one chunk).
+    pub async fn cid_of(&self, bucket: &str, key: &str) -> Result<ContentId, StorageError> {
+        let mut out = self.get(bucket, key, None).await?;
+        let mut h = Sha256::new();
+        while let Some(chunk) = out.body.next().await {
+            h.update(chunk.map_err(|e| s3_err("GetObject", e))?);
+        }
+        Ok(ContentId::from_sha256(h.finalize().into()))
+    }
+
+    /// A small object's bytes; `None` when it is missing or larger than `max`.
+    pub async fn get_small(
+        &self,
+        bucket: &str,
+        key: &str,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.object_size(bucket, key).await? {
+            Some(n) if n <= max => {}
+            _ => return Ok(None),
+        }
+        let out = self.get(bucket, key, None).await?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| s3_err("GetObject", e))?
+            .into_bytes();
+        Ok((bytes.len() as u64 <= max).then(|| bytes.to_vec()))
     }
 }
 
@@ -516,4 +809,35 @@ async fn start_embedded(
     });
     tracing::info!(endpoint = %format!("http://{addr}"), root = %root.display(), "embedded S3 server started");
     Ok((format!("http://{addr}"), access, secret, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_files_win_over_inline_keys_and_keys_never_show_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cr3t-from-file\n").unwrap();
+        let c = S3Config {
+            access_key: "AKIAINLINE".into(),
+            secret_key: "inline-secret".into(),
+            secret_key_file: secret.display().to_string(),
+            ..Default::default()
+        };
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("inline-secret") && !debug.contains("AKIAINLINE"),
+            "{debug}"
+        );
+        let r = c.resolved().unwrap();
+        assert_eq!(r.secret_key, "s3cr3t-from-file");
+        assert_eq!(r.access_key, "AKIAINLINE");
+        let missing = S3Config {
+            access_key_file: dir.path().join("nope").display().to_string(),
+            ..Default::default()
+        };
+        assert!(missing.resolved().is_err());
+    }
 }

@@ -111,7 +111,7 @@ fn compose_parses_and_its_vm_environment_runs_against_local_s3() {
     let mut vm_proc = Proc::spawn(&mut cmd, &log);
     let url = format!("http://127.0.0.1:{http}");
     wait_for("the vm's API", Duration::from_secs(30), &[&log], || {
-        ureq::get(&format!("{url}/metrics")).call().is_ok()
+        ureq::get(&format!("{url}/healthz")).call().is_ok()
     });
     let text = std::fs::read_to_string(&log).unwrap();
     let token = text

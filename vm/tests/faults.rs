@@ -152,6 +152,12 @@ fn kill9_of_vm_and_edge_mid_transfer_archives_each_clip_once() {
         "the upload seen before the kill ({cut:?}) was not in flight when the vm died: {open:?}"
     );
     vm.start();
+    // The upload the kill left open was journaled: the restart aborts it, its parts go.
+    wait_for("the killed upload aborted", WAIT, &logs, || {
+        !uploads_in_flight(&vm.s3_root())
+            .iter()
+            .any(|u| u.upload_id == cut.upload_id)
+    });
     let archived_before_restart = archived_events(&vm).len();
     assert!(archived_before_restart < 5, "nothing was left to send");
 
@@ -193,6 +199,18 @@ fn kill9_of_vm_and_edge_mid_transfer_archives_each_clip_once() {
     wait_for("the edge's outbox to empty", WAIT, &logs, || {
         edge.archive_backlog() == 0
     });
+    // No part left anywhere (the edge's kill broke a transfer: the vm aborted that upload
+    // at once), and health says so.
+    assert_eq!(uploads_in_flight(&vm.s3_root()), []);
+    let (_, health) = vm.get("/api/v1/health");
+    assert_eq!(
+        health["archive_stray_uploads"]["parts"]["uploads"], 0,
+        "{health}"
+    );
+    assert_eq!(
+        health["archive_stray_uploads"]["unaborted"],
+        serde_json::json!([])
+    );
 }
 
 #[test]

@@ -152,6 +152,7 @@ fn the_server_matches_its_openapi_document() {
             "/api/v1/events/{id}/thumbnail",
             "/api/v1/health",
             "/api/v1/key-slots",
+            "/healthz",
             "/metrics"
         ]
     );
@@ -173,6 +174,11 @@ fn the_server_matches_its_openapi_document() {
         ("/api/v1/events?limit=0", 400),
         ("/api/v1/events?limit=1001", 400),
         ("/api/v1/events?limit=ten", 400),
+        // Bounded before any cast: 2^64-1 used to wrap to -1 and list everything.
+        ("/api/v1/events?since=18446744073709551615", 400),
+        ("/api/v1/events?since=18446744073709551616", 400),
+        ("/api/v1/events?since=9223372036854775807", 200),
+        ("/api/v1/archive?since=18446744073709551615", 400),
         ("/api/v1/events?since=-1", 400),
         ("/api/v1/events?camera=Front%20Door", 400),
         ("/api/v1/events?unknown=1", 400),
@@ -301,6 +307,64 @@ fn the_server_matches_its_openapi_document() {
     let mut ten = Vec::new();
     std::io::Read::read_to_end(&mut part.into_reader(), &mut ten).unwrap();
     assert_eq!(ten, bytes[10..20]);
+    // One Range parser: malformed ranges are 400, ranges past the end 416 with the size,
+    // each a JSON error of the spec, never an S3 error.
+    let size = bytes.len();
+    for (range, want) in [
+        ("bytes=5-1".to_owned(), 400),
+        ("abc".to_owned(), 400),
+        ("bytes=".to_owned(), 400),
+        ("bytes=0-1,5-6".to_owned(), 400),
+        (format!("bytes={size}-"), 416),
+        ("bytes=-0".to_owned(), 416),
+        (format!("bytes={}-", u64::MAX), 416),
+    ] {
+        let err = ureq::get(&format!("{}/api/v1/archive/{cid}", vm.http))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Range", &range)
+            .call()
+            .unwrap_err();
+        let ureq::Error::Status(status, resp) = err else {
+            panic!("{range}: {err:?}")
+        };
+        assert_eq!(status, want, "{range}");
+        if want == 416 {
+            assert_eq!(
+                resp.header("content-range"),
+                Some(format!("bytes */{size}").as_str()),
+                "{range}"
+            );
+        }
+        let body: Value = resp.into_json().unwrap();
+        let schema = response_schema(&spec, object_path, status);
+        assert!(
+            jsonschema::validator_for(&schema).unwrap().is_valid(&body),
+            "{range}: {body}"
+        );
+        assert!(
+            !body["message"].as_str().unwrap().contains("Error {"),
+            "no internal Debug text: {body}"
+        );
+    }
+    let (status, cr, tail) = {
+        let r = ureq::get(&format!("{}/api/v1/archive/{cid}", vm.http))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Range", "bytes=-7")
+            .call()
+            .unwrap();
+        let cr = r.header("content-range").map(str::to_owned);
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut r.into_reader(), &mut b).unwrap();
+        (206, cr, b)
+    };
+    assert_eq!(
+        (status, cr.as_deref()),
+        (
+            206,
+            Some(format!("bytes {}-{}/{size}", size - 7, size - 1).as_str())
+        )
+    );
+    assert_eq!(tail, bytes[size - 7..]);
 
     // Playback: a ticket for an event, refusals.
     let play_path = "/api/v1/events/{id}/play";
@@ -395,8 +459,19 @@ fn the_server_matches_its_openapi_document() {
     assert_eq!(page["events"].as_array().unwrap().len(), 2);
     assert_eq!(page["next_since"], page["events"][1]["started_at_ms"]);
 
-    // /metrics: text, no token.
-    let resp = ureq::get(&format!("{}/metrics", vm.http)).call().unwrap();
+    // /metrics: text, behind the owner token.
+    assert_eq!(
+        ureq::get(&format!("{}/metrics", vm.http))
+            .call()
+            .unwrap_err()
+            .into_response()
+            .map(|r| r.status()),
+        Some(401)
+    );
+    let resp = ureq::get(&format!("{}/metrics", vm.http))
+        .set("authorization", &format!("Bearer {}", vm.token))
+        .call()
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert!(
         resp.content_type()

@@ -152,7 +152,9 @@ mod tests {
         assert_eq!(due[0].event_id, "a");
         assert_eq!(due[0].attempts, 1);
 
+        assert_eq!(s.parked().unwrap(), (0, 0, 0));
         s.park_archive("b", "quota").unwrap();
+        assert_eq!(s.parked().unwrap(), (0, 1, 0), "reported in telemetry");
         assert_eq!(s.archive_backlog().unwrap(), (1, 100));
         assert_eq!(s.due_archives(u64::MAX / 4, 10).unwrap().len(), 1);
         assert_eq!(s.archive_event_ids().unwrap().len(), 2, "parked rows stay");

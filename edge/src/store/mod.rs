@@ -143,6 +143,24 @@ impl Store {
         })
     }
 
+    /// Rows the vm refused for good, kept and no longer sent: (events, archives, thumbnails).
+    pub fn parked(&self) -> Result<(u64, u64, u64), StoreError> {
+        self.with(|c| {
+            let count = |table: &str| -> Result<u64, StoreError> {
+                Ok(c.query_row(
+                    &format!("SELECT COUNT(*) FROM {table} WHERE refused_reason IS NOT NULL"),
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )? as u64)
+            };
+            Ok((
+                count("event_outbox")?,
+                count(Queue::Archive.table())?,
+                count(Queue::Thumbnail.table())?,
+            ))
+        })
+    }
+
     /// Parks `event_id`'s row of `queue` with the refusal's reason.
     fn park(&self, queue: Queue, event_id: &str, reason: &str) -> Result<(), StoreError> {
         let sql = format!(

@@ -14,6 +14,19 @@ use crate::error::NodeError;
 use crate::gate::Gate;
 use crate::protocol_table::{self, Enroll, Events, RrBehaviour, Telemetry};
 
+/// A QUIC connection with no packet from the peer for this long is closed: with keep-alives
+/// every [`QUIC_KEEP_ALIVE`], a dead peer is noticed within this bound.
+pub(crate) const QUIC_IDLE: Duration = Duration::from_secs(10);
+/// How often QUIC sends a keep-alive on an otherwise quiet connection.
+pub(crate) const QUIC_KEEP_ALIVE: Duration = Duration::from_secs(3);
+/// A QUIC dial that has not finished its handshake by then fails (and is redialed).
+pub(crate) const QUIC_HANDSHAKE: Duration = Duration::from_secs(4);
+/// How often each connection is pinged (TCP connections have no keep-alive of their own).
+pub(crate) const PING_INTERVAL: Duration = Duration::from_secs(3);
+/// A ping unanswered for this long closes its connection: a dead peer on TCP is noticed
+/// within `PING_INTERVAL + PING_TIMEOUT`.
+pub(crate) const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Every behaviour of a node.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
@@ -50,9 +63,11 @@ pub(crate) fn build_swarm(config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeE
         )
         .map_err(|e| transport_err(&e))?
         .with_quic_config(|mut c| {
-            // Keep QUIC connections alive through home NATs; the defaults idle out in 10 s.
-            c.max_idle_timeout = 60_000;
-            c.keep_alive_interval = Duration::from_secs(10);
+            // Keep-alives every few seconds hold QUIC mappings open through home NATs, and a
+            // peer that stops answering is dead after QUIC_IDLE (not the minute it was).
+            c.max_idle_timeout = QUIC_IDLE.as_millis() as u32;
+            c.keep_alive_interval = QUIC_KEEP_ALIVE;
+            c.handshake_timeout = QUIC_HANDSHAKE;
             c
         })
         .with_dns()
@@ -67,7 +82,11 @@ pub(crate) fn build_swarm(config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeE
                     identify::Config::new("/guardian/1.0.0".into(), key.public())
                         .with_agent_version(agent),
                 ),
-                ping: ping::Behaviour::default(),
+                ping: ping::Behaviour::new(
+                    ping::Config::new()
+                        .with_interval(PING_INTERVAL)
+                        .with_timeout(PING_TIMEOUT),
+                ),
                 relay: Toggle::from(
                     (role == Role::Vm)
                         .then(|| relay::Behaviour::new(peer_id, relay_limits.to_config())),

@@ -13,7 +13,7 @@ use futures::stream::FuturesUnordered;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::{Multiaddr, PeerId, Swarm, dcutr, identify, relay};
+use libp2p::{Multiaddr, PeerId, Swarm, dcutr, identify, ping, relay};
 use protocols::messages::enroll::EnrollResponse;
 use protocols::messages::events::EventAck;
 use protocols::messages::telemetry::TelemetryAck;
@@ -495,6 +495,17 @@ impl EventLoop {
                     peer: remote_peer_id,
                     direct: result.is_ok(),
                 });
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(error),
+            }) => {
+                // libp2p's ping reports a failure and leaves the connection open: a peer
+                // that stopped answering (killed, its network gone) is closed here, so the
+                // redial starts in seconds rather than after the transport's own timeout.
+                tracing::warn!(%peer, %error, "ping failed; closing the connection");
+                self.swarm.close_connection(connection);
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 tracing::debug!(peer = %peer_id, agent = %info.agent_version, "identified");

@@ -1,6 +1,7 @@
 //! What the node keeps up, as pure state driven by the swarm task with the current time:
-//! [`Redials`], the peers to stay connected to (redialed with backoff, 1 s doubling to 60 s,
-//! full jitter), and [`RelayReservation`], the reservation to hold on a relay (listened for
+//! [`Redials`], the peers to stay connected to (redialed with backoff, 0.5 s doubling to 3 s,
+//! full jitter: the vm link comes back within seconds of the vm's return, and many edges
+//! still spread out), and [`RelayReservation`], the reservation to hold on a relay (listened for
 //! again whenever the relay's connection comes back, retried every [`RELAY_RETRY`]).
 
 use std::collections::HashMap;
@@ -13,9 +14,9 @@ use rand::Rng;
 use crate::backoff::Backoff;
 
 /// The first redial wait's ceiling.
-pub(crate) const REDIAL_BASE: Duration = Duration::from_secs(1);
+pub(crate) const REDIAL_BASE: Duration = Duration::from_millis(500);
 /// The longest redial wait.
-pub(crate) const REDIAL_MAX: Duration = Duration::from_secs(60);
+pub(crate) const REDIAL_MAX: Duration = Duration::from_secs(3);
 /// The wait before listening through the relay again after a failure or a lost reservation.
 pub(crate) const RELAY_RETRY: Duration = Duration::from_secs(5);
 

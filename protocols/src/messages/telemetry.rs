@@ -1,5 +1,5 @@
 //! `/guardian/telemetry/1`: the edge's periodic health report, from which the vm derives
-//! health (offline, disk nearly full, archive backlog high).
+//! health (offline, disk nearly full, archive backlog high, work parked after a refusal).
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,16 @@ pub struct TelemetryReport {
     pub archive_backlog_bytes: u64,
     /// Event records waiting for the vm's ack.
     pub event_backlog: u64,
+    /// Event records the vm refused for good, kept on the edge and no longer sent (absent
+    /// from older edges: 0).
+    #[serde(default)]
+    pub events_parked: u64,
+    /// Sealed events the vm's archive refused for good, kept on the edge.
+    #[serde(default)]
+    pub archive_parked: u64,
+    /// Sealed thumbnails the vm refused for good, kept on the edge.
+    #[serde(default)]
+    pub thumbnails_parked: u64,
 }
 
 /// A camera's state as the edge sees it.
@@ -107,6 +117,9 @@ mod tests {
             archive_backlog_objects: 3,
             archive_backlog_bytes: 24 << 20,
             event_backlog: 0,
+            events_parked: 0,
+            archive_parked: 0,
+            thumbnails_parked: 0,
         }
     }
 

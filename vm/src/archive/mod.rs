@@ -25,12 +25,14 @@ use protocols::messages::archive::{
     ArchiveDecision, ArchiveOffer, ArchiveRefusal, ArchiveResult, ObjectHeader,
 };
 
-use crate::db::{self, ArchiveRow};
+use crate::db;
 use crate::state::VmState;
 use crate::storage::Storage;
 
 pub mod policy;
+pub mod reindex;
 pub mod retention;
+pub mod uploads;
 
 pub use crate::config::ArchiveConfig;
 pub use policy::{bucket_of, object_key};
@@ -97,7 +99,26 @@ async fn decide(
             .await
             .map_err(|e| ArchiveRefusal::StorageUnavailable(e.to_string()))?
     };
-    match policy::plan(manifest, manifest_len, &held, policy.quota_bytes_per_camera)? {
+    let planned = policy::plan(manifest, manifest_len, &held, policy.quota_bytes_per_camera);
+    if let Err(ArchiveRefusal::QuotaExceeded {
+        camera_id,
+        used,
+        quota,
+        needed,
+    }) = &planned
+    {
+        let r = db::OverQuota {
+            camera_id: camera_id.clone(),
+            refused_at_ms: state.clock.wall_ms(),
+            used_bytes: *used,
+            needed_bytes: *needed,
+            quota_bytes: *quota,
+        };
+        if let Err(e) = state.db.call(move |c| db::quota_refused(c, &r)).await {
+            tracing::warn!(error = %e, "cannot record a quota refusal");
+        }
+    }
+    match planned? {
         Plan::AlreadyArchived => Ok(ArchiveDecision::AlreadyArchived),
         Plan::Send(objects) => {
             storage
@@ -212,29 +233,15 @@ async fn receive(
     }
     let now = state.clock.wall_ms();
     let retain_until = policy::retain_until(now, state.config.archive.retention_days);
-    // The index keeps the key ids the objects are sealed to, comma separated.
-    let key_id = manifest.key_ids.join(",");
-    let rows: Vec<ArchiveRow> = manifest
-        .objects
-        .iter()
-        .map(|o| ArchiveRow {
-            cid: o.cid.to_string(),
-            event_id: manifest.event_id.clone(),
-            kind: o.kind.to_string(),
-            camera_id: manifest.camera_id.clone(),
-            edge_peer_id: peer.to_string(),
-            bucket: bucket.clone(),
-            key: object_key(&manifest.event_id, o.kind.file_name()),
-            size: o.size,
-            key_id: key_id.clone(),
-            archived_at_ms: now,
-            retain_until_ms: retain_until,
-        })
-        .collect();
+    let rows = policy::index_rows(manifest, &peer.to_string(), now, retain_until);
     let json = manifest_json.to_vec();
+    let camera = manifest.camera_id.clone();
     if let Err(e) = state
         .db
-        .call(move |c| db::insert_archive(c, &rows, &manifest_key, &json))
+        .call(move |c| {
+            db::insert_archive(c, &rows, &manifest_key, &json)?;
+            db::quota_fits(c, &camera)
+        })
         .await
     {
         return ArchiveResult::Refused(ArchiveRefusal::StorageUnavailable(e.to_string()));

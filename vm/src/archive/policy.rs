@@ -75,6 +75,35 @@ pub fn check_offer(
     Ok(())
 }
 
+/// The index rows of an event's objects, archived from edge `edge_peer_id` at `now_ms` and
+/// kept until `retain_until_ms`. The rows keep the key ids the objects are sealed to,
+/// comma separated.
+pub fn index_rows(
+    manifest: &Manifest,
+    edge_peer_id: &str,
+    now_ms: u64,
+    retain_until_ms: u64,
+) -> Vec<crate::db::ArchiveRow> {
+    let key_id = manifest.key_ids.join(",");
+    manifest
+        .objects
+        .iter()
+        .map(|o| crate::db::ArchiveRow {
+            cid: o.cid.to_string(),
+            event_id: manifest.event_id.clone(),
+            kind: o.kind.to_string(),
+            camera_id: manifest.camera_id.clone(),
+            edge_peer_id: edge_peer_id.to_owned(),
+            bucket: bucket_of(&manifest.camera_id),
+            key: object_key(&manifest.event_id, o.kind.file_name()),
+            size: o.size,
+            key_id: key_id.clone(),
+            archived_at_ms: now_ms,
+            retain_until_ms,
+        })
+        .collect()
+}
+
 /// What the index already holds of an event, and the camera's usage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Held {

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use guardian_node::{SharedClock, Shutdown};
 
+use super::reindex::{self, Context};
+use super::uploads;
 use crate::db::{self, ArchiveRow, Db};
 use crate::storage::Storage;
 
@@ -101,14 +103,24 @@ pub struct Reconciled {
     pub released: usize,
     /// Objects under `events/` in S3 that no index row names.
     pub unindexed: usize,
+    /// Events re-indexed from their signed manifests.
+    pub reindexed: usize,
+    /// Events whose objects stay unindexed (no valid manifest, a CID that does not match).
+    pub not_reindexed: usize,
 }
 
 /// Compares the index with what the buckets hold. An indexed object S3 does not show is
 /// quarantined with the reason, never deleted from the index: an empty listing, a bucket
 /// missing for a moment or a wrong endpoint must not make the archive forget what it holds.
 /// A quarantined object S3 shows again is released. Objects S3 holds under `events/` that
-/// the index does not name are counted and logged.
-pub async fn reconcile(db: &Db, storage: &Storage, now_ms: u64) -> anyhow::Result<Reconciled> {
+/// the index does not name are re-indexed from their event's signed manifest when it and
+/// their CIDs check ([`super::reindex`]); the others are counted and logged.
+pub async fn reconcile(
+    db: &Db,
+    storage: &Storage,
+    ctx: &Context,
+    now_ms: u64,
+) -> anyhow::Result<Reconciled> {
     let indexed = db
         .call(|c| db::archived_objects(c, None, 0, u32::MAX))
         .await?;
@@ -133,6 +145,7 @@ pub async fn reconcile(db: &Db, storage: &Storage, now_ms: u64) -> anyhow::Resul
         listings.insert(bucket, listed);
     }
     let mut done = Reconciled::default();
+    let mut not_reindexed = Vec::new();
     for (bucket, rows) in &by_bucket {
         for row in rows {
             match verdict(row, listings.get(bucket)) {
@@ -164,13 +177,38 @@ pub async fn reconcile(db: &Db, storage: &Storage, now_ms: u64) -> anyhow::Resul
             .flatten()
             .map(|r| r.key.as_str())
             .collect();
-        for key in listed.keys() {
-            if !key.ends_with("manifest.json") && !keys.contains(key.as_str()) {
-                done.unindexed += 1;
-                tracing::warn!(%bucket, %key, "object in S3 without an index row");
+        let mut events: Vec<&str> = listed
+            .keys()
+            .filter(|k| !k.ends_with("manifest.json") && !keys.contains(k.as_str()))
+            .filter_map(|k| reindex::event_of(k))
+            .collect();
+        events.sort_unstable();
+        events.dedup();
+        for event in events {
+            match reindex::reindex_event(db, storage, ctx, bucket, event, listed, now_ms).await? {
+                Ok(()) => {
+                    done.reindexed += 1;
+                    tracing::info!(%bucket, %event, "event re-indexed from its signed manifest");
+                }
+                Err(refusal) => {
+                    done.not_reindexed += 1;
+                    tracing::warn!(%bucket, %event, %refusal, "objects in S3 without an index row; not re-indexed");
+                    not_reindexed.push(db::Unindexed {
+                        bucket: bucket.clone(),
+                        event_id: event.to_owned(),
+                        reason: refusal.to_string(),
+                        seen_at_ms: now_ms,
+                    });
+                }
             }
         }
+        done.unindexed += listed
+            .keys()
+            .filter(|k| !k.ends_with("manifest.json") && !keys.contains(k.as_str()))
+            .count();
     }
+    db.call(move |c| db::set_unindexed(c, &not_reindexed))
+        .await?;
     Ok(done)
 }
 
@@ -179,17 +217,30 @@ pub async fn reconcile(db: &Db, storage: &Storage, now_ms: u64) -> anyhow::Resul
 pub async fn reconcile_periodically(
     db: Db,
     storage: std::sync::Arc<Storage>,
+    ctx: Context,
     clock: SharedClock,
     every: Duration,
     shutdown: Shutdown,
 ) {
     periodically(&clock, every, &shutdown, || async {
-        match reconcile(&db, &storage, clock.wall_ms()).await {
+        // Multipart uploads a crash or a failed transfer left open go first.
+        match uploads::clean(&db, &storage).await {
+            Ok(c) if c.aborted > 0 || !c.unaborted.is_empty() => tracing::info!(
+                aborted = c.aborted,
+                unaborted = c.unaborted.len(),
+                "open multipart uploads cleaned"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot clean open multipart uploads now; will retry"),
+        }
+        match reconcile(&db, &storage, &ctx, clock.wall_ms()).await {
             Ok(r) => tracing::info!(
                 present = r.present,
                 quarantined = r.quarantined,
                 released = r.released,
                 unindexed = r.unindexed,
+                reindexed = r.reindexed,
+                not_reindexed = r.not_reindexed,
                 "archive index reconciled with S3"
             ),
             Err(e) => tracing::warn!(error = %e, "cannot reconcile the archive index with S3 now; will retry"),
@@ -207,6 +258,13 @@ mod tests {
     use std::sync::Arc;
 
     const T0: u64 = 1_800_000_000_000;
+
+    fn test_ctx() -> Context {
+        Context {
+            tenant_id: "t".into(),
+            retention_days: 90,
+        }
+    }
 
     /// Archives event `event` (a clip and its manifest) in S3 and the index, kept until
     /// `retain_until_ms`.
@@ -332,7 +390,7 @@ mod tests {
         archive(&db, &storage, "ev-lost", T0 + 1).await;
         let (bucket, lost_key) = (bucket_of("front"), object_key("ev-lost", "clip.mp4.age"));
         storage.delete(&bucket, &lost_key).await.unwrap();
-        let r = reconcile(&db, &storage, T0).await.unwrap();
+        let r = reconcile(&db, &storage, &test_ctx(), T0).await.unwrap();
         assert_eq!(
             (r.present, r.quarantined, r.released, r.unindexed),
             (1, 1, 0, 0)
@@ -344,7 +402,7 @@ mod tests {
         assert_eq!((q[0].event_id.as_str(), q[0].since_ms), ("ev-lost", T0));
         assert!(q[0].reason.contains("does not list"), "{}", q[0].reason);
         // Checked again later: still missing, still quarantined since the first time.
-        reconcile(&db, &storage, T0 + 5).await.unwrap();
+        reconcile(&db, &storage, &test_ctx(), T0 + 5).await.unwrap();
         let q = db.call(|c| db::quarantined_objects(c)).await.unwrap();
         assert_eq!(q[0].since_ms, T0);
         // Back in S3 (restored, or the bucket reachable again): released.
@@ -352,7 +410,9 @@ mod tests {
             .put_bytes(&bucket, &lost_key, b"sealed".to_vec())
             .await
             .unwrap();
-        let r = reconcile(&db, &storage, T0 + 10).await.unwrap();
+        let r = reconcile(&db, &storage, &test_ctx(), T0 + 10)
+            .await
+            .unwrap();
         assert_eq!((r.present, r.quarantined, r.released), (2, 0, 1));
         assert!(
             db.call(|c| db::quarantined_objects(c))

@@ -28,6 +28,7 @@ pub mod key_slots;
 pub mod packages;
 pub mod telemetry;
 pub mod thumbnails;
+pub mod uploads;
 
 pub use archive::*;
 pub use devices::*;
@@ -36,6 +37,7 @@ pub use key_slots::*;
 pub use packages::*;
 pub use telemetry::*;
 pub use thumbnails::*;
+pub use uploads::*;
 
 /// The vm's migrations, oldest first (`MIGRATIONS[i]` brings the schema to version `i + 1`).
 pub const MIGRATIONS: &[&str] = &[
@@ -45,6 +47,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_sealed_events.sql"),
     include_str!("../../migrations/0005_thumbnails_key_slots.sql"),
     include_str!("../../migrations/0006_quarantine.sql"),
+    include_str!("../../migrations/0007_uploads_quota.sql"),
 ];
 
 const OPTIONS: Options = Options {

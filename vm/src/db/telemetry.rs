@@ -79,6 +79,9 @@ mod tests {
                     archive_backlog_objects: i,
                     archive_backlog_bytes: 0,
                     event_backlog: 0,
+                    events_parked: 0,
+                    archive_parked: 0,
+                    thumbnails_parked: 0,
                 };
                 insert_telemetry(c, "e", &r, i, 4)?;
             }

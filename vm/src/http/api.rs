@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use warp::{Rejection, Reply};
 
-use super::{ApiError, DEFAULT_LIMIT, MAX_LIMIT, internal};
+use super::{ApiError, internal};
 use crate::db;
 use crate::health::EdgeHealth;
 use crate::state::VmState;
+use protocols::http::query::Listing;
 
 #[derive(Serialize)]
 struct DeviceView {
@@ -33,15 +34,6 @@ pub(super) async fn list_devices(state: Arc<VmState>) -> Result<warp::reply::Res
         })
         .collect();
     Ok(warp::reply::json(&DevicesBody { devices }).into_response())
-}
-
-/// Query of `GET /api/v1/events`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventsQuery {
-    pub(super) camera: Option<String>,
-    pub(super) since: Option<u64>,
-    pub(super) limit: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -84,30 +76,15 @@ pub(super) async fn get_thumbnail(
     Ok(r)
 }
 
-pub(super) fn check_query(q: &EventsQuery) -> Result<u32, Rejection> {
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(warp::reject::custom(ApiError::BadRequest(format!(
-            "limit must be 1 to {MAX_LIMIT}"
-        ))));
-    }
-    if let Some(c) = &q.camera
-        && !protocols::messages::valid_id(c)
-    {
-        return Err(warp::reject::custom(ApiError::BadRequest(format!(
-            "camera {c:?} is not a camera id (a-z, 0-9, -)"
-        ))));
-    }
-    Ok(limit)
-}
-
 pub(super) async fn list_events(
     state: Arc<VmState>,
-    q: EventsQuery,
+    q: Listing,
 ) -> Result<warp::reply::Response, Rejection> {
-    let limit = check_query(&q)?;
-    let since = q.since.unwrap_or(0);
-    let camera = q.camera.clone();
+    let Listing {
+        camera,
+        since,
+        limit,
+    } = q;
     let events = state
         .db
         .call(move |c| db::events(c, camera.as_deref(), since, limit))
@@ -135,16 +112,48 @@ struct HealthBody {
     edges: Vec<EdgeHealthView>,
     /// Archived objects S3 did not show at the last check (kept, checked again).
     archive_quarantined: Vec<db::Quarantined>,
+    /// Multipart uploads left open that could not be aborted, and parts on the embedded
+    /// server's disk that no upload writes.
+    archive_stray_uploads: StrayUploads,
+    /// Cameras whose last archive did not fit their quota.
+    archive_over_quota: Vec<db::OverQuota>,
+    /// Events S3 holds without index rows that could not be re-indexed (last check).
+    archive_unindexed: Vec<db::Unindexed>,
+}
+
+#[derive(Serialize)]
+struct StrayUploads {
+    /// Journaled uploads whose abort failed (tried again at every reconciliation).
+    unaborted: Vec<db::JournaledUpload>,
+    /// Parts on the embedded server's disk.
+    parts: crate::storage::StrayParts,
 }
 
 pub(super) async fn get_health(state: Arc<VmState>) -> Result<warp::reply::Response, Rejection> {
     let edges = state.edge_health().await.map_err(internal)?;
-    let quarantined = state
+    let (quarantined, unaborted, over_quota, unindexed) = state
         .db
-        .call(|c| db::quarantined_objects(c))
+        .call(|c| {
+            Ok((
+                db::quarantined_objects(c)?,
+                db::journaled_uploads(c)?
+                    .into_iter()
+                    .filter(|u| u.abort_error.is_some())
+                    .collect::<Vec<_>>(),
+                db::over_quota(c)?,
+                db::unindexed(c)?,
+            ))
+        })
         .await
         .map_err(internal)?;
-    let status = if edges.iter().all(|e| e.1.issues.is_empty()) && quarantined.is_empty() {
+    let parts = state.storage.embedded_stray_parts();
+    let status = if edges.iter().all(|e| e.1.issues.is_empty())
+        && quarantined.is_empty()
+        && unaborted.is_empty()
+        && parts.uploads == 0
+        && over_quota.is_empty()
+        && unindexed.is_empty()
+    {
         "ok"
     } else {
         "degraded"
@@ -162,6 +171,9 @@ pub(super) async fn get_health(state: Arc<VmState>) -> Result<warp::reply::Respo
             })
             .collect(),
         archive_quarantined: quarantined,
+        archive_stray_uploads: StrayUploads { unaborted, parts },
+        archive_over_quota: over_quota,
+        archive_unindexed: unindexed,
     };
     Ok(warp::reply::json(&body).into_response())
 }

@@ -7,10 +7,10 @@ use serde::Serialize;
 use warp::http::StatusCode;
 use warp::{Rejection, Reply};
 
-use super::api::{EventsQuery, check_query};
 use super::{ApiError, internal};
 use crate::db;
 use crate::state::VmState;
+use protocols::http::query::Listing;
 
 #[derive(Serialize)]
 struct ArchiveBody {
@@ -20,10 +20,13 @@ struct ArchiveBody {
 
 pub(super) async fn list_archive(
     state: Arc<VmState>,
-    q: EventsQuery,
+    q: Listing,
 ) -> Result<warp::reply::Response, Rejection> {
-    let limit = check_query(&q)?;
-    let (camera, since) = (q.camera.clone(), q.since.unwrap_or(0));
+    let Listing {
+        camera,
+        since,
+        limit,
+    } = q;
     let objects = state
         .db
         .call(move |c| db::archived_objects(c, camera.as_deref(), since, limit))
@@ -77,25 +80,19 @@ pub(super) async fn get_object(
     range: Option<String>,
 ) -> Result<warp::reply::Response, Rejection> {
     let row = archived(&state, cid).await?;
-    if let Some(r) = &range
-        && (!r.starts_with("bytes=") || r.contains(','))
-    {
-        return Err(warp::reject::custom(ApiError::BadRequest(
-            "only a single `bytes=` range is supported".into(),
-        )));
-    }
+    // The range is checked against the size the index holds before S3 is asked: a bad one
+    // is a 400 or a 416 here, never an S3 error.
+    let satisfied = range
+        .as_deref()
+        .map(|r| protocols::http::range::parse(r).and_then(|r| r.resolve(row.size)))
+        .transpose()
+        .map_err(super::clip::range_rejection)?;
+    let s3_range = satisfied.map(|s| format!("bytes={}-{}", s.first, s.last));
     let out = state
         .storage
-        .get(&row.bucket, &row.key, range.as_deref())
+        .get(&row.bucket, &row.key, s3_range.as_deref())
         .await
-        .map_err(|e| {
-            let m = e.to_string();
-            if m.contains("InvalidRange") {
-                warp::reject::custom(ApiError::BadRequest(format!("range not satisfiable: {m}")))
-            } else {
-                warp::reject::custom(ApiError::Unavailable(m))
-            }
-        })?;
+        .map_err(|e| warp::reject::custom(ApiError::Unavailable(e.to_string())))?;
     let length = out.content_length();
     let content_range = out.content_range().map(str::to_owned);
     let mut body = out.body;
@@ -121,10 +118,12 @@ pub(super) async fn get_object(
     if let Some(len) = length {
         headers.insert("content-length", len.to_string().parse().expect("valid"));
     }
-    if let Some(cr) = content_range {
-        if let Ok(v) = cr.parse() {
-            headers.insert("content-range", v);
+    if let Some(s) = satisfied {
+        // The range we asked for, not S3's echo of it (the same, unless S3 misbehaves).
+        if content_range.as_deref() != Some(s.content_range().as_str()) {
+            tracing::warn!(asked = %s.content_range(), answered = ?content_range, "S3 answered another range");
         }
+        headers.insert("content-range", s.content_range().parse().expect("valid"));
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
     Ok(resp)

@@ -7,9 +7,11 @@ use serde::Deserialize;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
+use super::auth::{self, Client};
 use super::{ApiError, check_event_id, internal};
 use crate::playback::{self, PlaybackError};
 use crate::state::VmState;
+use protocols::http::range::{self, ByteRange, RangeError};
 
 /// An optional small body: read when a Content-Length of at most 4 KiB announces it, empty
 /// without one (a POST with no body, as `curl -X POST` sends), refused above.
@@ -107,96 +109,79 @@ pub(super) async fn post_play(
     Ok(warp::reply::json(&ticket).into_response())
 }
 
-/// Query of `GET /api/v1/events/{id}/clip`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClipQuery {
-    token: Option<String>,
-}
-
-/// One byte range of a `Range` header (RFC 9110 14.1.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ByteRange {
-    /// `bytes=N-` (M `None`) or `bytes=N-M`.
-    From(u64, Option<u64>),
-    /// `bytes=-N`: the last N bytes.
-    Suffix(u64),
-}
-
-/// Parses a single `bytes=` range.
-fn parse_range(r: &str) -> Result<ByteRange, Rejection> {
-    let bad = || {
-        warp::reject::custom(ApiError::BadRequest(
-            "only a single `bytes=N-`, `bytes=N-M` or `bytes=-N` range is supported".into(),
-        ))
-    };
-    let spec = r.trim().strip_prefix("bytes=").ok_or_else(bad)?;
-    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
-    if a.trim().is_empty() {
-        return Ok(ByteRange::Suffix(b.trim().parse().map_err(|_| bad())?));
+/// A refused `Range`: 400 when malformed, 416 (with the size) when outside the clip.
+pub(super) fn range_rejection(e: RangeError) -> Rejection {
+    match e {
+        RangeError::Malformed => warp::reject::custom(ApiError::BadRequest(e.to_string())),
+        RangeError::Unsatisfiable { size } => {
+            warp::reject::custom(ApiError::RangeNotSatisfiable(size))
+        }
     }
-    let start: u64 = a.trim().parse().map_err(|_| bad())?;
-    let end = match b.trim() {
-        "" => None,
-        e => Some(e.parse::<u64>().map_err(|_| bad())?),
-    };
-    if end.is_some_and(|e| e < start) {
-        return Err(bad());
-    }
-    Ok(ByteRange::From(start, end))
 }
 
 pub(super) async fn get_clip(
     event_id: String,
     state: Arc<VmState>,
+    client: Client,
     header: Option<String>,
-    q: ClipQuery,
+    query_token: Option<String>,
     range: Option<String>,
 ) -> Result<warp::reply::Response, Rejection> {
-    let bearer = header
-        .as_deref()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim);
-    let authorized = bearer.is_some_and(|t| state.owner_token_matches(t))
-        || q.token.as_deref().is_some_and(|t| {
-            state.owner_token_matches(t) || playback::check_http_token(&state, t, &event_id)
-        });
-    if !authorized {
-        return Err(warp::reject::custom(ApiError::Unauthorized));
+    let owner = auth::bearer(header.as_deref()).is_some_and(|t| state.owner_token_matches(t));
+    if !owner {
+        match query_token.as_deref() {
+            Some(t) if playback::check_http_token(&state, t, &event_id) => {}
+            // The owner token in a URL ends up in proxy logs and browser history: refused,
+            // and said so (it is no guess, so not counted as a failed sign-in).
+            Some(t) if state.owner_token_matches(t) => {
+                return Err(warp::reject::custom(ApiError::BadRequest(
+                    "the owner token is not accepted in the query string: send it as \
+                     `Authorization: Bearer`, or use a playback token from \
+                     POST /api/v1/events/{id}/play"
+                        .into(),
+                )));
+            }
+            Some(_) => return Err(client.sign_in.refuse(client.ip, "playback token")),
+            None if header.is_some() => {
+                return Err(client.sign_in.refuse(client.ip, "owner token"));
+            }
+            None => return Err(warp::reject::custom(ApiError::Unauthorized)),
+        }
     }
     check_event_id(&event_id)?;
-    let range = match range.as_deref().map(parse_range).transpose()? {
-        // The last N bytes: the edge names the clip's size when asked for an offset past it
-        // (one more round trip), then the range starts N before the end.
+    let range = range
+        .as_deref()
+        .map(range::parse)
+        .transpose()
+        .map_err(range_rejection)?;
+    // The first byte to ask the edge for. A suffix (the last N bytes) needs the clip's size
+    // first: the edge names it when asked for an offset past the end (one more round trip).
+    let start = match range {
         Some(ByteRange::Suffix(n)) => {
-            let total = match playback::open_clip(&state, &event_id, u64::MAX).await {
+            let size = match playback::open_clip(&state, &event_id, u64::MAX).await {
                 Err(PlaybackError::Refused(
                     protocols::messages::clips::ClipRefusal::BadOffset { total_size, .. },
                 )) => total_size,
                 Err(e) => return Err(playback_rejection(e)),
                 Ok(_) => return Err(internal("the edge streamed from offset 2^64-1")),
             };
-            if n == 0 || total == 0 {
-                return Err(warp::reject::custom(ApiError::RangeNotSatisfiable(total)));
-            }
-            Some((total.saturating_sub(n), None))
+            ByteRange::Suffix(n)
+                .resolve(size)
+                .map_err(range_rejection)?
+                .first
         }
-        Some(ByteRange::From(start, end)) => Some((start, end)),
-        None => None,
+        Some(ByteRange::From(first, _)) => first,
+        None => 0,
     };
-    let start = range.map(|r| r.0).unwrap_or(0);
     let clip = playback::open_clip(&state, &event_id, start)
         .await
         .map_err(playback_rejection)?;
     let total = clip.total_size;
-    if range.is_some() && start >= total {
-        return Err(warp::reject::custom(ApiError::RangeNotSatisfiable(total)));
-    }
-    let end = range
-        .and_then(|r| r.1)
-        .map(|e| e.min(total.saturating_sub(1)))
-        .unwrap_or(total.saturating_sub(1));
-    let length = if total == 0 { 0 } else { end + 1 - start };
+    let satisfied = range
+        .map(|r| r.resolve(total))
+        .transpose()
+        .map_err(range_rejection)?;
+    let length = satisfied.map(|s| s.len()).unwrap_or(total);
     let mut stream = clip.stream;
     // A bounded channel between the edge and the client: a few chunks in memory at most.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
@@ -246,40 +231,9 @@ pub(super) async fn get_clip(
     );
     headers.insert("accept-ranges", "bytes".parse().expect("valid"));
     headers.insert("content-length", length.to_string().parse().expect("valid"));
-    if range.is_some() {
-        headers.insert(
-            "content-range",
-            format!("bytes {start}-{end}/{total}")
-                .parse()
-                .expect("valid"),
-        );
+    if let Some(s) = satisfied {
+        headers.insert("content-range", s.content_range().parse().expect("valid"));
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
     Ok(resp)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{ByteRange, parse_range};
-
-    #[test]
-    fn ranges_parse_as_rfc_9110_single_ranges() {
-        let ok = |s: &str| parse_range(s).unwrap();
-        assert_eq!(ok("bytes=0-"), ByteRange::From(0, None));
-        assert_eq!(ok("bytes=10-19"), ByteRange::From(10, Some(19)));
-        assert_eq!(ok(" bytes=5-5 "), ByteRange::From(5, Some(5)));
-        assert_eq!(ok("bytes=-500"), ByteRange::Suffix(500));
-        assert_eq!(ok("bytes=-0"), ByteRange::Suffix(0));
-        for bad in [
-            "bytes=20-10",
-            "bytes=-",
-            "bytes=a-",
-            "bytes=1-2,4-5",
-            "items=0-",
-            "0-10",
-            "bytes=--5",
-        ] {
-            assert!(parse_range(bad).is_err(), "{bad}");
-        }
-    }
 }

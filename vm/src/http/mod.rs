@@ -1,14 +1,23 @@
 //! The owner's HTTP API (warp), described by `vm/openapi.yaml`.
 //!
-//! Everything under `/api/v1` needs `Authorization: Bearer <owner token>` (the clip of an
-//! event also takes `?token=` with the owner token or a playback token for it); `/metrics`
-//! (Prometheus text format) does not. Every error is a 4xx or 5xx with a JSON body
-//! `{"error": "<code>", "message": "<what went wrong>"}`.
+//! Everything under `/api/v1` needs `Authorization: Bearer <owner token>`; the owner token is
+//! never taken from a query string. The clip of an event also takes `?token=` with a
+//! playback token for that event (short-lived, like a presigned URL). `/metrics`
+//! (Prometheus text format) needs the owner token too, unless `[http] metrics_listen` gives
+//! it a listener of its own (loopback, no token), and then it is only there. Failed sign-ins
+//! are logged and limited per address (`auth`). Every answer carries `Cache-Control:
+//! no-store` (but a sealed thumbnail, which is immutable ciphertext named by its CID),
+//! `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and `Referrer-Policy:
+//! no-referrer`. Every error is a 4xx or 5xx with a JSON body `{"error": "<code>",
+//! "message": "<what went wrong>"}` that never holds internal error text (that goes to the
+//! log).
 //!
-//! This file holds the routes, the errors and the owner-token check; the handlers are in
-//! `api` (devices, events, thumbnails, health, metrics), `archive` (archive listing, manifests,
-//! objects), `clip` (play tickets, the clip path and its `Range` parsing) and `key_slots`
-//! (the owner's signed key-slot list and what each edge runs).
+//! This file holds the routes and the errors; `server` the accept loop (timeouts and
+//! connection caps), `auth` the client address, the owner-token check and the sign-in
+//! limit, `range` the one `Range` parser; the handlers are in `api` (devices, events,
+//! thumbnails, health, metrics), `archive` (archive listing, manifests, objects), `clip`
+//! (play tickets, the clip path) and `key_slots` (the owner's signed key-slot list and what
+//! each edge runs).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,15 +30,32 @@ use crate::state::VmState;
 
 mod api;
 mod archive;
+pub mod auth;
 mod clip;
 mod key_slots;
+pub mod server;
 
-pub use api::EventsQuery;
-pub use clip::ClipQuery;
+pub use protocols::http::query::MAX_LIMIT;
+use protocols::http::query::{self, Listing};
 
-/// The most events one request returns.
-pub const MAX_LIMIT: u32 = 1000;
-const DEFAULT_LIMIT: u32 = 100;
+/// The raw query string ("" when there is none).
+fn raw_query() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
+    warp::query::raw().or(warp::any().map(String::new)).unify()
+}
+
+/// A listing's query (`camera`, `since`, `limit`), parsed and bounded once; 400 otherwise.
+fn listing_query() -> impl Filter<Extract = (Listing,), Error = Rejection> + Clone {
+    raw_query().and_then(|raw: String| async move {
+        query::listing(&raw).map_err(|e| warp::reject::custom(ApiError::BadRequest(e.to_string())))
+    })
+}
+
+/// The clip path's `?token=`; 400 for anything else.
+fn token_query() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
+    raw_query().and_then(|raw: String| async move {
+        query::token(&raw).map_err(|e| warp::reject::custom(ApiError::BadRequest(e.to_string())))
+    })
+}
 
 #[derive(Debug)]
 pub(crate) enum ApiError {
@@ -41,6 +67,8 @@ pub(crate) enum ApiError {
     EdgeOffline(String),
     Edge(String),
     RangeNotSatisfiable(u64),
+    /// Too many failed sign-ins from the address: retry after this many seconds.
+    TooManyAttempts(u64),
     Internal(String),
 }
 
@@ -61,27 +89,19 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Rejection {
     warp::reject::custom(ApiError::Internal(e.to_string()))
 }
 
-/// Every route, with errors turned into JSON bodies.
+/// Every route of the API listener, with errors turned into JSON bodies and the headers
+/// every answer carries. `/metrics` is among them (behind the owner token) unless
+/// `[http] metrics_listen` names its own listener.
 pub fn routes(
     state: Arc<VmState>,
+    sign_in: Arc<auth::SignIn>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
     let with_state = {
         let state = state.clone();
         warp::any().map(move || state.clone())
     };
-    let auth = with_state
-        .clone()
-        .and(warp::header::optional::<String>("authorization"))
-        .and_then(|state: Arc<VmState>, header: Option<String>| async move {
-            let token = header
-                .as_deref()
-                .and_then(|h| h.strip_prefix("Bearer "))
-                .map(str::trim);
-            match token {
-                Some(t) if state.owner_token_matches(t) => Ok(state),
-                _ => Err(warp::reject::custom(ApiError::Unauthorized)),
-            }
-        });
+    let auth = auth::owner(state.clone(), sign_in.clone());
+    let metrics_here = state.config.http.metrics_listen.is_empty();
 
     let devices = warp::path!("api" / "v1" / "devices")
         .and(warp::get())
@@ -90,7 +110,7 @@ pub fn routes(
     let events = warp::path!("api" / "v1" / "events")
         .and(warp::get())
         .and(auth.clone())
-        .and(warp::query::<EventsQuery>())
+        .and(listing_query())
         .and_then(api::list_events);
     let health = warp::path!("api" / "v1" / "health")
         .and(warp::get())
@@ -99,7 +119,7 @@ pub fn routes(
     let archive_list = warp::path!("api" / "v1" / "archive")
         .and(warp::get())
         .and(auth.clone())
-        .and(warp::query::<EventsQuery>())
+        .and(listing_query())
         .and_then(archive::list_archive);
     let archive_manifest = warp::path!("api" / "v1" / "archive" / String / "manifest")
         .and(warp::get())
@@ -118,8 +138,9 @@ pub fn routes(
     let clip = warp::path!("api" / "v1" / "events" / String / "clip")
         .and(warp::get())
         .and(with_state.clone())
+        .and(auth::client(sign_in.clone()))
         .and(warp::header::optional::<String>("authorization"))
-        .and(warp::query::<ClipQuery>())
+        .and(token_query())
         .and(warp::header::optional::<String>("range"))
         .and_then(clip::get_clip);
     let thumbnail = warp::path!("api" / "v1" / "events" / String / "thumbnail")
@@ -136,9 +157,22 @@ pub fn routes(
         .and(warp::body::content_length_limit(key_slots::MAX_BODY))
         .and(warp::body::bytes())
         .and_then(key_slots::put_key_slots);
+    // Liveness for container health checks and load balancers: no token, and it says
+    // nothing but that the process answers.
+    let healthz = warp::path!("healthz")
+        .and(warp::get())
+        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
     let metrics = warp::path!("metrics")
         .and(warp::get())
-        .and(with_state)
+        .and_then(move || async move {
+            if metrics_here {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
+        .and(auth.clone())
         .and_then(api::get_metrics);
 
     devices
@@ -164,8 +198,44 @@ pub fn routes(
         .unify()
         .or(metrics)
         .unify()
+        .or(healthz)
+        .unify()
         .recover(recover)
         .unify()
+        .map(harden)
+}
+
+/// `/metrics` alone, without a token: for its own loopback listener (`[http] metrics_listen`).
+pub fn metrics_routes(
+    state: Arc<VmState>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
+    warp::path!("metrics")
+        .and(warp::get())
+        .and(warp::any().map(move || state.clone()))
+        .and_then(api::get_metrics)
+        .recover(recover)
+        .unify()
+        .map(harden)
+}
+
+/// The headers every answer carries: not stored by caches (unless the handler said how,
+/// as the immutable sealed thumbnail does), not sniffed, not framed, no referrer.
+fn harden(mut r: warp::reply::Response) -> warp::reply::Response {
+    use warp::http::HeaderValue;
+    use warp::http::header;
+    let h = r.headers_mut();
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
 }
 
 async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
@@ -208,6 +278,16 @@ async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
                 );
                 r
             }
+            ApiError::TooManyAttempts(secs) => {
+                let mut r = json_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    format!("too many failed sign-ins from your address; try again in {secs} s"),
+                );
+                r.headers_mut()
+                    .insert("retry-after", secs.to_string().parse().expect("valid"));
+                r
+            }
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "API request failed");
                 json_error(
@@ -217,8 +297,13 @@ async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
                 )
             }
         }
-    } else if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
-        json_error(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+    } else if r.find::<warp::reject::InvalidQuery>().is_some() {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the query string is not valid for this path (unknown key, or a value out of range)"
+                .into(),
+        )
     } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
         json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -240,7 +325,14 @@ async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
     } else if r.is_not_found() {
         json_error(StatusCode::NOT_FOUND, "not_found", "no such path".into())
     } else {
-        json_error(StatusCode::BAD_REQUEST, "bad_request", format!("{r:?}"))
+        // A rejection warp made (a missing or malformed header, say): its Debug text is
+        // internal, so it goes to the debug log only.
+        tracing::debug!(rejection = ?r, "request rejected");
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the request is not valid for this path".into(),
+        )
     };
     Ok(resp)
 }

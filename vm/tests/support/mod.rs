@@ -85,9 +85,10 @@ impl Vm {
         self.dir.join("s3")
     }
 
-    /// The Prometheus text of `/metrics`.
+    /// The Prometheus text of `/metrics` (behind the owner token).
     pub fn metrics(&self) -> String {
         ureq::get(&format!("{}/metrics", self.http))
+            .set("authorization", &format!("Bearer {}", self.token))
             .call()
             .unwrap()
             .into_string()
@@ -109,7 +110,7 @@ impl Vm {
             &self.log(),
         );
         self.proc = Some(p);
-        let url = format!("{}/metrics", self.http);
+        let url = format!("{}/healthz", self.http);
         let log = self.log();
         wait_for(
             "the vm's HTTP API",

@@ -69,7 +69,8 @@ fuzz-check:
 fuzz-build:
 	@scripts/fuzz.sh build
 
-## fuzz: a short run of every fuzz target (FUZZ_SECONDS each, default 30).
+## fuzz: a run of every fuzz target (FUZZ_SECONDS each, default 30; or FUZZ_RUNS executions,
+## such as FUZZ_RUNS=10000000; FUZZ_TARGETS to pick some).
 fuzz:
 	@scripts/fuzz.sh run
 

@@ -133,14 +133,8 @@ async fn start_node(
 pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<()> {
     let installed = Installed::load(data)?;
     // What an older version left readable by others is closed before anything runs.
-    let changed = guardian_node::files::tighten(data)
+    guardian_node::files::tighten_data_dir(data)
         .with_context(|| format!("cannot restrict the modes of {}", data.display()))?;
-    if changed > 0 {
-        tracing::info!(
-            changed,
-            "made the data directory's files private (0600, 0700)"
-        );
-    }
     let vm = PeerId::from_str(&installed.info.vm_peer_id)
         .context("the package's vm peer id does not parse")?;
     let vm_addresses = installed

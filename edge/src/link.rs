@@ -82,8 +82,9 @@ impl LinkState {
     }
 }
 
-/// Keeps `data/vm-link.json` up to date from the node's `events` until `stop`. A lagging
-/// receiver (events missed) rereads nothing: the next connection event sets the state again.
+/// Keeps `data/vm-link.json` up to date from the node's `events` until `stop`, and records
+/// the link down when stopping (a stopped agent holds no connection). A lagging receiver
+/// (events missed) rereads nothing: the next connection event sets the state again.
 pub async fn watch(
     data: std::path::PathBuf,
     vm: PeerId,
@@ -100,7 +101,10 @@ pub async fn watch(
     save(&state);
     loop {
         let event = tokio::select! {
-            _ = stop.wait() => return,
+            _ = stop.wait() => {
+                save(&LinkState::down(clock.wall_ms()));
+                return;
+            }
             e = events.recv() => e,
         };
         match event {

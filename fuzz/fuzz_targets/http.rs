@@ -1,5 +1,6 @@
-//! The HTTP API's input parsers: the one `Range` parser (and its resolution against a size)
-//! and the query strings of the listing and clip endpoints.
+//! The HTTP API's input parsers: the one `Range` parser (and its resolution against a size),
+//! the query strings of the listing and clip endpoints, the playback token in `?token=`,
+//! and the path segments.
 #![no_main]
 
 use guardian_fuzz::*;

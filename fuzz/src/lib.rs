@@ -86,8 +86,9 @@ pub fn key_slot_list(data: &[u8]) {
     );
 }
 
-/// The HTTP parsers: a `Range` header resolved against a size taken from the input, and both
-/// query strings. Whatever they accept is within its bounds.
+/// The HTTP inputs: a `Range` header resolved against a size taken from the input, both
+/// query strings (and the playback token inside `?token=`), and the path segments (a CID,
+/// an id). Whatever they accept is within its bounds.
 pub fn http_inputs(data: &[u8]) {
     use guardian_protocols::http::{query, range};
     let (size, text) = match data.split_first_chunk::<8>() {
@@ -106,5 +107,12 @@ pub fn http_inputs(data: &[u8]) {
         assert!(l.since <= query::MAX_SINCE_MS);
         assert!((1..=query::MAX_LIMIT).contains(&l.limit));
     }
-    let _ = query::token(text);
+    if let Ok(Some(t)) = query::token(text)
+        && let Ok(signed) = clips::decode_token(&t)
+    {
+        let _ = signed.peek();
+    }
+    // Path segments: an archived object's CID, an event id.
+    let _ = text.parse::<guardian_protocols::ContentId>();
+    let _ = guardian_protocols::messages::valid_id(text);
 }

@@ -48,6 +48,19 @@ pub fn tighten(root: &Path) -> io::Result<u64> {
     Ok(changed)
 }
 
+/// [`tighten`] on a service's data directory at start, logging what it changed.
+pub fn tighten_data_dir(data: &Path) -> io::Result<()> {
+    let changed = tighten(data)?;
+    if changed > 0 {
+        tracing::info!(
+            changed,
+            dir = %data.display(),
+            "made the data directory's files private (0600, 0700)"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,14 +86,8 @@ impl DataDir {
             );
         }
         // What an older version (or a copy by hand) left readable by others is closed first.
-        let changed = guardian_node::files::tighten(data)
+        guardian_node::files::tighten_data_dir(data)
             .with_context(|| format!("cannot restrict the modes of {}", data.display()))?;
-        if changed > 0 {
-            tracing::info!(
-                changed,
-                "made the data directory's files private (0600, 0700)"
-            );
-        }
         Ok(DataDir {
             config: VmConfig::load(&config_path)?,
             tenant_key: read_key(&data.join(paths::TENANT_KEY))?,

@@ -1,7 +1,8 @@
 //! Liveness with real processes: the vm is killed with SIGKILL (no goodbye on any
-//! connection), and the edge notices within 15 s (ping timeout, QUIC idle), then is back
-//! within 5 s of the vm's return (the vm link's backoff is capped at 3 s). Read from the
-//! edge's `vm-link.json`, the state `guardian-edge status` prints.
+//! connection), or frozen with SIGSTOP on a TCP-only link (nothing answers, nothing resets),
+//! and the edge notices within 15 s (QUIC idle, the ping bound), then is back within 5 s of
+//! the vm's return (the vm link's backoff is capped at 3 s). Read from the edge's
+//! `vm-link.json`, the state `guardian-edge status` prints.
 
 mod support;
 
@@ -22,15 +23,9 @@ fn link(edge: &Edge) -> Option<Link> {
 #[test]
 fn a_killed_vm_is_noticed_in_seconds_and_its_return_at_once() {
     let root = tempfile::tempdir().unwrap();
-    let mut vm = Vm::init(root.path(), "vm");
-    vm.start();
-    let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
-    edge.start();
+    let (mut vm, edge) = enrolled(root.path(), Duration::from_secs(30));
     let logs = [vm.log(), edge.log()];
     let logs: Vec<&std::path::Path> = logs.iter().map(|p| p.as_path()).collect();
-    wait_for("the edge to enroll", Duration::from_secs(30), &logs, || {
-        vm.devices().first().is_some_and(|d| d["online"] == true)
-    });
     wait_for("the edge's link up", Duration::from_secs(30), &logs, || {
         link(&edge).is_some_and(|l| l.connected)
     });
@@ -77,5 +72,62 @@ fn a_killed_vm_is_noticed_in_seconds_and_its_return_at_once() {
         Duration::from_secs(30),
         &logs,
         || vm.event_ids().contains(&id),
+    );
+}
+
+/// Freezes the vm (SIGSTOP): its sockets stay open and nothing answers, as when the host
+/// hangs or the network drops every packet; no reset tells the edge.
+fn freeze(vm: &Vm) {
+    let pid = vm.proc.as_ref().expect("running").child.id();
+    let ok = std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -STOP {pid}");
+}
+
+#[test]
+fn a_hung_vm_on_tcp_is_noticed_by_the_ping_bound() {
+    let root = tempfile::tempdir().unwrap();
+    let mut vm = Vm::init(root.path(), "vm");
+    // TCP only: no QUIC idle timeout to fall back on; the ping bound must hold alone.
+    vm.edit_config(|c| c.p2p.listen.retain(|a| a.contains("/tcp/")));
+    vm.start();
+    let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
+    edge.start();
+    let logs = [vm.log(), edge.log()];
+    let logs: Vec<&std::path::Path> = logs.iter().map(|p| p.as_path()).collect();
+    wait_for("the edge's link up", Duration::from_secs(30), &logs, || {
+        link(&edge).is_some_and(|l| l.connected)
+    });
+    freeze(&vm);
+    let frozen = Instant::now();
+    wait_for("the edge to notice", Duration::from_secs(40), &logs, || {
+        link(&edge).is_some_and(|l| !l.connected)
+    });
+    let noticed = frozen.elapsed();
+    eprintln!(
+        "hung vm on TCP noticed after {:.1} s",
+        noticed.as_secs_f64()
+    );
+    assert!(
+        noticed <= Duration::from_secs(15),
+        "the hung vm was noticed after {noticed:?}"
+    );
+    // SIGKILL ends a stopped process too; the vm comes back and so does the link.
+    vm.kill9();
+    vm.start();
+    let back = Instant::now();
+    wait_for(
+        "the edge to reconnect",
+        Duration::from_secs(30),
+        &logs,
+        || link(&edge).is_some_and(|l| l.connected),
+    );
+    assert!(
+        back.elapsed() <= Duration::from_secs(5),
+        "{:?}",
+        back.elapsed()
     );
 }

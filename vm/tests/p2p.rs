@@ -13,15 +13,9 @@ const WAIT: Duration = Duration::from_secs(30);
 #[test]
 fn enrolls_and_delivers_events_exactly_once_across_restarts() {
     let root = tempfile::tempdir().unwrap();
-    let mut vm = Vm::init(root.path(), "vm");
-    vm.start();
-    let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
-    edge.start();
+    let (mut vm, mut edge) = enrolled(root.path(), WAIT);
     let logs = [vm.log(), edge.log()];
     let logs: Vec<&std::path::Path> = logs.iter().map(|p| p.as_path()).collect();
-    wait_for("the edge to enroll", WAIT, &logs, || {
-        vm.devices().first().is_some_and(|d| d["online"] == true)
-    });
     let devices = vm.devices();
     assert_eq!(devices.len(), 1);
     assert_eq!(devices[0]["name"], "home");

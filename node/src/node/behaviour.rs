@@ -23,8 +23,8 @@ pub(crate) const QUIC_KEEP_ALIVE: Duration = Duration::from_secs(3);
 pub(crate) const QUIC_HANDSHAKE: Duration = Duration::from_secs(4);
 /// How often each connection is pinged (TCP connections have no keep-alive of their own).
 pub(crate) const PING_INTERVAL: Duration = Duration::from_secs(3);
-/// A ping unanswered for this long closes its connection: a dead peer on TCP is noticed
-/// within `PING_INTERVAL + PING_TIMEOUT`.
+/// A ping unanswered for this long fails (libp2p reports the second failure in a row; the
+/// event loop closes a connection silent for `liveness::SILENCE_LIMIT` whatever it reports).
 pub(crate) const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Every behaviour of a node.

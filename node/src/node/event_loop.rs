@@ -26,6 +26,7 @@ use super::connections::Connections;
 use super::event::NodeEvent;
 use super::handle::{Command, Outbound};
 use super::inbound::{Inbound, PendingReply, REPLY_TIMEOUT, Reply, ToPendingReply, await_reply};
+use super::liveness::{Liveness, SILENCE_LIMIT};
 use super::pending::Pending;
 use super::redial::{Redials, RelayReservation};
 use crate::config::Role;
@@ -57,6 +58,7 @@ pub(crate) struct EventLoop {
     replies: FuturesUnordered<BoxFuture<'static, PendingReply>>,
     rng: rand::rngs::StdRng,
     role: Role,
+    liveness: Liveness,
 }
 
 /// The time redials and the relay retry are scheduled by. They pace network I/O on tokio's
@@ -80,6 +82,7 @@ impl EventLoop {
             inbound,
             listening,
             connections: Connections::default(),
+            liveness: Liveness::default(),
             dial_waiters: HashMap::new(),
             kept: Redials::default(),
             relay: None,
@@ -242,6 +245,10 @@ impl EventLoop {
     /// Redials kept peers and renews the relay reservation when due.
     fn maintain(&mut self) {
         let now = now();
+        for (peer, id) in self.liveness.take_silent(now) {
+            tracing::warn!(%peer, silent_secs = SILENCE_LIMIT.as_secs(), "no ping answered; closing the connection");
+            self.swarm.close_connection(id);
+        }
         let connections = &self.connections;
         let due = self.kept.due(now, |peer| connections.is_connected(peer));
         for (peer, addresses) in due {
@@ -345,6 +352,7 @@ impl EventLoop {
                     }
                 }
                 self.connections.opened(peer_id, connection_id, relayed);
+                self.liveness.opened(peer_id, connection_id, now());
                 self.kept.connected(&peer_id);
                 self.answer_dial_waiters(peer_id, Ok(()));
                 self.emit(NodeEvent::Connected {
@@ -363,6 +371,7 @@ impl EventLoop {
                 ..
             } => {
                 tracing::info!(peer = %peer_id, ?cause, remaining = num_established, "disconnected");
+                self.liveness.forget(connection_id);
                 if self.connections.closed(&peer_id, connection_id) {
                     self.close_after_response.remove(&peer_id);
                     self.kept.dropped(&peer_id, now(), &mut self.rng);
@@ -496,6 +505,16 @@ impl EventLoop {
                     direct: result.is_ok(),
                 });
             }
+            BehaviourEvent::Ping(ping::Event {
+                connection,
+                result: Ok(_),
+                ..
+            }) => self.liveness.answered(connection, now()),
+            BehaviourEvent::Ping(ping::Event {
+                connection,
+                result: Err(ping::Failure::Unsupported),
+                ..
+            }) => self.liveness.forget(connection),
             BehaviourEvent::Ping(ping::Event {
                 peer,
                 connection,

@@ -49,6 +49,7 @@ mod event;
 mod event_loop;
 mod handle;
 mod inbound;
+mod liveness;
 mod pending;
 mod redial;
 

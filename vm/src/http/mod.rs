@@ -14,7 +14,8 @@
 //!
 //! This file holds the routes and the errors; `server` the accept loop (timeouts and
 //! connection caps), `auth` the client address, the owner-token check and the sign-in
-//! limit, `range` the one `Range` parser; the handlers are in `api` (devices, events,
+//! limit (inputs are parsed by `protocols::http`: one `Range` parser, one query parser);
+//! the handlers are in `api` (devices, events,
 //! thumbnails, health, metrics), `archive` (archive listing, manifests, objects), `clip`
 //! (play tickets, the clip path) and `key_slots` (the owner's signed key-slot list and what
 //! each edge runs).

@@ -174,7 +174,8 @@ where
 {
     let admission = Arc::new(Mutex::new(Admission::new(limits)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut refused_logged = tokio::time::Instant::now() - Duration::from_secs(60);
+    // When the last refusal was logged: one line per 10 s at most, whatever the flood.
+    let mut refused_logged: Option<tokio::time::Instant> = None;
     loop {
         let (socket, peer) = tokio::select! {
             _ = stop.wait() => break,
@@ -191,8 +192,8 @@ where
         };
         let admitted = admission.lock().expect("admission lock").admit(peer.ip());
         if let Err(full) = admitted {
-            if refused_logged.elapsed() >= Duration::from_secs(10) {
-                refused_logged = tokio::time::Instant::now();
+            if refused_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                refused_logged = Some(tokio::time::Instant::now());
                 tracing::warn!(client = %peer.ip(), ?full, "HTTP connection refused: over the connection cap");
             }
             tokio::spawn(async move {

@@ -20,6 +20,19 @@ pub use guardian_test_support::{
 
 use guardian_vm::config::VmConfig;
 
+/// A running vm under `root` and an edge (package `home`) it has enrolled and sees online.
+pub fn enrolled(root: &Path, wait: Duration) -> (Vm, Edge) {
+    let mut vm = Vm::init(root, "vm");
+    vm.start();
+    let mut edge = Edge::install(&vm.package("home", None), &root.join("edge"));
+    edge.start();
+    let (vm_log, edge_log) = (vm.log(), edge.log());
+    wait_for("the edge to enroll", wait, &[&vm_log, &edge_log], || {
+        vm.devices().first().is_some_and(|d| d["online"] == true)
+    });
+    (vm, edge)
+}
+
 /// A vm in a data directory.
 pub struct Vm {
     pub tenant_id: String,

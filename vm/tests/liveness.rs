@@ -20,6 +20,20 @@ fn link(edge: &Edge) -> Option<Link> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// Starts the vm and waits for the edge's link: the time from the vm's API answering to the
+/// link being up.
+fn restart_and_reconnect(vm: &mut Vm, edge: &Edge, logs: &[&std::path::Path]) -> Duration {
+    vm.start();
+    let back = Instant::now();
+    wait_for(
+        "the edge to reconnect",
+        Duration::from_secs(30),
+        logs,
+        || link(edge).is_some_and(|l| l.connected),
+    );
+    back.elapsed()
+}
+
 #[test]
 fn a_killed_vm_is_noticed_in_seconds_and_its_return_at_once() {
     let root = tempfile::tempdir().unwrap();
@@ -39,15 +53,7 @@ fn a_killed_vm_is_noticed_in_seconds_and_its_return_at_once() {
         let noticed = killed.elapsed();
         // Down long enough for the redial backoff to reach its cap.
         std::thread::sleep(Duration::from_secs(4));
-        vm.start();
-        let back = Instant::now();
-        wait_for(
-            "the edge to reconnect",
-            Duration::from_secs(30),
-            &logs,
-            || link(&edge).is_some_and(|l| l.connected),
-        );
-        let reconnected = back.elapsed();
+        let reconnected = restart_and_reconnect(&mut vm, &edge, &logs);
         eprintln!(
             "round {round}: dead vm noticed after {:.1} s, reconnected {:.1} s after its API was up",
             noticed.as_secs_f64(),
@@ -117,17 +123,6 @@ fn a_hung_vm_on_tcp_is_noticed_by_the_ping_bound() {
     );
     // SIGKILL ends a stopped process too; the vm comes back and so does the link.
     vm.kill9();
-    vm.start();
-    let back = Instant::now();
-    wait_for(
-        "the edge to reconnect",
-        Duration::from_secs(30),
-        &logs,
-        || link(&edge).is_some_and(|l| l.connected),
-    );
-    assert!(
-        back.elapsed() <= Duration::from_secs(5),
-        "{:?}",
-        back.elapsed()
-    );
+    let reconnected = restart_and_reconnect(&mut vm, &edge, &logs);
+    assert!(reconnected <= Duration::from_secs(5), "{reconnected:?}");
 }

@@ -541,6 +541,16 @@ impl Storage {
         result
     }
 
+    /// Aborts a failed upload now and takes it out of the journal; if the abort fails, the
+    /// journal row stays for the next cleanup.
+    async fn abort_and_forget(&self, bucket: &str, key: &str, upload_id: &str) {
+        if self.abort_upload(bucket, key, upload_id).await.is_ok()
+            && let Some(j) = self.journal.get()
+        {
+            j.ended(upload_id).await;
+        }
+    }
+
     /// The journaled part of a multipart upload: journal, parts, complete (or abort).
     async fn put_parts<R: AsyncRead + Unpin>(
         &self,
@@ -598,12 +608,7 @@ impl Storage {
         let parts = match result {
             Ok(p) => p,
             Err(e) => {
-                // Aborted now; if the abort fails, the journal row stays for the next cleanup.
-                if self.abort_upload(bucket, key, upload_id).await.is_ok()
-                    && let Some(j) = self.journal.get()
-                {
-                    j.ended(upload_id).await;
-                }
+                self.abort_and_forget(bucket, key, upload_id).await;
                 return Err(e);
             }
         };
@@ -622,11 +627,7 @@ impl Storage {
             .await
             .map_err(sdk_err("CompleteMultipartUpload"));
         if let Err(e) = completed {
-            if self.abort_upload(bucket, key, upload_id).await.is_ok()
-                && let Some(j) = self.journal.get()
-            {
-                j.ended(upload_id).await;
-            }
+            self.abort_and_forget(bucket, key, upload_id).await;
             return Err(e);
         }
         Ok(ContentId::from_sha256(whole.clone().finalize().into()))

@@ -223,7 +223,11 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
         servers.push((
             config_stop.clone(),
             tokio::spawn(crate::configure::serve(
-                installed.key_slots.clone(),
+                crate::configure::Context {
+                    slots: installed.key_slots.clone(),
+                    data: installed.data.clone(),
+                    identity: installed.age.clone(),
+                },
                 vm,
                 incoming,
                 config_stop,

@@ -494,6 +494,7 @@ mod tests {
             id: "front-door".into(),
             url: "rtsp://10.0.0.2/stream".into(),
             zones: vec![Polygon {
+                name: String::new(),
                 points: vec![(0, 500), (1000, 500), (1000, 1000), (0, 1000)],
             }],
             ..Default::default()
@@ -552,9 +553,11 @@ mod tests {
     fn zones_and_masks() {
         let cam = CameraSettings {
             zones: vec![Polygon {
+                name: String::new(),
                 points: vec![(0, 500), (1000, 500), (1000, 1000), (0, 1000)],
             }],
             masks: vec![Polygon {
+                name: String::new(),
                 points: vec![(0, 500), (200, 500), (200, 1000), (0, 1000)],
             }],
             ..Default::default()

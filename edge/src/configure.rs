@@ -3,7 +3,9 @@
 //!
 //! Only the vm the package names may push (other peers' streams are dropped). Each section is
 //! applied on its own: key slots through [`KeySlots::apply`], which checks the owner's
-//! signature, tenant and version itself, so what the vm sends is never trusted as such. The
+//! signature, tenant and version itself, so what the vm sends is never trusted as such;
+//! cameras through [`camera_config::apply`] (written to `edge.toml`, which the supervisor
+//! applies live; passwords open only for their camera and host). The
 //! ack carries the revision applied, or the refusal's reason and the revision still running,
 //! which the vm shows the owner (`guardian keys slots list`).
 
@@ -11,21 +13,54 @@ use guardian_node::{PeerId, Shutdown};
 use protocols::codec::{read_frame, write_frame};
 use protocols::messages::config::{ConfigAck, ConfigPush, Section, SectionAck, SectionOutcome};
 
+use crate::camera_config::{self, Outcome};
 use crate::key_slots::KeySlots;
+
+/// What applying sections needs.
+#[derive(Clone)]
+pub struct Context {
+    /// The key slots the cameras seal with.
+    pub slots: KeySlots,
+    /// The data directory (`edge.toml`, the applied cameras).
+    pub data: std::path::PathBuf,
+    /// The edge's own age identity, which camera passwords are sealed to.
+    pub identity: age::x25519::Identity,
+}
 
 /// How long the vm has to send its push once the stream is open.
 const READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What applying one section gives.
-pub fn apply_section(slots: &KeySlots, section: &Section) -> SectionAck {
+pub fn apply_section(ctx: &Context, section: &Section) -> SectionAck {
     let name = section.name();
     let outcome = match section {
-        Section::KeySlots(list) => match slots.apply(list) {
+        Section::KeySlots(list) => match ctx.slots.apply(list) {
             Ok(revision) => SectionOutcome::Applied { revision },
             Err(e) => SectionOutcome::Refused {
                 revision: section.revision().unwrap_or(0),
                 reason: e.to_string(),
-                applied: slots.applied_version(),
+                applied: ctx.slots.applied_version(),
+            },
+        },
+        Section::Cameras(set) => match camera_config::apply(&ctx.data, set, &ctx.identity) {
+            Ok(Outcome::Applied(revision)) => {
+                tracing::info!(revision, cameras = set.cameras.len(), "cameras applied");
+                SectionOutcome::Applied { revision }
+            }
+            Ok(Outcome::Stale { applied }) => SectionOutcome::Refused {
+                revision: set.revision,
+                reason: format!(
+                    "revision {} is older than the applied revision {applied}",
+                    set.revision
+                ),
+                applied: Some(applied),
+            },
+            Err(e) => SectionOutcome::Refused {
+                revision: set.revision,
+                reason: format!("{e:#}"),
+                applied: camera_config::Applied::load(&ctx.data)
+                    .ok()
+                    .and_then(|a| a.revision),
             },
         },
     };
@@ -38,25 +73,25 @@ pub fn apply_section(slots: &KeySlots, section: &Section) -> SectionAck {
 /// Serves configuration streams from `vm` until `shutdown` or the end of the streams. One at
 /// a time: pushes are rare and small, and each is applied in order.
 pub async fn serve(
-    slots: KeySlots,
+    ctx: Context,
     vm: PeerId,
     incoming: guardian_node::IncomingStreams,
     shutdown: Shutdown,
 ) {
     guardian_node::serve_streams(incoming, 1, shutdown, |peer, stream| {
-        let slots = slots.clone();
+        let ctx = ctx.clone();
         async move {
             if peer != vm {
                 tracing::warn!(%peer, "configuration pushed by a peer that is not the vm; ignored");
                 return;
             }
-            handle(slots, stream).await
+            handle(ctx, stream).await
         }
     })
     .await
 }
 
-async fn handle(slots: KeySlots, mut stream: guardian_node::Stream) {
+async fn handle(ctx: Context, mut stream: guardian_node::Stream) {
     let push =
         match tokio::time::timeout(READ_WITHIN, read_frame::<ConfigPush, _>(&mut stream)).await {
             Ok(Ok(p)) => p,
@@ -67,7 +102,7 @@ async fn handle(slots: KeySlots, mut stream: guardian_node::Stream) {
         sections: push
             .sections
             .iter()
-            .map(|sec| apply_section(&slots, sec))
+            .map(|sec| apply_section(&ctx, sec))
             .collect(),
     })
     .await
@@ -101,7 +136,12 @@ mod tests {
             },
             &ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
         );
-        let ack = apply_section(&slots, &Section::KeySlots(list));
+        let ctx = Context {
+            slots,
+            data: std::env::temp_dir(),
+            identity: age::x25519::Identity::generate(),
+        };
+        let ack = apply_section(&ctx, &Section::KeySlots(list));
         assert_eq!(ack.section, SectionName::KeySlots);
         match ack.outcome {
             SectionOutcome::Refused {

@@ -12,9 +12,11 @@
 //! - [`owner_key`]: the owner's passphrase and tenant id → Argon2id → age X25519 identity.
 //! - [`manifest`]: the signed JSON event manifest, its canonical encoding and verification.
 //! - [`package`]: the edge's install package, signed by the tenant key.
+//! - [`credential`]: camera passwords sealed to the edge, bound to the camera and host.
 
 pub mod codec;
 pub mod content_id;
+pub mod credential;
 pub mod http;
 pub mod key_slots;
 pub mod manifest;

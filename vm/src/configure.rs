@@ -2,12 +2,14 @@
 //! records what it did with them.
 //!
 //! The vm owns the configuration but not the key slots' content: it forwards the list the
-//! owner signed, byte for byte, and the edge checks the signature. A push goes to an edge
+//! owner signed, byte for byte, and the edge checks the signature. The cameras section is
+//! the vm's own (`db::camera_set`, one revision sequence per edge; passwords only sealed to
+//! the edge). A push goes to an edge
 //! when it connects, to every connected edge when a section changes
 //! ([`VmState::config_changed`]), and on each [`RETRY`] tick to connected edges that neither
 //! run the latest revision nor refused it ([`needs_push`]). Each push is bounded by
 //! [`PUSH_WITHIN`]; the edge's ack per section is written to `config_acks`, which
-//! `GET /api/v1/key-slots` shows the owner.
+//! `GET /api/v1/key-slots` and `GET /api/v1/cameras` show the owner.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -77,7 +79,8 @@ async fn push_connected(state: &VmState, reconnected: bool) {
     }
 }
 
-/// Offers `peer` the latest sections when [`needs_push`] says so.
+/// Offers `peer` the latest revision of each section [`needs_push`] says it lacks: the key
+/// slots (shared by every edge) and the edge's own cameras.
 async fn push_peer(state: &VmState, peer: &str, reconnected: bool) {
     let p = peer.to_owned();
     let looked = state
@@ -86,13 +89,20 @@ async fn push_peer(state: &VmState, peer: &str, reconnected: bool) {
             if db::device(c, &p)?.is_none() {
                 return Ok(None);
             }
-            let ack = db::config_acks(c, SectionName::KeySlots.as_str())?
-                .into_iter()
-                .find(|a| a.peer_id == p);
-            Ok(Some((db::latest_key_slots(c)?, ack)))
+            let ack = |section: SectionName| -> Result<Option<AckRow>, db::DbError> {
+                Ok(db::config_acks(c, section.as_str())?
+                    .into_iter()
+                    .find(|a| a.peer_id == p))
+            };
+            Ok(Some((
+                db::latest_key_slots(c)?,
+                ack(SectionName::KeySlots)?,
+                db::camera_set(c, &p)?,
+                ack(SectionName::Cameras)?,
+            )))
         })
         .await;
-    let (latest, ack) = match looked {
+    let (slots, slots_ack, cameras, cameras_ack) = match looked {
         Ok(Some(v)) => v,
         Ok(None) => return,
         Err(e) => {
@@ -100,42 +110,50 @@ async fn push_peer(state: &VmState, peer: &str, reconnected: bool) {
             return;
         }
     };
-    if !needs_push(
-        latest.as_ref().map(|l| l.version),
-        ack.as_ref(),
-        reconnected,
-    ) {
-        return;
-    }
-    let Some(list) = latest else { return };
-    let version = list.version;
-    let push = ConfigPush {
-        sections: vec![Section::KeySlots(Signed::<KeySlotList>::from_parts(
+    let mut sections = Vec::new();
+    if let Some(list) =
+        slots.filter(|l| needs_push(Some(l.version), slots_ack.as_ref(), reconnected))
+    {
+        sections.push(Section::KeySlots(Signed::<KeySlotList>::from_parts(
             list.body,
             list.signature,
-        ))],
-    };
-    match send(state, peer, &push, version).await {
+        )));
+    }
+    if let Some(set) =
+        cameras.filter(|s| needs_push(Some(s.revision), cameras_ack.as_ref(), reconnected))
+    {
+        sections.push(Section::Cameras(set));
+    }
+    if sections.is_empty() {
+        return;
+    }
+    let push = ConfigPush { sections };
+    match send(state, peer, &push).await {
         Ok(ack) => record(state, peer, ack).await,
         Err(e) => tracing::debug!(%peer, error = %e, "configuration push failed; will retry"),
     }
 }
 
-async fn send(
-    state: &VmState,
-    peer: &str,
-    push: &ConfigPush,
-    version: u64,
-) -> anyhow::Result<ConfigAck> {
+async fn send(state: &VmState, peer: &str, push: &ConfigPush) -> anyhow::Result<ConfigAck> {
     let node = state
         .node
         .get()
         .ok_or_else(|| anyhow::anyhow!("the node is not started"))?;
     let peer_id = PeerId::from_str(peer)?;
     let (p, now) = (peer.to_owned(), state.clock.wall_ms());
+    let offers: Vec<(SectionName, u64)> = push
+        .sections
+        .iter()
+        .map(|s| (s.name(), s.revision().unwrap_or(0)))
+        .collect();
     state
         .db
-        .call(move |c| db::record_offer(c, &p, SectionName::KeySlots.as_str(), version, now))
+        .call(move |c| {
+            for (name, revision) in offers {
+                db::record_offer(c, &p, name.as_str(), revision, now)?;
+            }
+            Ok(())
+        })
         .await?;
     let mut control = node.streams();
     let (mut stream, ack) = tokio::time::timeout(

@@ -528,6 +528,7 @@ mod tests {
         // they do.
         let right = CameraSettings {
             zones: vec![Polygon {
+                name: String::new(),
                 points: vec![(500, 0), (1000, 0), (1000, 1000), (500, 1000)],
             }],
             ..cam()
@@ -549,6 +550,7 @@ mod tests {
         // A mask over the left half hides the same walk.
         let masked = CameraSettings {
             masks: vec![Polygon {
+                name: String::new(),
                 points: vec![(0, 0), (500, 0), (500, 1000), (0, 1000)],
             }],
             ..cam()

@@ -11,7 +11,8 @@
 //! so an edge that refuses one keeps running the others. The key-slot section's revision is
 //! its list's version, and its payload is the list as the owner signed it: the edge checks
 //! the signature itself ([`crate::key_slots::accept`]); the vm cannot make one.
-//! (The camera section, [`CameraConfig`], comes with remote camera configuration.)
+//! The camera section's revision is the vm's per-edge camera revision; its payload holds
+//! every camera of the edge, passwords sealed to the edge ([`SealedCredential`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -20,42 +21,185 @@ use crate::codec::WireMessage;
 use crate::key_slots::KeySlotList;
 use crate::signed::Signed;
 
-/// One camera's configuration (the same fields as a camera in `edge.toml`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One camera's configuration as the vm owns it: what the edge needs to run it, with the
+/// password sealed to the edge ([`crate::credential`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CameraConfig {
     /// Id, see [`super::valid_id`].
     pub id: String,
     /// Human name.
     pub name: String,
-    /// Main stream (recorded): `rtsp://`, `file://`, `v4l2:///dev/videoN` or `test://`.
+    /// Main stream (recorded), without user information: `rtsp://`, `file://`,
+    /// `v4l2:///dev/videoN` or `test://`.
     pub url: String,
-    /// Optional substream used for detection while the main stream is recorded.
+    /// Optional substream used for detection while the main stream is recorded (without
+    /// user information; the main stream's credential is used for it).
     pub substream_url: Option<String>,
-    /// Detection frames per second.
-    pub detect_fps: u8,
-    /// Detection frame width, pixels.
-    pub detect_width: u16,
-    /// Detection frame height, pixels.
-    pub detect_height: u16,
-    /// Zones where detections count, polygons in normalised coordinates (0..=1000).
-    pub zones: Vec<Polygon>,
-    /// Areas ignored entirely, same coordinates.
-    pub masks: Vec<Polygon>,
+    /// RTSP transport, `tcp` or `udp`.
+    pub transport: String,
+    /// The user name and the password sealed to the edge, if the camera needs them.
+    pub credential: Option<SealedCredential>,
+    /// Whether the camera runs.
+    pub enabled: bool,
+    /// Detection.
+    pub detect: DetectSettings,
+    /// Recording around an event.
+    pub record: RecordSettings,
+}
+
+/// The most zones (or masks) a camera has.
+pub const MAX_POLYGONS: usize = 32;
+/// The most points a zone or mask has.
+pub const MAX_POINTS: usize = 64;
+
+impl CameraConfig {
+    /// Checks its values; the message names the field, for a 400 answer or a refusal.
+    pub fn validate(&self) -> Result<(), String> {
+        let id = &self.id;
+        let fail = |m: String| Err(format!("camera {id}: {m}"));
+        if !super::valid_id(id) {
+            return Err(format!(
+                "camera id {id:?} must be 1 to 48 characters of a-z, 0-9 and -"
+            ));
+        }
+        if self.name.trim().is_empty() || self.name.chars().count() > 100 {
+            return fail("name must be 1 to 100 characters".into());
+        }
+        let scheme_ok = |u: &str| {
+            ["rtsp://", "rtsps://", "file://", "v4l2://", "test://"]
+                .iter()
+                .any(|p| u.starts_with(p))
+                && u.len() <= 2048
+                && !u.chars().any(char::is_control)
+        };
+        if !scheme_ok(&self.url) {
+            return fail(
+                "source.url must start with rtsp://, rtsps://, file://, v4l2:// or test://".into(),
+            );
+        }
+        if self.substream_url.as_deref().is_some_and(|u| !scheme_ok(u)) {
+            return fail(
+                "substream must start with rtsp://, rtsps://, file://, v4l2:// or test://".into(),
+            );
+        }
+        for u in std::iter::once(&self.url).chain(&self.substream_url) {
+            if crate::credential::split_userinfo(u).username.is_some() {
+                return fail(
+                    "a URL here carries no user name or password (see source.username)".into(),
+                );
+            }
+        }
+        if self.transport != "tcp" && self.transport != "udp" {
+            return fail("transport must be tcp or udp".into());
+        }
+        if let Some(c) = &self.credential {
+            if c.username.is_empty() || c.username.len() > 128 {
+                return fail("source.username must be 1 to 128 characters".into());
+            }
+            if c.password_sealed
+                .as_deref()
+                .is_some_and(|p| p.len() > crate::credential::MAX_SEALED)
+            {
+                return fail("source.password_sealed is too long".into());
+            }
+        }
+        let d = &self.detect;
+        if d.min_score_milli > 1000 || d.threshold_milli > 1000 {
+            return fail("detect.min_score and detect.threshold must be 0 to 1".into());
+        }
+        if !(1..=30).contains(&d.fps) {
+            return fail("detect.fps must be 1 to 30".into());
+        }
+        if !d.width.is_multiple_of(4) || !(64..=1920).contains(&d.width) {
+            return fail("detect.width must be a multiple of 4 from 64 to 1920".into());
+        }
+        if !(64..=1080).contains(&d.height) {
+            return fail("detect.height must be 64 to 1080".into());
+        }
+        for (what, polys) in [("zones", &d.zones), ("masks", &d.masks)] {
+            if polys.len() > MAX_POLYGONS {
+                return fail(format!("detect.{what}: at most {MAX_POLYGONS}"));
+            }
+            for p in polys.iter() {
+                if p.points.len() < 3
+                    || p.points.len() > MAX_POINTS
+                    || p.points.iter().any(|&(x, y)| x > 1000 || y > 1000)
+                {
+                    return fail(format!(
+                        "detect.{what}: each needs 3 to {MAX_POINTS} points, coordinates 0 to 1000"
+                    ));
+                }
+                if p.name.chars().count() > 64 {
+                    return fail(format!("detect.{what}: a name is at most 64 characters"));
+                }
+            }
+        }
+        if self.record.pre_roll_secs > 60 {
+            return fail("record.pre_roll_secs must be at most 60".into());
+        }
+        if self.record.post_roll_secs > 600 {
+            return fail("record.post_roll_secs must be at most 600".into());
+        }
+        Ok(())
+    }
+}
+
+/// A camera's user name and its password sealed to the edge (base64 of an age file whose
+/// plaintext binds it to the camera and host, [`crate::credential::seal`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedCredential {
+    /// The user name (not secret).
+    pub username: String,
+    /// The sealed password; `None` for a user name without a password.
+    pub password_sealed: Option<String>,
+}
+
+/// What a camera detects, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetectSettings {
     /// Categories that open an event.
     pub categories: Vec<Category>,
-    /// Minimum score, thousandths.
+    /// Per-frame floor, thousandths.
     pub min_score_milli: u16,
+    /// A track's score that opens an event, thousandths.
+    pub threshold_milli: u16,
+    /// Detection frames per second.
+    pub fps: u8,
+    /// Detection frame width, pixels.
+    pub width: u16,
+    /// Detection frame height, pixels.
+    pub height: u16,
+    /// Zones where detections count (empty: the whole frame).
+    pub zones: Vec<Polygon>,
+    /// Areas ignored entirely.
+    pub masks: Vec<Polygon>,
+}
+
+/// Recording around an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSettings {
     /// Seconds recorded before the first detection.
     pub pre_roll_secs: u16,
     /// Seconds recorded after the last detection.
     pub post_roll_secs: u16,
-    /// Whether the camera runs.
-    pub enabled: bool,
 }
 
-/// A polygon, points in thousandths of the frame's width and height.
+/// Every camera of one edge at one revision of the vm's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraSet {
+    /// The revision (per edge, from 1, one sequence for every change).
+    pub revision: u64,
+    /// The cameras.
+    pub cameras: Vec<CameraConfig>,
+}
+
+/// A polygon, points in thousandths of the frame's width and height, with an optional name
+/// (a zone's name, such as `driveway`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Polygon {
+    /// Its name; empty for none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// Vertices in order.
     pub points: Vec<(u16, u16)>,
 }
@@ -65,6 +209,8 @@ pub struct Polygon {
 pub enum Section {
     /// The household's key slots, as the owner signed them.
     KeySlots(Signed<KeySlotList>),
+    /// The edge's cameras.
+    Cameras(CameraSet),
 }
 
 /// A section's name.
@@ -73,6 +219,8 @@ pub enum Section {
 pub enum SectionName {
     /// [`Section::KeySlots`].
     KeySlots,
+    /// [`Section::Cameras`].
+    Cameras,
 }
 
 impl SectionName {
@@ -80,6 +228,7 @@ impl SectionName {
     pub fn as_str(self) -> &'static str {
         match self {
             SectionName::KeySlots => "key_slots",
+            SectionName::Cameras => "cameras",
         }
     }
 }
@@ -89,6 +238,7 @@ impl Section {
     pub fn name(&self) -> SectionName {
         match self {
             Section::KeySlots(_) => SectionName::KeySlots,
+            Section::Cameras(_) => SectionName::Cameras,
         }
     }
 
@@ -97,6 +247,7 @@ impl Section {
     pub fn revision(&self) -> Option<u64> {
         match self {
             Section::KeySlots(list) => list.peek().ok().map(|l| l.version),
+            Section::Cameras(set) => Some(set.revision),
         }
     }
 }
@@ -164,18 +315,29 @@ mod tests {
             name: "Front door".into(),
             url: "rtsp://192.0.2.10:554/main".into(),
             substream_url: Some("rtsp://192.0.2.10:554/sub".into()),
-            detect_fps: 5,
-            detect_width: 416,
-            detect_height: 416,
-            zones: vec![Polygon {
-                points: vec![(0, 0), (1000, 0), (1000, 1000)],
-            }],
-            masks: vec![],
-            categories: vec![Category::Person, Category::Car],
-            min_score_milli: 500,
-            pre_roll_secs: 5,
-            post_roll_secs: 5,
+            transport: "tcp".into(),
+            credential: Some(SealedCredential {
+                username: "admin".into(),
+                password_sealed: Some("YWdl".into()),
+            }),
             enabled: true,
+            detect: DetectSettings {
+                categories: vec![Category::Person, Category::Car],
+                min_score_milli: 300,
+                threshold_milli: 500,
+                fps: 5,
+                width: 640,
+                height: 360,
+                zones: vec![Polygon {
+                    name: "driveway".into(),
+                    points: vec![(0, 0), (1000, 0), (1000, 1000)],
+                }],
+                masks: vec![],
+            },
+            record: RecordSettings {
+                pre_roll_secs: 5,
+                post_roll_secs: 5,
+            },
         }
     }
 
@@ -184,6 +346,43 @@ mod tests {
         let c = camera(1);
         let json = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<CameraConfig>(&json).unwrap(), c);
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_bad_camera_is_refused_naming_the_field() {
+        let bad = |f: fn(&mut CameraConfig), field: &str| {
+            let mut c = camera(1);
+            f(&mut c);
+            let e = c.validate().unwrap_err();
+            assert!(e.contains(field), "{e} should name {field}");
+        };
+        bad(|c| c.id = "Bad Id".into(), "camera id");
+        bad(|c| c.name = " ".into(), "name");
+        bad(|c| c.url = "http://x".into(), "source.url");
+        bad(|c| c.url = "rtsp://u:p@h/x".into(), "user name");
+        bad(|c| c.substream_url = Some("ftp://x".into()), "substream");
+        bad(|c| c.transport = "quic".into(), "transport");
+        bad(|c| c.detect.fps = 0, "detect.fps");
+        bad(|c| c.detect.width = 642, "detect.width");
+        bad(|c| c.detect.height = 2000, "detect.height");
+        bad(|c| c.detect.threshold_milli = 1001, "detect.threshold");
+        bad(|c| c.detect.zones[0].points.truncate(2), "detect.zones");
+        bad(
+            |c| {
+                c.detect.masks = vec![Polygon {
+                    name: String::new(),
+                    points: vec![(0, 0), (1, 1), (2000, 0)],
+                }]
+            },
+            "detect.masks",
+        );
+        bad(|c| c.record.pre_roll_secs = 61, "record.pre_roll_secs");
+        bad(|c| c.record.post_roll_secs = 601, "record.post_roll_secs");
+        bad(
+            |c| c.credential.as_mut().unwrap().username.clear(),
+            "source.username",
+        );
     }
 
     fn slots(version: u64) -> Signed<KeySlotList> {
@@ -202,9 +401,18 @@ mod tests {
     #[test]
     fn config_push() {
         let push = ConfigPush {
-            sections: vec![Section::KeySlots(slots(4))],
+            sections: vec![
+                Section::KeySlots(slots(4)),
+                Section::Cameras(CameraSet {
+                    revision: 9,
+                    cameras: vec![camera(1), camera(2)],
+                }),
+            ],
         };
         conformance::check(&push);
+        assert_eq!(push.sections[1].name(), SectionName::Cameras);
+        assert_eq!(push.sections[1].revision(), Some(9));
+        assert_eq!(SectionName::Cameras.as_str(), "cameras");
         assert_eq!(push.sections[0].name(), SectionName::KeySlots);
         assert_eq!(push.sections[0].revision(), Some(4));
         assert_eq!(SectionName::KeySlots.as_str(), "key_slots");

@@ -15,6 +15,7 @@
 //! - [`archive`]: the archive index.
 //! - [`thumbnails`]: each event's sealed thumbnail.
 //! - [`key_slots`]: the owner's signed key-slot lists and each edge's configuration acks.
+//! - [`cameras`]: camera configuration owned by the vm, each edge's camera revision.
 
 use std::path::Path;
 
@@ -22,6 +23,7 @@ use guardian_sqlite::{Database, OpenError, Options};
 use rusqlite::Connection;
 
 pub mod archive;
+pub mod cameras;
 pub mod devices;
 pub mod events;
 pub mod key_slots;
@@ -31,6 +33,7 @@ pub mod thumbnails;
 pub mod uploads;
 
 pub use archive::*;
+pub use cameras::*;
 pub use devices::*;
 pub use events::*;
 pub use key_slots::*;
@@ -48,6 +51,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_thumbnails_key_slots.sql"),
     include_str!("../../migrations/0006_quarantine.sql"),
     include_str!("../../migrations/0007_uploads_quota.sql"),
+    include_str!("../../migrations/0008_cameras.sql"),
 ];
 
 const OPTIONS: Options = Options {

@@ -17,8 +17,8 @@
 //! limit (inputs are parsed by `protocols::http`: one `Range` parser, one query parser);
 //! the handlers are in `api` (devices, events,
 //! thumbnails, health, metrics), `archive` (archive listing, manifests, objects), `clip`
-//! (play tickets, the clip path) and `key_slots` (the owner's signed key-slot list and what
-//! each edge runs).
+//! (play tickets, the clip path), `key_slots` (the owner's signed key-slot list and what
+//! each edge runs) and `cameras` (camera configuration owned by the vm, with live state).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -32,6 +32,7 @@ use crate::state::VmState;
 mod api;
 mod archive;
 pub mod auth;
+mod cameras;
 mod clip;
 mod key_slots;
 pub mod server;
@@ -158,6 +159,20 @@ pub fn routes(
         .and(warp::body::content_length_limit(key_slots::MAX_BODY))
         .and(warp::body::bytes())
         .and_then(key_slots::put_key_slots);
+    let cameras_get = warp::path!("api" / "v1" / "cameras")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(cameras::list);
+    let camera_put = warp::path!("api" / "v1" / "cameras" / String)
+        .and(warp::put())
+        .and(auth.clone())
+        .and(warp::body::content_length_limit(cameras::MAX_BODY))
+        .and(warp::body::bytes())
+        .and_then(cameras::put);
+    let camera_delete = warp::path!("api" / "v1" / "cameras" / String)
+        .and(warp::delete())
+        .and(auth.clone())
+        .and_then(cameras::delete);
     // Liveness for container health checks and load balancers: no token, and it says
     // nothing but that the process answers.
     let healthz = warp::path!("healthz")
@@ -193,9 +208,9 @@ pub fn routes(
         .unify()
         .or(thumbnail)
         .unify()
-        .or(key_slots_get)
+        .or(key_slots_get.or(key_slots_put).unify())
         .unify()
-        .or(key_slots_put)
+        .or(cameras_get.or(camera_put).unify().or(camera_delete).unify())
         .unify()
         .or(metrics)
         .unify()

@@ -201,6 +201,29 @@ impl Vm {
         }
     }
 
+    /// `method` (PUT, DELETE, POST) with the owner token and an optional JSON body: (status,
+    /// JSON body, `Null` when there is none).
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let req = ureq::request(method, &format!("{}{path}", self.http))
+            .set("Authorization", &format!("Bearer {}", self.token));
+        let answer = match body {
+            Some(b) => req.send_json(b.clone()),
+            None => req.call(),
+        };
+        match answer {
+            Ok(r) => (r.status(), r.into_json().unwrap_or(serde_json::Value::Null)),
+            Err(ureq::Error::Status(code, r)) => {
+                (code, r.into_json().unwrap_or(serde_json::Value::Null))
+            }
+            Err(e) => panic!("{method} {path}: {e}"),
+        }
+    }
+
     /// Event ids the vm holds, in order.
     pub fn event_ids(&self) -> Vec<String> {
         let (status, body) = self.get("/api/v1/events?limit=1000");

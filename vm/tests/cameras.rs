@@ -1,0 +1,222 @@
+//! Cameras configured from afar (issue 17), with the release binaries: a camera put through
+//! the vm's API runs on the edge without anyone touching the box, its live state comes back
+//! in `GET /api/v1/cameras`; a password sent in the clear is sealed on arrival and appears
+//! nowhere in the vm's directory or log (the edge opens it for the camera it is bound to);
+//! a change made while the edge is offline reaches it on reconnect; a camera added on the box
+//! is kept through the vm's pushes; a deleted camera stops on the edge; bad bodies are 400s
+//! that name the field.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The camera `id` in `GET /api/v1/cameras`, if listed.
+fn camera(vm: &Vm, id: &str) -> Option<serde_json::Value> {
+    let (status, body) = vm.get("/api/v1/cameras");
+    assert_eq!(status, 200, "{body}");
+    body["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .cloned()
+}
+
+/// The cameras of the edge's `edge.toml` (id, name, url).
+fn edge_cameras(edge: &Edge) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(edge.dir.join("edge.toml")).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    v.get("cameras")
+        .and_then(|c| c.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    let f = |k: &str| c.get(k).and_then(|x| x.as_str()).unwrap_or("").to_owned();
+                    (f("id"), f("name"), f("url"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn cameras_put_at_the_vm_run_on_the_edge_and_their_passwords_stay_sealed() {
+    let root = tempfile::tempdir().unwrap();
+    let mut vm = Vm::init(root.path(), "vm");
+    vm.edit_config(|c| c.telemetry.interval_secs = 1);
+    vm.start();
+    let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
+    // A camera the owner added on the box before the vm configured any.
+    run_ok(
+        Command::new(bin("guardian-edge"))
+            .args([
+                "camera",
+                "add",
+                "--id",
+                "local",
+                "--url",
+                "test://ball",
+                "--data",
+            ])
+            .arg(&edge.dir),
+    );
+    edge.start();
+    let logs = [vm.log(), edge.log()];
+    let logs: Vec<&std::path::Path> = logs.iter().map(|p| p.as_path()).collect();
+    wait_for("the edge to enroll", WAIT, &logs, || {
+        vm.devices().first().is_some_and(|d| d["online"] == true)
+    });
+
+    // Bad bodies say what is wrong; nothing is stored.
+    for (body, field) in [
+        (json!({"source": {}}), "source.url"),
+        (json!({"source": {"url": "http://x/"}}), "source.url"),
+        (
+            json!({"source": {"url": "test://ball"}, "detect": {"fps": 90}}),
+            "detect.fps",
+        ),
+        (
+            json!({"source": {"url": "test://ball"}, "detect": {"zones": [{"points": [[0, 0], [5, 5]]}]}}),
+            "detect.zones",
+        ),
+        (
+            json!({"source": {"url": "test://ball"}, "edge": "shop"}),
+            "no edge",
+        ),
+        (
+            json!({"source": {"url": "test://ball"}, "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let (status, answer) = vm.send("PUT", "/api/v1/cameras/porch", Some(&body));
+        assert_eq!(status, 400, "{body} → {answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.contains(field), "{message} should name {field}");
+    }
+    let (status, _) = vm.send(
+        "PUT",
+        "/api/v1/cameras/Bad%20Id",
+        Some(&json!({"source": {"url": "test://ball"}})),
+    );
+    assert_eq!(status, 400);
+    assert!(camera(&vm, "porch").is_none());
+
+    // A camera put at the vm streams on the edge.
+    let (status, put) = vm.send(
+        "PUT",
+        "/api/v1/cameras/porch",
+        Some(&json!({
+            "name": "Porch",
+            "source": {"url": "test://ball"},
+            "detect": {"fps": 2, "zones": [{"name": "steps", "points": [[0, 500], [1000, 500], [1000, 1000], [0, 1000]]}]},
+            "record": {"pre_roll_secs": 3, "post_roll_secs": 4}
+        })),
+    );
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["edge"], edge.peer_id());
+    assert_eq!(put["detect"]["zones"][0]["name"], "steps");
+    wait_for(
+        "the porch camera streaming on the edge",
+        WAIT,
+        &logs,
+        || {
+            camera(&vm, "porch")
+                .is_some_and(|c| c["state"] == "streaming" && c["config_state"] == "applied")
+        },
+    );
+    let c = camera(&vm, "porch").unwrap();
+    assert!(c["fps"].as_f64().unwrap() > 0.0, "{c}");
+    // The camera added on the box was kept through the vm's first push.
+    let ids: Vec<String> = edge_cameras(&edge).into_iter().map(|c| c.0).collect();
+    assert_eq!(ids, ["porch", "local"], "edge.toml after the push");
+
+    // A password sent in the clear is sealed at once: the vm keeps only the sealed form, the
+    // edge opens it for its camera and host.
+    const SECRET: &str = "hunter2-correct-horse-battery-staple-with-a-tail-long-enough-to-scan-for";
+    let (status, gate) = vm.send(
+        "PUT",
+        "/api/v1/cameras/gate",
+        Some(&json!({
+            "source": {"url": "rtsp://127.0.0.1:9/stream1", "username": "admin", "password": SECRET},
+            "enabled": false
+        })),
+    );
+    assert_eq!(status, 200, "{gate}");
+    assert_eq!(gate["source"]["username"], "admin");
+    assert_eq!(gate["source"]["has_password"], true);
+    let gate_text = gate.to_string();
+    assert!(
+        !gate_text.contains(SECRET) && !gate_text.contains("password_sealed"),
+        "{gate}"
+    );
+    wait_for("the gate camera on the edge", WAIT, &logs, || {
+        edge_cameras(&edge).iter().any(|c| c.0 == "gate")
+    });
+    let on_edge = edge_cameras(&edge);
+    let gate_url = &on_edge.iter().find(|c| c.0 == "gate").unwrap().2;
+    assert_eq!(
+        gate_url,
+        &format!("rtsp://admin:{SECRET}@127.0.0.1:9/stream1")
+    );
+    let (_, all) = vm.get("/api/v1/cameras");
+    assert!(!all.to_string().contains(SECRET));
+
+    // A change while the edge is offline reaches it when it comes back.
+    assert_eq!(edge.stop(), Some(0));
+    let (status, _) = vm.send(
+        "PUT",
+        "/api/v1/cameras/porch",
+        Some(&json!({"name": "Front porch", "source": {"url": "test://ball"}})),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(camera(&vm, "porch").unwrap()["config_state"], "pending");
+    edge.start();
+    wait_for(
+        "the renamed porch camera applied on reconnect",
+        WAIT,
+        &logs,
+        || {
+            camera(&vm, "porch").is_some_and(|c| c["config_state"] == "applied")
+                && edge_cameras(&edge)
+                    .iter()
+                    .any(|c| c.0 == "porch" && c.1 == "Front porch")
+        },
+    );
+
+    // Deleted at the vm: it stops on the edge; the box's own camera stays.
+    let (status, _) = vm.send("DELETE", "/api/v1/cameras/porch", None);
+    assert_eq!(status, 204);
+    let (status, _) = vm.send("DELETE", "/api/v1/cameras/porch", None);
+    assert_eq!(status, 404);
+    assert!(camera(&vm, "porch").is_none());
+    wait_for("the porch camera gone from the edge", WAIT, &logs, || {
+        let ids: Vec<String> = edge_cameras(&edge).into_iter().map(|c| c.0).collect();
+        ids == ["gate", "local"]
+    });
+    let listed = run_ok(
+        Command::new(bin("guardian-edge"))
+            .args(["camera", "list", "--data"])
+            .arg(&edge.dir),
+    );
+    assert!(!listed.contains("porch"), "{listed}");
+    assert!(listed.contains("local"), "{listed}");
+
+    // The password is nowhere in the vm's files or log.
+    assert_eq!(vm.stop(), Some(0));
+    assert!(
+        files_holding(&vm.dir, SECRET.as_bytes()).is_empty(),
+        "the vm's directory holds the password"
+    );
+    assert!(!std::fs::read_to_string(vm.log()).unwrap().contains(SECRET));
+    assert!(
+        !std::fs::read_to_string(edge.log())
+            .unwrap()
+            .contains(SECRET)
+    );
+}

@@ -145,6 +145,8 @@ fn the_server_matches_its_openapi_document() {
             "/api/v1/archive",
             "/api/v1/archive/{cid}",
             "/api/v1/archive/{cid}/manifest",
+            "/api/v1/cameras",
+            "/api/v1/cameras/{id}",
             "/api/v1/devices",
             "/api/v1/events",
             "/api/v1/events/{id}/clip",
@@ -162,6 +164,7 @@ fn the_server_matches_its_openapi_document() {
         "/api/v1/health",
         "/api/v1/archive",
         "/api/v1/key-slots",
+        "/api/v1/cameras",
     ] {
         assert_eq!(check(&spec, &vm, path, path, Some(&token)), 200);
         assert_eq!(check(&spec, &vm, path, path, None), 401);
@@ -208,6 +211,58 @@ fn the_server_matches_its_openapi_document() {
         let schema = response_schema_of(&spec, "put", "/api/v1/key-slots", status);
         let validator = jsonschema::validator_for(&schema).unwrap();
         assert!(validator.is_valid(&json), "{json}");
+    }
+    // Cameras: put (good and bad), listed, deleted.
+    let camera_path = "/api/v1/cameras/{id}";
+    let validate = |method: &str, path: &str, status: u16, body: &Value| {
+        let schema = response_schema_of(&spec, method, path, status);
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = validator.iter_errors(body).map(|e| e.to_string()).collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {path} -> {status} {body}: {errors:?}"
+        );
+    };
+    for (id, body, want) in [
+        (
+            "porch",
+            json!({"source": {"url": "rtsp://192.0.2.7/main", "username": "admin", "password": "pw"},
+                   "enabled": false, "detect": {"zones": [{"name": "steps", "points": [[0, 0], [1000, 0], [500, 900]]}]}}),
+            200,
+        ),
+        (
+            "porch",
+            json!({"source": {"url": "rtsp://192.0.2.7/main"}, "detect": {"width": 641}}),
+            400,
+        ),
+        (
+            "Bad%20Id",
+            json!({"source": {"url": "rtsp://192.0.2.7/main"}}),
+            400,
+        ),
+        ("porch", json!({"nope": 1}), 400),
+    ] {
+        let (status, answer) = vm.send("PUT", &format!("/api/v1/cameras/{id}"), Some(&body));
+        assert_eq!(status, want, "{body} -> {answer}");
+        validate("put", camera_path, status, &answer);
+    }
+    let (status, cameras) = check_body(
+        &spec,
+        &vm,
+        "/api/v1/cameras",
+        "/api/v1/cameras",
+        Some(&token),
+    );
+    assert_eq!(
+        (status, cameras["cameras"].as_array().unwrap().len()),
+        (200, 1)
+    );
+    for (id, want) in [("porch", 204), ("porch", 404), ("Bad%20Id", 400)] {
+        let (status, answer) = vm.send("DELETE", &format!("/api/v1/cameras/{id}"), None);
+        assert_eq!(status, want, "{id} -> {answer}");
+        if status != 204 {
+            validate("delete", camera_path, status, &answer);
+        }
     }
     // Thumbnails: the emitted events have none; errors are JSON.
     let thumb = "/api/v1/events/{id}/thumbnail";

@@ -76,6 +76,8 @@ struct Agent<'a> {
     /// When event batches go, and the backoff after failed or refused-for-now sends.
     pacer: EventPacer,
     cameras: crate::video::camera::StatusBoard,
+    /// Cameras changed on the box, reported to the vm.
+    camera_report: crate::camera_report::Reporter,
 }
 
 /// A running node and the task that owns its swarm.
@@ -252,6 +254,7 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
             vm_addresses: vm_addresses.clone(),
             telemetry_interval,
             next_telemetry: now,
+            camera_report: crate::camera_report::Reporter::new(now),
             pacer: EventPacer::new(),
             cameras,
         };
@@ -445,6 +448,14 @@ impl Agent<'_> {
             self.send_telemetry().await?;
         }
         let archive_left = self.flush_archive().await?;
+        let now = self.clock.monotonic();
+        if let Err(e) = self
+            .camera_report
+            .tick(&self.handle, self.vm, self.installed, now)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot report the cameras changed on this box; will retry");
+        }
         Ok(events_left || thumbnails_left || archive_left)
     }
 

@@ -9,6 +9,9 @@
 //! bound to the camera and host ([`protocols::credential`]); one that does not open for
 //! this camera leaves the camera without it (it then fails `unauthorized`) and is logged.
 //!
+//! The other way, [`pending`] gives the box's own changes as a report for the vm
+//! (`/guardian/config-change/1`), which takes them into its next revision and pushes that back.
+//!
 //! Write order: `edge.toml` first (the supervisor applies it within its tick), then the
 //! applied file, then the ack. A crash between them re-applies the same revision on the
 //! next push, which gives the same file.
@@ -18,7 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use protocols::credential;
 use protocols::messages::config::{
-    CameraConfig, CameraSet, DetectSettings, RecordSettings, SealedCredential,
+    CameraChanges, CameraConfig, CameraSet, DetectSettings, RecordSettings, SealedCredential,
 };
 use serde::{Deserialize, Serialize};
 
@@ -253,6 +256,48 @@ pub fn apply(data: &Path, set: &CameraSet, identity: &age::x25519::Identity) -> 
     Ok(Outcome::Applied(set.revision))
 }
 
+/// The box's own changes since `base` (the cameras of the revision applied): cameras added
+/// or changed in `local` (`edge.toml`), and ids removed from it.
+pub fn local_changes(
+    base: &[CameraSettings],
+    local: &[CameraSettings],
+) -> (Vec<CameraSettings>, Vec<String>) {
+    let upserts = local
+        .iter()
+        .filter(|l| base.iter().find(|b| b.id == l.id) != Some(*l))
+        .cloned()
+        .collect();
+    let removals = base
+        .iter()
+        .filter(|b| !local.iter().any(|l| l.id == b.id))
+        .map(|b| b.id.clone())
+        .collect();
+    (upserts, removals)
+}
+
+/// The report of the box's changes for the vm, with passwords sealed to the edge itself
+/// (`edge_recipient`), and a key naming what changed (equal keys: the same changes, though
+/// each sealing differs); `None` when nothing changed. Blocking (file reads).
+pub fn pending(data: &Path, edge_recipient: &str) -> Result<Option<(String, CameraChanges)>> {
+    let applied = Applied::load(data)?;
+    let local = EdgeConfig::load(&data.join(crate::paths::CONFIG))?.cameras;
+    let (upserts, removals) = local_changes(&applied.cameras, &local);
+    if upserts.is_empty() && removals.is_empty() {
+        return Ok(None);
+    }
+    // In memory only (it holds the box's URLs as written), never logged.
+    let key = serde_json::to_string(&(applied.revision, &upserts, &removals))?;
+    let changes = CameraChanges {
+        base_revision: applied.revision,
+        upserts: upserts
+            .iter()
+            .map(|s| to_wire(s, edge_recipient))
+            .collect::<Result<_>>()?,
+        removals,
+    };
+    Ok(Some((key, changes)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +405,21 @@ mod tests {
         );
         // The first push: every camera of the box that the vm does not name stays.
         assert_eq!(r(vec![], vec![c.clone()], vec![a.clone()]), vec![a, c]);
+    }
+
+    #[test]
+    fn the_boxs_changes_are_what_differs_from_the_applied_revision() {
+        let a = cam("a", "test://a");
+        let b = cam("b", "test://b");
+        let mut a2 = a.clone();
+        a2.name = "renamed".into();
+        let c = cam("c", "test://c");
+        let (upserts, removals) = local_changes(&[a.clone(), b.clone()], &[a2.clone(), c.clone()]);
+        assert_eq!(upserts, vec![a2, c]);
+        assert_eq!(removals, vec!["b".to_string()]);
+        let one = [a];
+        let (upserts, removals) = local_changes(&one, &one);
+        assert!(upserts.is_empty() && removals.is_empty());
     }
 
     #[test]

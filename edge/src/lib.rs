@@ -13,12 +13,14 @@
 //!    vm's archive), [`delivery`] (when the event outbox sends, retries or parks: pure),
 //!    [`playback`] (`/guardian/clips/1`, local clips played to holders of a playback token),
 //!    [`video`] (cameras, clips, events, local retention), [`camera_config`] (the vm's
-//!    cameras written to `edge.toml`, merged with changes made on the box).
+//!    cameras written to `edge.toml`, merged with changes made on the box), [`camera_report`]
+//!    (the box's own changes reported to the vm).
 //! 4. [`agent`]: the `run` command, which ties them together; only `main` imports it.
 
 pub mod agent;
 pub mod archive;
 pub mod camera_config;
+pub mod camera_report;
 pub mod config;
 pub mod configure;
 pub mod data_dir;

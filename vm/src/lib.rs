@@ -13,7 +13,8 @@
 //! 4. protocol handlers and tasks: [`handlers`] (enroll, events, telemetry), [`archive`]
 //!    (`/guardian/archive/1`, retention, reconciliation), [`playback`] (tickets and clip
 //!    streams from edges), [`allow`] (the allow-list refresher), [`presence`] (who is
-//!    connected);
+//!    connected), [`configure`] (configuration pushed to edges) and [`camera_changes`]
+//!    (cameras changed on an edge's box);
 //! 5. [`http`]: the owner's HTTP API and `/metrics`;
 //! 6. [`service`]: `run`, on top.
 //!
@@ -23,6 +24,7 @@
 pub mod allow;
 pub mod archive;
 pub mod batch;
+pub mod camera_changes;
 pub mod config;
 pub mod configure;
 pub mod data_dir;

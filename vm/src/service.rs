@@ -5,7 +5,7 @@
 //! ([`crate::handlers`]); the node event watcher ([`crate::presence`]); the allow-list
 //! refresher ([`crate::allow`]); the archive stream handler ([`crate::archive`]); the
 //! thumbnail stream handler ([`crate::thumbnails`]); the configuration pusher
-//! ([`crate::configure`]); the
+//! ([`crate::configure`]); the camera change handler ([`crate::camera_changes`]); the
 //! retention sweep and the archive reconciliation ([`crate::archive::retention`]); the HTTP server ([`crate::http`], graceful
 //! shutdown). Periodic tasks sleep on the vm's clock.
 
@@ -143,6 +143,19 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
             tasks.child(),
         ))
     };
+    let camera_changes = {
+        let incoming = handle
+            .streams()
+            .accept(guardian_node::StreamProtocol::new(
+                protocols::messages::CONFIG_CHANGE,
+            ))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tokio::spawn(crate::camera_changes::serve(
+            state.clone(),
+            incoming,
+            tasks.child(),
+        ))
+    };
     let reconciler = tokio::spawn(crate::archive::retention::reconcile_periodically(
         state.db.clone(),
         storage.clone(),
@@ -244,6 +257,7 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         ("configuration pusher", pusher),
         ("archive handler", archive),
         ("thumbnail handler", thumbnails),
+        ("camera change handler", camera_changes),
         ("retention sweep", retention),
         ("archive reconciliation", reconciler),
         ("HTTP server", http),

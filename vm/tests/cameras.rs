@@ -2,8 +2,8 @@
 //! the vm's API runs on the edge without anyone touching the box, its live state comes back
 //! in `GET /api/v1/cameras`; a password sent in the clear is sealed on arrival and appears
 //! nowhere in the vm's directory or log (the edge opens it for the camera it is bound to);
-//! a change made while the edge is offline reaches it on reconnect; a camera added on the box
-//! is kept through the vm's pushes; a deleted camera stops on the edge; bad bodies are 400s
+//! a change made while the edge is offline reaches it on reconnect; cameras added or removed
+//! on the box show at the vm and are kept through its pushes; a deleted camera stops on the edge; bad bodies are 400s
 //! that name the field.
 
 mod support;
@@ -43,6 +43,13 @@ fn edge_cameras(edge: &Edge) -> Vec<(String, String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The camera ids of the edge's `edge.toml`, sorted.
+fn ids(edge: &Edge) -> Vec<String> {
+    let mut ids: Vec<String> = edge_cameras(edge).into_iter().map(|c| c.0).collect();
+    ids.sort();
+    ids
 }
 
 #[test]
@@ -132,9 +139,12 @@ fn cameras_put_at_the_vm_run_on_the_edge_and_their_passwords_stay_sealed() {
     );
     let c = camera(&vm, "porch").unwrap();
     assert!(c["fps"].as_f64().unwrap() > 0.0, "{c}");
-    // The camera added on the box was kept through the vm's first push.
-    let ids: Vec<String> = edge_cameras(&edge).into_iter().map(|c| c.0).collect();
-    assert_eq!(ids, ["porch", "local"], "edge.toml after the push");
+    // The camera added on the box was reported to the vm, and kept through its pushes.
+    assert_eq!(ids(&edge), ["local", "porch"], "edge.toml after the push");
+    wait_for("the box's own camera listed at the vm", WAIT, &logs, || {
+        camera(&vm, "local")
+            .is_some_and(|c| c["state"] == "streaming" && c["config_state"] == "applied")
+    });
 
     // A password sent in the clear is sealed at once: the vm keeps only the sealed form, the
     // edge opens it for its camera and host.
@@ -196,8 +206,7 @@ fn cameras_put_at_the_vm_run_on_the_edge_and_their_passwords_stay_sealed() {
     assert_eq!(status, 404);
     assert!(camera(&vm, "porch").is_none());
     wait_for("the porch camera gone from the edge", WAIT, &logs, || {
-        let ids: Vec<String> = edge_cameras(&edge).into_iter().map(|c| c.0).collect();
-        ids == ["gate", "local"]
+        ids(&edge) == ["gate", "local"]
     });
     let listed = run_ok(
         Command::new(bin("guardian-edge"))
@@ -206,6 +215,34 @@ fn cameras_put_at_the_vm_run_on_the_edge_and_their_passwords_stay_sealed() {
     );
     assert!(!listed.contains("porch"), "{listed}");
     assert!(listed.contains("local"), "{listed}");
+
+    // Added and removed on the box while it runs: the vm follows, in the same sequence.
+    run_ok(
+        Command::new(bin("guardian-edge"))
+            .args([
+                "camera",
+                "add",
+                "--id",
+                "side",
+                "--url",
+                "test://ball",
+                "--name",
+                "Side door",
+                "--data",
+            ])
+            .arg(&edge.dir),
+    );
+    run_ok(
+        Command::new(bin("guardian-edge"))
+            .args(["camera", "remove", "--id", "local", "--data"])
+            .arg(&edge.dir),
+    );
+    wait_for("the box's changes at the vm", WAIT, &logs, || {
+        camera(&vm, "local").is_none()
+            && camera(&vm, "side")
+                .is_some_and(|c| c["name"] == "Side door" && c["config_state"] == "applied")
+    });
+    assert_eq!(ids(&edge), ["gate", "side"]);
 
     // The password is nowhere in the vm's files or log.
     assert_eq!(vm.stop(), Some(0));

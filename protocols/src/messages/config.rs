@@ -304,6 +304,49 @@ impl WireMessage for ConfigAck {
     const MAX_SIZE: usize = 16 * 1024;
 }
 
+/// `/guardian/config-change/1`, edge → vm: cameras changed on the box
+/// (`guardian-edge camera add|remove`) since the revision the edge applied last. The vm
+/// takes each change unless it changed that camera itself after `base_revision` (then its
+/// own wins, and the edge gets it with the next push), and answers with the revision that
+/// holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraChanges {
+    /// The camera revision the changes were made on (`None`: the edge never had one).
+    pub base_revision: Option<u64>,
+    /// Cameras added or changed, passwords sealed to the edge itself.
+    pub upserts: Vec<CameraConfig>,
+    /// Cameras removed.
+    pub removals: Vec<String>,
+}
+
+impl WireMessage for CameraChanges {
+    const NAME: &'static str = "CameraChanges";
+    const MAX_SIZE: usize = 256 * 1024;
+}
+
+/// The vm's answer to [`CameraChanges`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraChangesAck {
+    /// The edge's camera revision holding the changes taken (`None` when none was).
+    pub revision: Option<u64>,
+    /// The changes not taken, and why.
+    pub refused: Vec<ChangeRefusal>,
+}
+
+/// One change the vm did not take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRefusal {
+    /// The camera.
+    pub camera: String,
+    /// Why, for the edge's log and the owner.
+    pub reason: String,
+}
+
+impl WireMessage for CameraChangesAck {
+    const NAME: &'static str = "CameraChangesAck";
+    const MAX_SIZE: usize = 64 * 1024;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,6 +463,22 @@ mod tests {
             serde_json::to_value(SectionName::KeySlots).unwrap(),
             "key_slots"
         );
+    }
+
+    #[test]
+    fn camera_changes() {
+        conformance::check(&CameraChanges {
+            base_revision: Some(3),
+            upserts: vec![camera(4)],
+            removals: vec!["cam-2".into()],
+        });
+        conformance::check(&CameraChangesAck {
+            revision: Some(4),
+            refused: vec![ChangeRefusal {
+                camera: "cam-2".into(),
+                reason: "changed at the vm".into(),
+            }],
+        });
     }
 
     #[test]

@@ -30,10 +30,21 @@ pub const WG: &str = "/guardian/wg/1";
 /// `/guardian/config/1`: versioned configuration sections (key slots, ...) pushed from vm to
 /// edge.
 pub const CONFIG: &str = "/guardian/config/1";
+/// `/guardian/config-change/1`: cameras changed on the edge's box, reported to the vm, which
+/// owns the configuration.
+pub const CONFIG_CHANGE: &str = "/guardian/config-change/1";
 
 /// All protocol ids, for listings and tests.
-pub const ALL: [&str; 8] = [
-    ENROLL, EVENTS, TELEMETRY, ARCHIVE, CLIPS, THUMBNAILS, WG, CONFIG,
+pub const ALL: [&str; 9] = [
+    ENROLL,
+    EVENTS,
+    TELEMETRY,
+    ARCHIVE,
+    CLIPS,
+    THUMBNAILS,
+    WG,
+    CONFIG,
+    CONFIG_CHANGE,
 ];
 
 /// Whether `id` is usable as a camera, event or edge name in paths and bucket names:

@@ -107,28 +107,54 @@ pub fn put_camera(
     config: &CameraConfig,
     now_ms: u64,
 ) -> Result<u64, DbError> {
-    let json = serde_json::to_string(config).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    let tx = c.transaction()?;
-    let before: Option<String> = tx
-        .query_row(
-            "SELECT peer_id FROM cameras WHERE camera_id = ?1",
-            [&config.id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(old) = before.filter(|p| p != peer_id) {
-        bump(&tx, &old)?;
+    Ok(
+        change_cameras(c, peer_id, std::slice::from_ref(config), &[], now_ms)?
+            .expect("one change makes a revision"),
+    )
+}
+
+/// Stores `upserts` and deletes `removals` (cameras of `peer_id`) in one transaction and one
+/// new revision of the edge, which it returns (`None` when there is nothing to change).
+pub fn change_cameras(
+    c: &mut Connection,
+    peer_id: &str,
+    upserts: &[CameraConfig],
+    removals: &[String],
+    now_ms: u64,
+) -> Result<Option<u64>, DbError> {
+    if upserts.is_empty() && removals.is_empty() {
+        return Ok(None);
     }
+    let tx = c.transaction()?;
     let revision = bump(&tx, peer_id)?;
-    tx.execute(
-        "INSERT INTO cameras (camera_id, peer_id, config_json, changed_revision, updated_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (camera_id) DO UPDATE SET peer_id = ?2, config_json = ?3,
-            changed_revision = ?4, updated_at_ms = ?5",
-        params![config.id, peer_id, json, revision as i64, now_ms as i64],
-    )?;
+    for config in upserts {
+        let json = serde_json::to_string(config).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let before: Option<String> = tx
+            .query_row(
+                "SELECT peer_id FROM cameras WHERE camera_id = ?1",
+                [&config.id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(old) = before.filter(|p| p != peer_id) {
+            bump(&tx, &old)?;
+        }
+        tx.execute(
+            "INSERT INTO cameras (camera_id, peer_id, config_json, changed_revision, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (camera_id) DO UPDATE SET peer_id = ?2, config_json = ?3,
+                changed_revision = ?4, updated_at_ms = ?5",
+            params![config.id, peer_id, json, revision as i64, now_ms as i64],
+        )?;
+    }
+    for id in removals {
+        tx.execute(
+            "DELETE FROM cameras WHERE camera_id = ?1 AND peer_id = ?2",
+            params![id, peer_id],
+        )?;
+    }
     tx.commit()?;
-    Ok(revision)
+    Ok(Some(revision))
 }
 
 /// Deletes a camera; its edge's new revision, or `None` when there was no such camera.
@@ -210,10 +236,22 @@ mod tests {
         assert_eq!(put_camera(c, "edge-b", &cfg("yard"), 4).unwrap(), 1);
         assert_eq!(camera_revision(c, "edge-a").unwrap(), Some(4));
         assert_eq!(camera_set(c, "edge-a").unwrap().unwrap().cameras.len(), 1);
+        assert_eq!(change_cameras(c, "edge-a", &[], &[], 5).unwrap(), None);
         assert_eq!(delete_camera(c, "porch").unwrap(), Some(5));
         assert_eq!(delete_camera(c, "porch").unwrap(), None);
         let a = camera_set(c, "edge-a").unwrap().unwrap();
         assert_eq!((a.revision, a.cameras.len()), (5, 0));
         assert_eq!(cameras(c).unwrap().len(), 1);
+        // Several changes from the box: one revision.
+        assert_eq!(
+            change_cameras(c, "edge-a", &[cfg("x"), cfg("y")], &["nope".into()], 6).unwrap(),
+            Some(6)
+        );
+        assert_eq!(
+            change_cameras(c, "edge-a", &[], &["x".into()], 7).unwrap(),
+            Some(7)
+        );
+        let a = camera_set(c, "edge-a").unwrap().unwrap();
+        assert_eq!(a.cameras, vec![cfg("y")]);
     }
 }

@@ -138,6 +138,13 @@ impl VmApi {
         Self::answer(url, answer)
     }
 
+    /// `DELETE path`; the answer on success.
+    pub fn delete(&self, path: &str) -> Result<ureq::Response, ApiError> {
+        let url = self.url(path);
+        let answer = self.authorized(self.agent.delete(&url)).call();
+        Self::answer(url, answer)
+    }
+
     /// `POST /api/v1/events/{event_id}/play`: a playback token for the event, admitting
     /// `client` (the peer id that will stream) to the vm's relay until it expires.
     pub fn play_ticket(&self, event_id: &str, client: Option<&str>) -> Result<Ticket, ApiError> {

@@ -1,14 +1,16 @@
 //! The owner's client library behind the `guardian` command: reading the owner's secret,
 //! the file operations of each subcommand (seal, open, CID, manifest verification), and
 //! fetching archived objects from the vm ([`fetch`]), playing clips from the edge
-//! ([`play`]), and the household's key slots ([`slots`]); every output file is written
+//! ([`play`]), the household's key slots ([`slots`]) and cameras configured at the vm with
+//! passwords sealed to the edge ([`cameras`]); every output file is written
 //! atomically ([`output`]).
 //!
 //! Layers, bottom up: [`output`]; [`commands`] (on `output`); [`api`], the vm's HTTP API;
-//! [`fetch`] (on `api`, `commands`), [`play`] (on `api`, `output`, the node) and [`slots`]
-//! (on `api`).
+//! [`fetch`] (on `api`, `commands`), [`play`] (on `api`, `output`, the node), [`slots`] and
+//! [`cameras`] (on `api`).
 
 pub mod api;
+pub mod cameras;
 pub mod commands;
 pub mod fetch;
 pub mod output;

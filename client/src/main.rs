@@ -29,6 +29,10 @@ enum Command {
     /// The owner's archive key, derived from the secret and the tenant id.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Cameras configured at the vm and pushed to their edge; passwords are sealed here to
+    /// the edge's own key, so the vm never sees them.
+    #[command(subcommand)]
+    Cameras(CamerasCommand),
     /// Seal FILE for one or more recipients; prints the CID of the sealed file.
     Seal {
         /// An age X25519 recipient (`age1...`); repeat for several.
@@ -200,6 +204,106 @@ enum SlotsCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum CamerasCommand {
+    /// Add or replace a camera.
+    Set {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// The camera id (a-z, 0-9, -).
+        #[arg(long)]
+        id: String,
+        /// Its main stream, such as `rtsp://192.168.1.20:554/stream1` (user and password may
+        /// be in it; they are taken out and the password sealed).
+        #[arg(long)]
+        url: String,
+        /// A human name (default: the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// The edge (peer id or name); needed when the tenant has several.
+        #[arg(long)]
+        edge: Option<String>,
+        /// The camera's user name.
+        #[arg(long)]
+        username: Option<String>,
+        /// A file holding the camera's password (one trailing newline is ignored).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// A lower-resolution stream for detection.
+        #[arg(long)]
+        substream: Option<String>,
+    },
+    /// List the cameras with their live state.
+    List {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// Print the vm's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a camera (its recorded events stay).
+    Remove {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// The camera id.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+fn cameras(command: CamerasCommand) -> Result<()> {
+    use guardian_client::cameras;
+    match command {
+        CamerasCommand::Set {
+            vm,
+            id,
+            url,
+            name,
+            edge,
+            username,
+            password_file,
+            substream,
+        } => {
+            let password = password_file
+                .map(|p| Secret::from_file(&p))
+                .transpose()?
+                .map(|s| String::from_utf8(s.expose().to_vec()))
+                .transpose()
+                .map_err(|_| anyhow::anyhow!("the password file is not UTF-8"))?
+                .map(zeroize::Zeroizing::new);
+            let answer = cameras::set(
+                &vm.api(),
+                &cameras::Wanted {
+                    id: &id,
+                    name: name.as_deref(),
+                    edge: edge.as_deref(),
+                    url: &url,
+                    username: username.as_deref(),
+                    password: password.as_ref().map(|p| p.as_str()),
+                    substream: substream.as_deref(),
+                },
+            )?;
+            print!(
+                "{}",
+                cameras::describe(&serde_json::json!({ "cameras": [answer] }))
+            );
+        }
+        CamerasCommand::List { vm, json } => {
+            let answer: serde_json::Value = vm.api().get("/api/v1/cameras")?.into_json()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print!("{}", cameras::describe(&answer));
+            }
+        }
+        CamerasCommand::Remove { vm, id } => {
+            vm.api().delete(&format!("/api/v1/cameras/{id}"))?;
+            println!("removed camera {id}");
+        }
+    }
+    Ok(())
+}
+
 #[derive(Args)]
 struct VmArgs {
     /// The vm's API URL, such as `http://127.0.0.1:8080`.
@@ -320,6 +424,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("owner signing key fingerprint: {}", s.fingerprint());
         }
         Command::Keys(KeysCommand::Slots(command)) => slots(command)?,
+        Command::Cameras(command) => cameras(command)?,
         Command::Keys(KeysCommand::Identity { key }) => {
             let k = key.derive()?;
             println!("{}", k.identity_string().as_str());

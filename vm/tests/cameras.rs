@@ -1,7 +1,8 @@
 //! Cameras configured from afar (issue 17), with the release binaries: a camera put through
 //! the vm's API runs on the edge without anyone touching the box, its live state comes back
 //! in `GET /api/v1/cameras`; a password sent in the clear is sealed on arrival and appears
-//! nowhere in the vm's directory or log (the edge opens it for the camera it is bound to);
+//! nowhere in the vm's directory or log (the edge opens it for the camera it is bound to),
+//! and one sealed by the owner's CLI (`guardian cameras set`) reaches the edge the same way;
 //! a change made while the edge is offline reaches it on reconnect; cameras added or removed
 //! on the box show at the vm and are kept through its pushes; a deleted camera stops on the edge; bad bodies are 400s
 //! that name the field.
@@ -176,6 +177,37 @@ fn cameras_put_at_the_vm_run_on_the_edge_and_their_passwords_stay_sealed() {
     );
     let (_, all) = vm.get("/api/v1/cameras");
     assert!(!all.to_string().contains(SECRET));
+
+    // The owner's CLI seals the password itself: the vm never sees it at all.
+    const SEALED_HERE: &str = "another-camera-password-that-only-the-owner-and-the-edge-ever-see";
+    let password_file = root.path().join("yard-password");
+    std::fs::write(&password_file, format!("{SEALED_HERE}\n")).unwrap();
+    let set = run_ok(
+        Command::new(bin("guardian"))
+            .args(["cameras", "set", "--vm", &vm.http, "--token", &vm.token])
+            .args([
+                "--id",
+                "yard",
+                "--url",
+                "rtsp://viewer@127.0.0.1:10/live",
+                "--password-file",
+            ])
+            .arg(&password_file),
+    );
+    assert!(set.contains("yard"), "{set}");
+    wait_for(
+        "the yard camera's password opened on the edge",
+        WAIT,
+        &logs,
+        || {
+            edge_cameras(&edge).iter().any(|c| {
+                c.0 == "yard" && c.2 == format!("rtsp://viewer:{SEALED_HERE}@127.0.0.1:10/live")
+            })
+        },
+    );
+    assert_eq!(camera(&vm, "yard").unwrap()["source"]["has_password"], true);
+    let (status, _) = vm.send("DELETE", "/api/v1/cameras/yard", None);
+    assert_eq!(status, 204);
 
     // A change while the edge is offline reaches it when it comes back.
     assert_eq!(edge.stop(), Some(0));

@@ -1,4 +1,5 @@
-//! Decoders of /guardian/config/1 messages.
+//! Decoders of /guardian/config/1 and /guardian/config-change/1 messages, and the camera
+//! configuration's check and URL helpers on what decodes.
 #![no_main]
 
 use guardian_fuzz::*;
@@ -7,4 +8,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     round_trip::<config::ConfigPush>(data);
     round_trip::<config::ConfigAck>(data);
+    round_trip::<config::CameraChanges>(data);
+    round_trip::<config::CameraChangesAck>(data);
+    camera_checks(data);
 });

@@ -116,3 +116,17 @@ pub fn http_inputs(data: &[u8]) {
     let _ = text.parse::<guardian_protocols::ContentId>();
     let _ = guardian_protocols::messages::valid_id(text);
 }
+
+/// A decoded camera change report's cameras through the check and the URL helpers: no panic
+/// whatever they hold, and a URL split of its user information has none left.
+pub fn camera_checks(data: &[u8]) {
+    let Ok(report) = codec::decode::<config::CameraChanges>(data) else {
+        return;
+    };
+    for c in &report.upserts {
+        let _ = c.validate();
+        let parts = guardian_protocols::credential::split_userinfo(&c.url);
+        assert!(guardian_protocols::credential::split_userinfo(&parts.url).username.is_none());
+        let _ = guardian_protocols::credential::host(&c.url);
+    }
+}

@@ -136,33 +136,7 @@ async fn handle(state: &VmState, peer: PeerId, mut stream: libp2p::Stream) -> an
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocols::messages::config::{DetectSettings, RecordSettings};
-
-    fn cfg(id: &str) -> CameraConfig {
-        CameraConfig {
-            id: id.into(),
-            name: id.into(),
-            url: "test://ball".into(),
-            substream_url: None,
-            transport: "tcp".into(),
-            credential: None,
-            enabled: true,
-            detect: DetectSettings {
-                categories: vec![],
-                min_score_milli: 300,
-                threshold_milli: 500,
-                fps: 5,
-                width: 640,
-                height: 360,
-                zones: vec![],
-                masks: vec![],
-            },
-            record: RecordSettings {
-                pre_roll_secs: 5,
-                post_roll_secs: 5,
-            },
-        }
-    }
+    use crate::db::cameras::tests::cfg;
 
     fn row(peer: &str, id: &str, rev: u64) -> CameraRow {
         CameraRow {

@@ -46,6 +46,17 @@ fn edge_cameras(edge: &Edge) -> Vec<(String, String, String)> {
         .unwrap_or_default()
 }
 
+/// `guardian-edge camera ARGS --data DIR` on the box: its output.
+fn edge_camera(edge: &Edge, args: &[&str]) -> String {
+    run_ok(
+        Command::new(bin("guardian-edge"))
+            .arg("camera")
+            .args(args)
+            .arg("--data")
+            .arg(&edge.dir),
+    )
+}
+
 /// The camera ids of the edge's `edge.toml`, sorted.
 fn ids(edge: &Edge) -> Vec<String> {
     let mut ids: Vec<String> = edge_cameras(edge).into_iter().map(|c| c.0).collect();
@@ -61,19 +72,7 @@ fn cameras_put_at_the_vm_run_on_the_edge_and_their_passwords_stay_sealed() {
     vm.start();
     let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
     // A camera the owner added on the box before the vm configured any.
-    run_ok(
-        Command::new(bin("guardian-edge"))
-            .args([
-                "camera",
-                "add",
-                "--id",
-                "local",
-                "--url",
-                "test://ball",
-                "--data",
-            ])
-            .arg(&edge.dir),
-    );
+    edge_camera(&edge, &["add", "--id", "local", "--url", "test://ball"]);
     edge.start();
     let logs = [vm.log(), edge.log()];
     let logs: Vec<&std::path::Path> = logs.iter().map(|p| p.as_path()).collect();
@@ -240,35 +239,24 @@ fn cameras_put_at_the_vm_run_on_the_edge_and_their_passwords_stay_sealed() {
     wait_for("the porch camera gone from the edge", WAIT, &logs, || {
         ids(&edge) == ["gate", "local"]
     });
-    let listed = run_ok(
-        Command::new(bin("guardian-edge"))
-            .args(["camera", "list", "--data"])
-            .arg(&edge.dir),
-    );
+    let listed = edge_camera(&edge, &["list"]);
     assert!(!listed.contains("porch"), "{listed}");
     assert!(listed.contains("local"), "{listed}");
 
     // Added and removed on the box while it runs: the vm follows, in the same sequence.
-    run_ok(
-        Command::new(bin("guardian-edge"))
-            .args([
-                "camera",
-                "add",
-                "--id",
-                "side",
-                "--url",
-                "test://ball",
-                "--name",
-                "Side door",
-                "--data",
-            ])
-            .arg(&edge.dir),
+    edge_camera(
+        &edge,
+        &[
+            "add",
+            "--id",
+            "side",
+            "--url",
+            "test://ball",
+            "--name",
+            "Side door",
+        ],
     );
-    run_ok(
-        Command::new(bin("guardian-edge"))
-            .args(["camera", "remove", "--id", "local", "--data"])
-            .arg(&edge.dir),
-    );
+    edge_camera(&edge, &["remove", "--id", "local"]);
     wait_for("the box's changes at the vm", WAIT, &logs, || {
         camera(&vm, "local").is_none()
             && camera(&vm, "side")

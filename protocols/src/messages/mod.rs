@@ -81,6 +81,18 @@ pub enum Category {
 }
 
 impl Category {
+    /// What a camera detects unless told otherwise: a person and the vehicles.
+    pub fn defaults() -> Vec<Category> {
+        vec![
+            Category::Person,
+            Category::Bicycle,
+            Category::Car,
+            Category::Motorcycle,
+            Category::Bus,
+            Category::Truck,
+        ]
+    }
+
     /// The category's name (`person`, `car`, ...).
     pub fn as_str(&self) -> &str {
         match self {

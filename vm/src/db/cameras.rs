@@ -175,11 +175,12 @@ pub fn delete_camera(c: &mut Connection, camera_id: &str) -> Result<Option<u64>,
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use protocols::messages::config::{DetectSettings, RecordSettings};
 
-    fn cfg(id: &str) -> CameraConfig {
+    /// A valid camera `id` on a test pattern, for tests.
+    pub(crate) fn cfg(id: &str) -> CameraConfig {
         CameraConfig {
             id: id.into(),
             name: id.into(),

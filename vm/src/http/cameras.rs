@@ -98,14 +98,7 @@ struct DetectBody {
 impl Default for DetectBody {
     fn default() -> Self {
         DetectBody {
-            categories: vec![
-                Category::Person,
-                Category::Bicycle,
-                Category::Car,
-                Category::Motorcycle,
-                Category::Bus,
-                Category::Truck,
-            ],
+            categories: Category::defaults(),
             min_score: 0.3,
             threshold: 0.5,
             fps: 5,

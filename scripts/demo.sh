@@ -94,10 +94,12 @@ loop=(); [ "$up" = 1 ] && loop=(--loop)
 standin_ready() { grep -q '^READY ' "$work/standin.log"; }
 wait_until 30 "the camera stand-in" standin_ready
 url=$(awk '/^READY /{print $2; exit}' "$work/standin.log")
-"$bin/guardian-edge" camera add --data "$work/edge" --id porch --name "Porch" --url "$url" | sed 's/^/   /'
-streaming() { "$bin/guardian-edge" camera list --data "$work/edge" | grep -q '^porch .*streaming'; }
-wait_until 60 "the camera to stream" streaming
-"$bin/guardian-edge" camera list --data "$work/edge" | sed 's/^/   /'
+say "configured at the vm (no login on the edge; a password would be sealed here to the edge's own key):"
+cameras() { "$bin/guardian" cameras "$@" --vm "http://127.0.0.1:$http" --token "$token"; }
+cameras set --id porch --name "Porch" --url "$url" | sed 's/^/   /'
+streaming() { cameras list | grep -q '^porch .*streaming .*applied'; }
+wait_until 60 "the camera to stream on the edge" streaming
+cameras list | sed 's/^/   /'
 
 step "Waiting for the person: detection (OpenVINO, NanoDet) -> event -> clip with 5 s pre/post-roll -> sealed -> archived"
 person_event() { api "/api/v1/events?camera=porch" | grep -q '"category":"person"'; }
@@ -171,6 +173,7 @@ cat <<SUMMARY
    snapshot    CID $snap_cid, $snap_size bytes sealed; decrypted: $work/porch-person.jpg (person found again: ${seen:-0})
    thumbnail   at the vm, sealed: GET /api/v1/events/$event/thumbnail; opened by the owner: $work/porch-thumbnail.jpg ($thumb_size)
    key slots   version 1, "family": the member's own key opened $work/porch-member.mp4 (the vm cannot sign a slot)
+   cameras     porch configured at the vm (guardian cameras set; GET/PUT/DELETE /api/v1/cameras), pushed to the edge, streaming
    on the edge $work/edge/clips/porch/$event/ (sealed clip, snapshot, thumbnail, signed manifest; no plaintext)
    S3 bucket   camera-porch, keys events/$event/{clip.mp4.age,snapshot.jpg.age,thumbnail.jpg.age,manifest.json} (the edge's sealed objects, not sealed again)
    the API     curl -H "Authorization: Bearer $token" http://127.0.0.1:$http/api/v1/events

@@ -47,5 +47,5 @@ pub use gate::AllowList;
 pub use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
 pub use libp2p_stream::IncomingStreams;
 pub use node::{Inbound, Node, NodeEvent, NodeHandle};
-pub use serve::serve_streams;
+pub use serve::{serve_streams, serve_streams_within};
 pub use shutdown::Shutdown;

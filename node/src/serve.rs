@@ -46,3 +46,34 @@ pub async fn serve_streams<F, Fut>(
         });
     }
 }
+
+/// [`serve_streams`] for handlers that answer a result: each is bounded by `within`, and a
+/// failure or a time-out is logged with `what` (`"camera change report"`) and the peer.
+pub async fn serve_streams_within<F, Fut, E>(
+    incoming: IncomingStreams,
+    width: usize,
+    shutdown: Shutdown,
+    within: std::time::Duration,
+    what: &'static str,
+    handle: F,
+) where
+    F: Fn(PeerId, Stream) -> Fut,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    serve_streams(incoming, width, shutdown, move |peer, stream| {
+        let task = handle(peer, stream);
+        async move {
+            match tokio::time::timeout(within, task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(%peer, error = %e, "{what} failed"),
+                Err(_) => tracing::warn!(
+                    %peer,
+                    within_ms = within.as_millis() as u64,
+                    "{what} timed out"
+                ),
+            }
+        }
+    })
+    .await
+}

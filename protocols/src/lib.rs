@@ -13,12 +13,14 @@
 //! - [`manifest`]: the signed JSON event manifest, its canonical encoding and verification.
 //! - [`package`]: the edge's install package, signed by the tenant key.
 //! - [`credential`]: camera passwords sealed to the edge, bound to the camera and host.
+//! - [`lan`]: what the edge speaks with cameras on its LAN (ONVIF, WS-Discovery, RTSP probes).
 
 pub mod codec;
 pub mod content_id;
 pub mod credential;
 pub mod http;
 pub mod key_slots;
+pub mod lan;
 pub mod manifest;
 pub mod messages;
 pub mod owner_key;

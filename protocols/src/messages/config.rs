@@ -45,6 +45,47 @@ pub struct CameraConfig {
     pub detect: DetectSettings,
     /// Recording around an event.
     pub record: RecordSettings,
+    /// An ONVIF camera: the edge asks its device and media services for the stream URIs of
+    /// these profiles (then `url` is empty and the credential is the ONVIF user's, bound to
+    /// the xaddr's host). Absent from older messages.
+    #[serde(default)]
+    pub onvif: Option<OnvifSource>,
+    /// Which of this camera's events are archived; `None` for the edge's `[archive]` policy.
+    #[serde(default)]
+    pub archive: Option<ArchivePolicy>,
+}
+
+/// An ONVIF camera's device service and the profiles to stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnvifSource {
+    /// The device service URL (`http://host[:port]/onvif/device_service`), without user
+    /// information.
+    pub xaddr: String,
+    /// The profile recorded; `None` for the camera's largest.
+    pub profile: Option<String>,
+    /// The profile used for detection; `None` for none (the main stream is decoded).
+    pub substream_profile: Option<String>,
+}
+
+/// A camera's own archive policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivePolicy {
+    /// Archive this camera's events at all.
+    pub enabled: bool,
+    /// Categories archived; empty for every category.
+    pub categories: Vec<Category>,
+    /// Minimum best score, thousandths.
+    pub min_score_milli: u16,
+    /// Hours of the day (`"22-06"`, the edge's local time) in which events are archived;
+    /// empty for all day.
+    pub hours: Vec<String>,
+}
+
+/// `"HH-HH"` → (from, to), hours 0 to 24.
+pub fn parse_hours(s: &str) -> Option<(u32, u32)> {
+    let (a, b) = s.split_once('-')?;
+    let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (a <= 24 && b <= 24).then_some((a, b))
 }
 
 /// The most zones (or masks) a camera has.
@@ -72,15 +113,67 @@ impl CameraConfig {
                 && u.len() <= 2048
                 && !u.chars().any(char::is_control)
         };
-        if !scheme_ok(&self.url) {
-            return fail(
-                "source.url must start with rtsp://, rtsps://, file://, v4l2:// or test://".into(),
-            );
+        let token_ok = |t: &Option<String>| {
+            t.as_deref().is_none_or(|t| {
+                !t.is_empty() && t.len() <= 64 && t.chars().all(|c| c.is_ascii_graphic())
+            })
+        };
+        match &self.onvif {
+            Some(o) => {
+                if !self.url.is_empty() || self.substream_url.is_some() {
+                    return fail(
+                        "give source.url or source.onvif, not both (the substream of an ONVIF \
+                         camera is source.onvif.substream_profile)"
+                            .into(),
+                    );
+                }
+                let http = o.xaddr.starts_with("http://") || o.xaddr.starts_with("https://");
+                if !http
+                    || o.xaddr.len() > 2048
+                    || o.xaddr.chars().any(char::is_control)
+                    || crate::credential::host(&o.xaddr).is_none()
+                {
+                    return fail(
+                        "source.onvif.xaddr must be the camera's http:// device service URL".into(),
+                    );
+                }
+                if crate::credential::split_userinfo(&o.xaddr)
+                    .username
+                    .is_some()
+                {
+                    return fail(
+                        "source.onvif.xaddr carries no user name (see source.onvif.username)"
+                            .into(),
+                    );
+                }
+                if !token_ok(&o.profile) || !token_ok(&o.substream_profile) {
+                    return fail(
+                        "source.onvif.profile and substream_profile are profile tokens of 1 to \
+                         64 printable characters"
+                            .into(),
+                    );
+                }
+            }
+            None if !scheme_ok(&self.url) => {
+                return fail(
+                    "source.url must start with rtsp://, rtsps://, file://, v4l2:// or test://"
+                        .into(),
+                );
+            }
+            None => {}
         }
         if self.substream_url.as_deref().is_some_and(|u| !scheme_ok(u)) {
             return fail(
                 "substream must start with rtsp://, rtsps://, file://, v4l2:// or test://".into(),
             );
+        }
+        if let Some(a) = &self.archive {
+            if a.min_score_milli > 1000 {
+                return fail("archive.min_score must be 0 to 1".into());
+            }
+            if a.hours.len() > 24 || a.hours.iter().any(|h| parse_hours(h).is_none()) {
+                return fail("archive.hours are ranges \"HH-HH\" of hours 0 to 24".into());
+            }
         }
         for u in std::iter::once(&self.url).chain(&self.substream_url) {
             if crate::credential::split_userinfo(u).username.is_some() {
@@ -381,6 +474,13 @@ mod tests {
                 pre_roll_secs: 5,
                 post_roll_secs: 5,
             },
+            onvif: None,
+            archive: Some(ArchivePolicy {
+                enabled: true,
+                categories: vec![Category::Person],
+                min_score_milli: 600,
+                hours: vec!["22-06".into()],
+            }),
         }
     }
 
@@ -421,6 +521,54 @@ mod tests {
             "detect.masks",
         );
         bad(|c| c.record.pre_roll_secs = 61, "record.pre_roll_secs");
+        bad(
+            |c| c.archive.as_mut().unwrap().hours = vec!["8-25".into()],
+            "archive.hours",
+        );
+        bad(
+            |c| c.archive.as_mut().unwrap().min_score_milli = 1001,
+            "archive.min_score",
+        );
+        fn onvif(c: &mut CameraConfig) {
+            c.url.clear();
+            c.substream_url = None;
+            c.onvif = Some(OnvifSource {
+                xaddr: "http://192.0.2.10/onvif/device_service".into(),
+                profile: Some("main".into()),
+                substream_profile: Some("sub".into()),
+            });
+        }
+        let mut ok = camera(1);
+        onvif(&mut ok);
+        assert_eq!(ok.validate(), Ok(()));
+        bad(
+            |c| {
+                onvif(c);
+                c.url = "rtsp://h/x".into();
+            },
+            "not both",
+        );
+        bad(
+            |c| {
+                onvif(c);
+                c.onvif.as_mut().unwrap().xaddr = "rtsp://h/x".into();
+            },
+            "source.onvif.xaddr",
+        );
+        bad(
+            |c| {
+                onvif(c);
+                c.onvif.as_mut().unwrap().xaddr = "http://u:p@h/onvif".into();
+            },
+            "source.onvif.xaddr",
+        );
+        bad(
+            |c| {
+                onvif(c);
+                c.onvif.as_mut().unwrap().profile = Some("a b".into());
+            },
+            "profile",
+        );
         bad(|c| c.record.post_roll_secs = 601, "record.post_roll_secs");
         bad(
             |c| c.credential.as_mut().unwrap().username.clear(),

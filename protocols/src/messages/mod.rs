@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod clips;
 pub mod config;
+pub mod discovery;
 pub mod enroll;
 pub mod events;
 pub mod telemetry;
@@ -34,8 +35,15 @@ pub const CONFIG: &str = "/guardian/config/1";
 /// owns the configuration.
 pub const CONFIG_CHANGE: &str = "/guardian/config-change/1";
 
+/// `/guardian/discovery/1`: cameras the edge found on its LAN, reported to the vm.
+pub const DISCOVERY: &str = "/guardian/discovery/1";
+/// `/guardian/scan/1`: the vm asks an edge to look for cameras now.
+pub const SCAN: &str = "/guardian/scan/1";
+/// `/guardian/snapshot/1`: the vm asks an edge for a camera's current picture, sealed.
+pub const SNAPSHOT: &str = "/guardian/snapshot/1";
+
 /// All protocol ids, for listings and tests.
-pub const ALL: [&str; 9] = [
+pub const ALL: [&str; 12] = [
     ENROLL,
     EVENTS,
     TELEMETRY,
@@ -45,6 +53,9 @@ pub const ALL: [&str; 9] = [
     WG,
     CONFIG,
     CONFIG_CHANGE,
+    DISCOVERY,
+    SCAN,
+    SNAPSHOT,
 ];
 
 /// Whether `id` is usable as a camera, event or edge name in paths and bucket names:

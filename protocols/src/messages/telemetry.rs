@@ -53,6 +53,19 @@ pub struct CameraStatus {
     pub fps_milli: u32,
     /// Last error, if any.
     pub last_error: Option<String>,
+    /// Width of the recorded stream, pixels (0 before the first frame; absent from older
+    /// edges).
+    #[serde(default)]
+    pub width: u32,
+    /// Its height, pixels.
+    #[serde(default)]
+    pub height: u32,
+    /// Its bitrate over the last interval, kbit/s.
+    #[serde(default)]
+    pub bitrate_kbps: u32,
+    /// When its last frame arrived, Unix ms (0: none yet).
+    #[serde(default)]
+    pub last_frame_ms: u64,
 }
 
 /// Camera states.
@@ -112,6 +125,10 @@ mod tests {
                     },
                     fps_milli: 15_000,
                     last_error: (i == 1).then(|| "no buffer for 10 s".into()),
+                    width: 1920,
+                    height: 1080,
+                    bitrate_kbps: 4_000,
+                    last_frame_ms: 1_790_000_000_000,
                 })
                 .collect(),
             archive_backlog_objects: 3,

@@ -7,6 +7,9 @@ Run with Debian's /usr/bin/python3 (it has `gi`; see scripts/packages/video.txt)
         [--gop FRAMES] [--bitrate KBPS] [--photo PNG] [--schedule empty:6,person:4,empty:6] [--loop]
         [--count N] [--no-person] [--start first-client|launch] [--person-height 0.85]
         [--photo-crop L,T,R,B] [--address 127.0.0.1]
+        [--user U --password P] [--sub-path /sub [--sub-width 640 --sub-height 360]
+        [--sub-gop FRAMES] [--sub-bitrate KBPS]] [--onvif-port N [--maker M] [--model M]
+        [--camera-name NAME]]
     edge/tools/camera-standin.py --scene NAME [--loop] [other options but the person's]
     edge/tools/camera-standin.py --scene-list
 
@@ -26,27 +29,55 @@ prints the catalogue with each scene's ground truth as JSON, then exits). It run
 Timeline: one wall-clock timeline for the whole process. It starts when the first RTSP client
 connects (--start first-client, the default) or at launch (--start launch). Every client of every
 path sees the same live scene: frames are drawn from the wall clock, encoded once by one x264enc,
-and the same H.264 access units go to every path (--count N serves /cam0../cam{N-1}, or
+and the same H.264 access units go to every main path (--count N serves /cam0../cam{N-1}, or
 PATH0..PATH{N-1}, all identical) through shared gst-rtsp-server media. A client joining sees the
 live stream from that moment; the encoder is asked for a key frame when a path's media starts, so
 that a new stream starts at once instead of waiting up to one GOP (so GOPs are regular, every
 --gop frames, except for the key frame forced when a path starts). Time stamps are regular (one
 frame period apart). Nothing is encoded while no client is connected.
 
+--user U --password P: every path (main and sub) needs RTSP digest authentication (gst-rtsp-server
+RTSPAuth, DIGEST only; realm "GStreamer RTSP Server"): DESCRIBE/SETUP without credentials or with
+wrong ones get 401 Unauthorized (OPTIONS is answered without). rtsp://U:P@HOST:PORT/PATH works with
+rtspsrc. The URLs printed carry no credentials.
+
+--sub-path /PATH: a substream of the same live scene at that path, scaled to --sub-width x
+--sub-height (default 640x360, pixel aspect 1:1; a different aspect ratio is letterboxed) by a
+second x264enc (same settings; key-int-max --sub-gop, default --gop; --sub-bitrate, default
+--bitrate scaled by the ratio of the pixel counts). Both encoders encode while any path has a
+client; each encoder's access units go only to its own path(s), and a path's media start asks
+only its own encoder for a key frame.
+
+--onvif-port N (0: any free port): also an ONVIF camera in this process (edge/tools/onvif_standin.py:
+WS-Discovery on UDP 3702 joined on --address's interface, SOAP device and media services on
+http://ADDR:N/onvif/device_service), IPv4 only. Its profiles: "main" = the main path (the first
+with --count), "sub" = the substream if any; --user/--password are its WS-Security UsernameToken
+credentials too (without --user its services need no authentication). --maker (default
+"Guardian Labs"), --model (default "StandIn-Cam 2") and --camera-name (default "Stand-in camera")
+are its device information and discovery scopes. It sends a WS-Discovery Hello once READY is out
+and a Bye on stop.
+
 Stdout, one line each, flushed (t = Unix time in seconds when the scene changed):
     READY rtsp://127.0.0.1:PORT/PATH [more URLs with --count]
+    SUBSTREAM rtsp://127.0.0.1:PORT/SUBPATH        (with --sub-path, right after READY)
+    ONVIF http://ADDR:ONVIFPORT/onvif/device_service  (with --onvif-port, after READY and SUBSTREAM;
+                                                    with --address 0.0.0.0 ADDR is the host's first
+                                                    non-loopback IPv4 address)
+    HELLO_SENT                                      (with --onvif-port: the WS-Discovery Hello went out)
     TIMELINE_START t=<secs>
     PERSON_ENTER t=<secs> timeline=<secs since start>
     PERSON_EXIT t=<secs> timeline=<secs>
     ACTOR_ENTER kind=person|car actor=<index> cutout=<name> height=<frac> t=<secs> timeline=<secs>
     ACTOR_EXIT kind=... actor=... cutout=... height=... t=<secs> timeline=<secs>
     SCHEDULE_END t=<secs> timeline=<secs>          (without --loop; with --scene: the scene's end)
+    BYE_SENT                                        (with --onvif-port, on stop: the Bye went out)
     STOPPED                                         (after SIGTERM or SIGINT; exit status 0)
 ACTOR_* (with --scene only) is printed for every actor; PERSON_ENTER when a person appears in a
 scene where none was, PERSON_EXIT when the last one leaves (so overlapping people make one pair).
 Encoder: I420 (with --scene: RGB -> videoconvert -> I420) -> x264enc tune=zerolatency
 speed-preset=ultrafast key-int-max=GOP option-string=scenecut=0 (regular GOPs), rtph264pay
-config-interval=-1 pt=96. Port 0 picks a free port (the READY line has it).
+config-interval=-1 pt=96 (with --sub-path: raw frames -> tee -> that encoder, and -> videoscale ->
+the substream's x264enc). Port 0 picks a free port (the READY line has it).
 """
 
 import argparse
@@ -62,8 +93,9 @@ import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstApp", "1.0")
 gi.require_version("GstVideo", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstApp, GstRtspServer, GstVideo  # noqa: E402,F401 (GstApp: appsrc methods)
+from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer, GstVideo  # noqa: E402,F401 (GstApp: appsrc methods)
 
 try:
     import numpy as np
@@ -72,6 +104,7 @@ except ImportError:  # pragma: no cover
              "(scripts/setup.sh 40-gstreamer)")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import onvif_standin  # noqa: E402 (beside this file)
 import scenes  # noqa: E402 (beside this file)
 
 CACHE = os.environ.get("GUARDIAN_CACHE", "/var/cache/private-ai-guardian")
@@ -324,7 +357,8 @@ class StandIn:
             self.person = None if args.no_person else photo_i420(args.photo, args.photo_crop, height)
             if self.person is not None and self.person.width > self.w:
                 raise RuntimeError("the photo is wider than the frame: lower --person-height or crop it")
-        self.medias = {}  # a path's appsrc -> {"pipe": its pipeline, "offset": its time stamp offset}
+        # a path's appsrc -> {"pipe": its pipeline, "offset": its time stamp offset, "stream": "main"|"sub"}
+        self.medias = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.events = None  # the timeline's transitions, an iterator
@@ -342,16 +376,30 @@ class StandIn:
             raw = (f"caps=video/x-raw,format=RGB,width={self.w},height={self.h},framerate={self.fps}/1,"
                    "pixel-aspect-ratio=1/1,interlace-mode=progressive ! "
                    "videoconvert ! video/x-raw,format=I420,colorimetry=bt709 ! ")
+        main = ("queue max-size-buffers=2 leaky=downstream ! "
+                f"x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max={a.gop} "
+                f"bitrate={a.bitrate} option-string=scenecut=0 ! "
+                "video/x-h264,stream-format=byte-stream,alignment=au ! "
+                "appsink name=h264 emit-signals=true sync=false max-buffers=8 drop=false")
+        if a.sub_path is None:
+            branches = main
+        else:
+            # The same raw frames, scaled, into a second encoder of their own.
+            branches = (
+                "tee name=t  t. ! " + main + "  t. ! queue max-size-buffers=2 leaky=downstream ! "
+                f"videoscale ! video/x-raw,width={a.sub_width},height={a.sub_height},pixel-aspect-ratio=1/1 ! "
+                f"x264enc name=subenc tune=zerolatency speed-preset=ultrafast key-int-max={a.sub_gop} "
+                f"bitrate={a.sub_bitrate} option-string=scenecut=0 ! "
+                "video/x-h264,stream-format=byte-stream,alignment=au ! "
+                "appsink name=subh264 emit-signals=true sync=false max-buffers=8 drop=false")
         self.enc_pipe = Gst.parse_launch(
-            "appsrc name=raw is-live=true format=time block=false max-bytes=0 " + raw +
-            "queue max-size-buffers=2 leaky=downstream ! "
-            f"x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max={a.gop} "
-            f"bitrate={a.bitrate} option-string=scenecut=0 ! "
-            "video/x-h264,stream-format=byte-stream,alignment=au ! "
-            "appsink name=h264 emit-signals=true sync=false max-buffers=8 drop=false")
+            "appsrc name=raw is-live=true format=time block=false max-bytes=0 " + raw + branches)
         self.raw = self.enc_pipe.get_by_name("raw")
-        self.enc = self.enc_pipe.get_by_name("enc")
-        self.enc_pipe.get_by_name("h264").connect("new-sample", self._on_h264)
+        self.encoders = {"main": self.enc_pipe.get_by_name("enc")}
+        self.enc_pipe.get_by_name("h264").connect("new-sample", self._on_h264, "main")
+        if a.sub_path is not None:
+            self.encoders["sub"] = self.enc_pipe.get_by_name("subenc")
+            self.enc_pipe.get_by_name("subh264").connect("new-sample", self._on_h264, "sub")
         bus = self.enc_pipe.get_bus()
         bus.add_signal_watch()
         bus.connect("message::error", self._on_encoder_error)
@@ -362,12 +410,13 @@ class StandIn:
         warn(f"encoder error: {err.message} ({dbg})")
         self.stop(1)
 
-    def _on_h264(self, sink):
+    def _on_h264(self, sink, stream):
+        """An access unit of the encoder of `stream` ("main" or "sub"): to that stream's paths."""
         sample = sink.emit("pull-sample")
         buf = sample.get_buffer()
         key = not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)
         with self.lock:
-            targets = list(self.medias.items())
+            targets = [(src, state) for src, state in self.medias.items() if state["stream"] == stream]
         for src, state in targets:
             if state["offset"] is None:
                 if not key:
@@ -386,9 +435,12 @@ class StandIn:
                 self._forget(src)
         return Gst.FlowReturn.OK
 
-    def request_key_frame(self):
-        ev = GstVideo.video_event_new_upstream_force_key_unit(Gst.CLOCK_TIME_NONE, True, 0)
-        self.enc.get_static_pad("src").send_event(ev)
+    def request_key_frame(self, stream=None):
+        """Asks the encoder of `stream` (None: every encoder) for a key frame."""
+        for name, enc in self.encoders.items():
+            if stream is None or name == stream:
+                ev = GstVideo.video_event_new_upstream_force_key_unit(Gst.CLOCK_TIME_NONE, True, 0)
+                enc.get_static_pad("src").send_event(ev)
 
     # -- frames -----------------------------------------------------------------------------
     def compose(self, now):
@@ -457,12 +509,12 @@ class StandIn:
         return not self.stopping.is_set()
 
     # -- RTSP ---------------------------------------------------------------------------------
-    def on_media_configure(self, _factory, media):
+    def on_media_configure(self, _factory, media, stream):
         src = media.get_element().get_by_name_recurse_up("src")
         with self.lock:
-            self.medias[src] = {"pipe": media.get_element(), "offset": None}
+            self.medias[src] = {"pipe": media.get_element(), "offset": None, "stream": stream}
         media.connect("unprepared", lambda _m: self._forget(src))
-        self.request_key_frame()
+        self.request_key_frame(stream)
 
     def _forget(self, src):
         with self.lock:
@@ -484,14 +536,31 @@ class StandIn:
         server.set_service(str(a.port))
         mounts = server.get_mount_points()
         paths = [a.path] if a.count == 1 else [f"{a.path}{i}" for i in range(a.count)]
-        for path in paths:
+        permissions = None
+        if a.user is not None:
+            # Every path needs the user's credentials (RTSP digest authentication).
+            auth = GstRtspServer.RTSPAuth()
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+            token = GstRtspServer.RTSPToken()
+            token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
+            auth.add_digest(a.user, a.password, token)
+            server.set_auth(auth)
+            permissions = GstRtspServer.RTSPPermissions()
+            for perm in (GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT):
+                permissions.add_permission_for_role("user", perm, True)
+        streams = [(path, "main") for path in paths]
+        if a.sub_path is not None:
+            streams.append((a.sub_path, "sub"))
+        for path, stream in streams:
             factory = GstRtspServer.RTSPMediaFactory()
             factory.set_launch(
                 "( appsrc name=src is-live=true format=time "
                 "caps=video/x-h264,stream-format=byte-stream,alignment=au ! "
                 "h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )")
             factory.set_shared(True)
-            factory.connect("media-configure", self.on_media_configure)
+            if permissions is not None:
+                factory.set_permissions(permissions)
+            factory.connect("media-configure", self.on_media_configure, stream)
             mounts.add_factory(path, factory)
         if a.start == "first-client":
             server.connect("client-connected", lambda *_: self.start_timeline(time.time()))
@@ -499,16 +568,40 @@ class StandIn:
             warn(f"cannot listen on {a.address}:{a.port}")
             return 1
         port = server.get_bound_port()
+        host = a.address if ":" not in a.address else f"[{a.address}]"
+        onvif = None
+        if a.onvif_port is not None:
+            profiles = [onvif_standin.Profile("main", "MainStream", f"rtsp://{host}:{port}{paths[0]}",
+                                              self.w, self.h, self.fps, a.bitrate, a.gop)]
+            if a.sub_path is not None:
+                profiles.append(onvif_standin.Profile("sub", "SubStream", f"rtsp://{host}:{port}{a.sub_path}",
+                                                      a.sub_width, a.sub_height, self.fps, a.sub_bitrate,
+                                                      a.sub_gop))
+            try:
+                onvif = onvif_standin.OnvifStandIn(
+                    a.address, a.onvif_port, a.user, a.password, a.maker, a.model, a.camera_name,
+                    profiles=profiles, on_event=say)
+                onvif.start(announce=False)
+            except (OSError, ValueError) as e:
+                warn(f"cannot serve ONVIF on {a.address}:{a.onvif_port}: {e}")
+                self.enc_pipe.set_state(Gst.State.NULL)
+                return 1
         for sig in (signal.SIGTERM, signal.SIGINT):
             GLib.unix_signal_add(GLib.PRIORITY_HIGH, sig, self.stop)
         threading.Thread(target=self.frame_loop, name="frames", daemon=True).start()
         GLib.timeout_add(20, self.log_transitions)
-        host = a.address if ":" not in a.address else f"[{a.address}]"
         say("READY " + " ".join(f"rtsp://{host}:{port}{p}" for p in paths))
+        if a.sub_path is not None:
+            say(f"SUBSTREAM rtsp://{host}:{port}{a.sub_path}")
+        if onvif is not None:
+            say(f"ONVIF {onvif.xaddr()}")
+            onvif.announce()  # HELLO_SENT
         if a.start == "launch":
             self.start_timeline(time.time())
         self.loop.run()
         self.stopping.set()
+        if onvif is not None:
+            onvif.stop()  # BYE_SENT
         self.raw.end_of_stream()
         self.enc_pipe.set_state(Gst.State.NULL)
         say("STOPPED")
@@ -538,6 +631,17 @@ def main():
                     help="when the timeline starts")
     ap.add_argument("--scene", choices=list(scenes.SCENES), help="stream this scene of edge/tools/scenes.py")
     ap.add_argument("--scene-list", action="store_true", help="print the scenes with their ground truth as JSON")
+    ap.add_argument("--user", help="RTSP (digest) and ONVIF user: every path then needs it")
+    ap.add_argument("--password", help="the --user's password")
+    ap.add_argument("--sub-path", help="also serve a scaled substream of the same scene at this path")
+    ap.add_argument("--sub-width", type=int, default=640)
+    ap.add_argument("--sub-height", type=int, default=360)
+    ap.add_argument("--sub-gop", type=int, help="the substream's key frame interval (default: --gop)")
+    ap.add_argument("--sub-bitrate", type=int, help="the substream's kbit/s (default: --bitrate scaled to its size)")
+    ap.add_argument("--onvif-port", type=int, help="also be an ONVIF camera (WS-Discovery, SOAP on this port; 0: any)")
+    ap.add_argument("--maker", default="Guardian Labs", help="ONVIF manufacturer")
+    ap.add_argument("--model", default="StandIn-Cam 2", help="ONVIF model")
+    ap.add_argument("--camera-name", default="Stand-in camera", help="ONVIF name (a discovery scope)")
     a = ap.parse_args()
     if a.scene_list:
         json.dump([scenes.describe(s) for s in scenes.SCENES.values()], sys.stdout, indent=1)
@@ -555,10 +659,26 @@ def main():
         ap.error("--count must be at least 1")
     if not 0.1 <= a.person_height <= 1.0:
         ap.error("--person-height must be in 0.1..1")
+    if (a.user is None) != (a.password is None):
+        ap.error("give both --user and --password, or neither")
+    if a.user is not None and (not a.user or ":" in a.user):
+        ap.error("--user must be non-empty, without ':'")
     a.gop = a.gop or 2 * a.fps
     a.bitrate = a.bitrate or max(200, a.width * a.height * a.fps // 10 // 1000)
     if not a.path.startswith("/"):
         a.path = "/" + a.path
+    if a.sub_path is not None:
+        if not a.sub_path.startswith("/"):
+            a.sub_path = "/" + a.sub_path
+        mains = [a.path] if a.count == 1 else [f"{a.path}{i}" for i in range(a.count)]
+        if a.sub_path in mains:
+            ap.error("--sub-path must differ from the main path(s)")
+        if a.sub_width < 64 or a.sub_height < 64 or a.sub_width % 2 or a.sub_height % 2:
+            ap.error("--sub-width and --sub-height must be even and at least 64")
+        a.sub_gop = a.sub_gop or a.gop
+        a.sub_bitrate = a.sub_bitrate or max(100, a.bitrate * a.sub_width * a.sub_height // (a.width * a.height))
+    if a.onvif_port is not None and ":" in a.address:
+        ap.error("--onvif-port needs an IPv4 --address")
     Gst.init(None)
     try:
         standin = StandIn(a)

@@ -24,7 +24,10 @@
 //! open clips are finished and queued, then the clip server and the node, within 5 s in all.
 //!
 //! It also serves `/guardian/clips/1` ([`crate::playback`]) and, to the vm alone,
-//! `/guardian/config/1` ([`crate::configure`]: the key slots the owner signed). The gate admits the vm, and
+//! `/guardian/config/1` ([`crate::configure`]: the key slots the owner signed, the cameras),
+//! `/guardian/snapshot/1` ([`crate::snapshot`]: a camera's current picture, sealed) and
+//! `/guardian/scan/1` ([`crate::discovery`], which also scans the LAN for cameras and
+//! reports them). The gate admits the vm, and
 //! peers the vm relays to it (and, for a while, their direct connections, so DCUtR can
 //! upgrade): the vm relays only for its edges and for clients it gave a playback token to, and
 //! the token is what authorizes a clip; the edge serves no other protocol to such peers.
@@ -154,6 +157,7 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
     let video =
         crate::video::supervisor::Video::start(&installed, clock.clone(), shutdown.child())?;
     let cameras = video.status.clone();
+    let frames = video.frames.clone();
 
     let mut node = None;
     // The stream servers (clips, configuration): their stop signals and tasks.
@@ -233,6 +237,51 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
                 vm,
                 incoming,
                 config_stop,
+            )),
+        ));
+        let snapshot_stop = shutdown.child();
+        let incoming = handle
+            .streams()
+            .accept(guardian_node::StreamProtocol::new(
+                protocols::messages::SNAPSHOT,
+            ))
+            .map_err(|e| anyhow!("{e}"))?;
+        servers.push((
+            snapshot_stop.clone(),
+            tokio::spawn(crate::snapshot::serve(
+                Arc::new(crate::snapshot::Snapshots {
+                    frames: frames.clone(),
+                    status: cameras.clone(),
+                    slots: installed.key_slots.clone(),
+                    clock: clock.clone(),
+                }),
+                vm,
+                incoming,
+                snapshot_stop,
+            )),
+        ));
+        let (discovery, scanner) = crate::discovery::Discovery::new(
+            installed.data.clone(),
+            handle.clone(),
+            vm,
+            clock.clone(),
+        );
+        let discovery_stop = shutdown.child();
+        servers.push((
+            discovery_stop.clone(),
+            tokio::spawn(discovery.run(discovery_stop)),
+        ));
+        let scan_stop = shutdown.child();
+        let incoming = handle
+            .streams()
+            .accept(guardian_node::StreamProtocol::new(
+                protocols::messages::SCAN,
+            ))
+            .map_err(|e| anyhow!("{e}"))?;
+        servers.push((
+            scan_stop.clone(),
+            tokio::spawn(crate::discovery::serve_scan(
+                scanner, vm, incoming, scan_stop,
             )),
         ));
         tokio::select! {

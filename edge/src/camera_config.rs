@@ -21,11 +21,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use protocols::credential;
 use protocols::messages::config::{
-    CameraChanges, CameraConfig, CameraSet, DetectSettings, RecordSettings, SealedCredential,
+    ArchivePolicy, CameraChanges, CameraConfig, CameraSet, DetectSettings, OnvifSource,
+    RecordSettings, SealedCredential,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::config::{CameraSettings, EdgeConfig};
+use crate::config::{CameraArchive, CameraSettings, EdgeConfig, OnvifSettings};
 
 /// The file holding the applied revision, in the data directory.
 pub const FILE: &str = "cameras-applied.json";
@@ -75,18 +76,26 @@ fn milli(v: f32) -> u16 {
 /// (the camera added on the box, reported to the vm).
 pub fn to_wire(s: &CameraSettings, edge_recipient: &str) -> Result<CameraConfig> {
     let main = credential::split_userinfo(&s.url);
-    let credential = match &main.username {
-        Some(user) => Some(SealedCredential {
-            username: user.clone(),
-            password_sealed: match &main.password {
-                Some(p) => {
-                    let host = credential::host(&main.url).unwrap_or_default();
-                    Some(credential::seal(edge_recipient, &s.id, &host, p)?)
-                }
-                None => None,
+    let seal = |user: &str, password: &str, host_of: &str| -> Result<SealedCredential> {
+        let host = credential::host(host_of).unwrap_or_default();
+        Ok(SealedCredential {
+            username: user.to_owned(),
+            password_sealed: if password.is_empty() {
+                None
+            } else {
+                Some(credential::seal(edge_recipient, &s.id, &host, password)?)
             },
-        }),
-        None => None,
+        })
+    };
+    let credential = match (&s.onvif, &main.username) {
+        (Some(o), _) if o.username.is_empty() => None,
+        (Some(o), _) => Some(seal(&o.username, &o.password, &o.xaddr)?),
+        (None, None) => None,
+        (None, Some(user)) => Some(seal(
+            user,
+            main.password.as_deref().map_or("", |p| p.as_str()),
+            &main.url,
+        )?),
     };
     Ok(CameraConfig {
         id: s.id.clone(),
@@ -113,6 +122,18 @@ pub fn to_wire(s: &CameraSettings, edge_recipient: &str) -> Result<CameraConfig>
             pre_roll_secs: s.pre_roll_secs.min(u16::MAX as u32) as u16,
             post_roll_secs: s.post_roll_secs.min(u16::MAX as u32) as u16,
         },
+        onvif: s.onvif.as_ref().map(|o| OnvifSource {
+            xaddr: credential::split_userinfo(&o.xaddr).url,
+            profile: (!o.profile.is_empty()).then(|| o.profile.clone()),
+            substream_profile: (!o.substream_profile.is_empty())
+                .then(|| o.substream_profile.clone()),
+        }),
+        archive: s.archive.as_ref().map(|a| ArchivePolicy {
+            enabled: a.enabled,
+            categories: a.categories.clone(),
+            min_score_milli: milli(a.min_score),
+            hours: a.hours.clone(),
+        }),
     })
 }
 
@@ -128,9 +149,14 @@ pub fn from_wire(
 ) -> (CameraSettings, Option<credential::CredentialError>) {
     let mut s = keep.cloned().unwrap_or_default();
     let mut problem = None;
+    // An ONVIF camera's credential is bound to its device service's host.
+    let bound_to = c
+        .onvif
+        .as_ref()
+        .map_or(c.url.as_str(), |o| o.xaddr.as_str());
     let secret = c.credential.as_ref().map(|cred| {
         let password = cred.password_sealed.as_deref().and_then(|sealed| {
-            let host = credential::host(&c.url).unwrap_or_default();
+            let host = credential::host(bound_to).unwrap_or_default();
             match credential::open(identity, sealed, &c.id, &host) {
                 Ok(p) => Some(p),
                 Err(e) => {
@@ -149,8 +175,37 @@ pub fn from_wire(
     };
     s.id = c.id.clone();
     s.name = c.name.clone();
-    s.url = with(&c.url);
-    s.substream = c.substream_url.as_deref().map(with);
+    match &c.onvif {
+        Some(o) => {
+            let (username, password) = match &secret {
+                Some((u, p)) => (
+                    u.clone(),
+                    p.as_deref().map(|p| p.to_string()).unwrap_or_default(),
+                ),
+                None => (String::new(), String::new()),
+            };
+            s.url = String::new();
+            s.substream = None;
+            s.onvif = Some(OnvifSettings {
+                xaddr: o.xaddr.clone(),
+                username,
+                password,
+                profile: o.profile.clone().unwrap_or_default(),
+                substream_profile: o.substream_profile.clone().unwrap_or_default(),
+            });
+        }
+        None => {
+            s.url = with(&c.url);
+            s.substream = c.substream_url.as_deref().map(with);
+            s.onvif = None;
+        }
+    }
+    s.archive = c.archive.as_ref().map(|a| CameraArchive {
+        enabled: a.enabled,
+        categories: a.categories.clone(),
+        min_score: f32::from(a.min_score_milli) / 1000.0,
+        hours: a.hours.clone(),
+    });
     s.transport = c.transport.clone();
     s.enabled = c.enabled;
     s.categories = c.detect.categories.clone();

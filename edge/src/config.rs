@@ -25,8 +25,79 @@ pub struct EdgeConfig {
     pub detector: DetectorConfig,
     /// Local clip storage and retention.
     pub storage: StorageConfig,
+    /// Looking for cameras on the LAN.
+    pub discovery: DiscoveryConfig,
     /// Cameras (`[[cameras]]`), managed with `guardian-edge camera add|remove`.
     pub cameras: Vec<CameraSettings>,
+}
+
+/// Looking for cameras on the edge's LAN (`[discovery]`): ONVIF WS-Discovery, an RTSP probe
+/// of the hosts of the edge's own subnets, and the V4L2 devices. Off unless installed (the
+/// ISO and `guardian-edge init --discovery` turn it on): a scan sends packets to every host
+/// of the LAN.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscoveryConfig {
+    /// Scan at all (at start, every `interval_secs`, and when the owner asks).
+    pub enabled: bool,
+    /// Seconds between scans.
+    pub interval_secs: u64,
+    /// ONVIF WS-Discovery (multicast probe; hellos and byes are listened for).
+    pub onvif: bool,
+    /// Seconds to wait for probe matches.
+    pub onvif_wait_secs: u64,
+    /// The RTSP probe of the LAN's hosts.
+    pub rtsp: bool,
+    /// Ports the RTSP probe tries.
+    pub rtsp_ports: Vec<u16>,
+    /// Paths a `DESCRIBE` tries on a host that answers RTSP, in order.
+    pub rtsp_paths: Vec<String>,
+    /// Subnets to probe (`10.0.0.0/24`); empty for those of the edge's own interfaces. Each
+    /// must lie inside one of them: the probe never leaves the edge's LAN.
+    pub subnets: Vec<String>,
+    /// At most this many hosts are probed per subnet (a larger subnet is probed around the
+    /// edge's own address).
+    pub max_hosts: u32,
+    /// Connection attempts per second, at most.
+    pub probes_per_sec: u32,
+    /// The V4L2 devices (`/dev/video*`) of the edge.
+    pub v4l2: bool,
+    /// A whole scan's time limit, seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        DiscoveryConfig {
+            enabled: false,
+            interval_secs: 600,
+            onvif: true,
+            onvif_wait_secs: 3,
+            rtsp: true,
+            rtsp_ports: vec![554, 8554],
+            rtsp_paths: [
+                "/",
+                "/cam",
+                "/live",
+                "/stream1",
+                "/h264",
+                "/ch0",
+                "/11",
+                "/Streaming/Channels/101",
+                "/cam/realmonitor?channel=1&subtype=0",
+                "/live/ch00_0",
+                "/videoMain",
+                "/axis-media/media.amp",
+            ]
+            .map(String::from)
+            .to_vec(),
+            subnets: Vec::new(),
+            max_hosts: 256,
+            probes_per_sec: 50,
+            v4l2: true,
+            timeout_secs: 60,
+        }
+    }
 }
 
 /// Archive sending settings, and the policy that decides which camera events are sealed
@@ -68,21 +139,37 @@ impl Default for ArchiveConfig {
 
 impl ArchiveConfig {
     /// Whether an event of `camera` and `category`, best score `score`, ending at
-    /// `at_ms` (Unix ms) is archived.
-    pub fn admits(&self, camera: &str, category: &Category, score: f32, at_ms: u64) -> bool {
-        if !self.enabled
-            || score < self.min_score
-            || (!self.categories.is_empty() && !self.categories.contains(category))
-            || (!self.cameras.is_empty() && !self.cameras.iter().any(|c| c == camera))
+    /// `at_ms` (Unix ms) is archived: by the camera's own policy (`own`) when it has one,
+    /// else by this one.
+    pub fn admits(
+        &self,
+        own: Option<&CameraArchive>,
+        camera: &str,
+        category: &Category,
+        score: f32,
+        at_ms: u64,
+    ) -> bool {
+        let (enabled, categories, min_score, hours) = match own {
+            Some(o) => (o.enabled, &o.categories, o.min_score, &o.hours),
+            None => {
+                if !self.cameras.is_empty() && !self.cameras.iter().any(|c| c == camera) {
+                    return false;
+                }
+                (self.enabled, &self.categories, self.min_score, &self.hours)
+            }
+        };
+        if !enabled
+            || score < min_score
+            || (!categories.is_empty() && !categories.contains(category))
         {
             return false;
         }
-        if self.hours.is_empty() {
+        if hours.is_empty() {
             return true;
         }
         let local_min = (at_ms / 60_000) as i64 + self.utc_offset_minutes as i64;
         let hour = local_min.rem_euclid(24 * 60) as u32 / 60;
-        self.hours
+        hours
             .iter()
             .filter_map(|h| parse_hours(h))
             .any(|(from, to)| {
@@ -95,12 +182,62 @@ impl ArchiveConfig {
     }
 }
 
-/// `"HH-HH"` → (from, to), hours 0-24.
-fn parse_hours(s: &str) -> Option<(u32, u32)> {
-    let (a, b) = s.split_once('-')?;
-    let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-    (a <= 24 && b <= 24).then_some((a, b))
+/// A camera's own archive policy (`[cameras.archive]`, set at the vm or by hand): it stands
+/// for `[archive]`'s `enabled`, `categories`, `min_score` and `hours` for this camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraArchive {
+    /// Archive this camera's events at all.
+    pub enabled: bool,
+    /// Categories archived; empty for every category.
+    pub categories: Vec<Category>,
+    /// Minimum best score of an event, 0-1.
+    pub min_score: f32,
+    /// Hours of the day (`"22-06"`, in `[archive] utc_offset_minutes` local time).
+    pub hours: Vec<String>,
 }
+
+impl Default for CameraArchive {
+    fn default() -> Self {
+        CameraArchive {
+            enabled: true,
+            categories: Vec::new(),
+            min_score: 0.0,
+            hours: Vec::new(),
+        }
+    }
+}
+
+/// An ONVIF camera (`[cameras.onvif]`): the edge asks its device and media services for
+/// the stream URIs each time it connects, so the camera's URLs may change.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OnvifSettings {
+    /// The device service URL (`http://host[:port]/onvif/device_service`).
+    pub xaddr: String,
+    /// The ONVIF user (also used for the RTSP streams).
+    pub username: String,
+    /// Its password.
+    pub password: String,
+    /// The profile recorded; empty for the camera's largest.
+    pub profile: String,
+    /// The profile decoded for detection; empty for none.
+    pub substream_profile: String,
+}
+
+impl std::fmt::Debug for OnvifSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnvifSettings")
+            .field("xaddr", &self.xaddr)
+            .field("username", &self.username)
+            .field("has_password", &!self.password.is_empty())
+            .field("profile", &self.profile)
+            .field("substream_profile", &self.substream_profile)
+            .finish()
+    }
+}
+
+use protocols::messages::config::parse_hours;
 
 /// The object detector.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,7 +320,14 @@ pub struct CameraSettings {
     pub name: String,
     /// Main stream, recorded: `rtsp://...`, `file:///path.mp4`, `v4l2:///dev/video0`
     /// (MJPEG or raw, encoded to H.264) or `test://` (a test pattern, for trying things out).
+    /// Empty for an ONVIF camera (`[cameras.onvif]`).
     pub url: String,
+    /// An ONVIF camera: its device service, user and profiles, instead of `url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub onvif: Option<OnvifSettings>,
+    /// This camera's own archive policy; absent for `[archive]`'s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<CameraArchive>,
     /// Optional lower-resolution stream for detection while the main one is recorded.
     pub substream: Option<String>,
     /// RTSP transport: `tcp` or `udp`.
@@ -230,6 +374,8 @@ impl Default for CameraSettings {
             id: String::new(),
             name: String::new(),
             url: String::new(),
+            onvif: None,
+            archive: None,
             substream: None,
             transport: "tcp".into(),
             enabled: true,
@@ -259,12 +405,32 @@ impl CameraSettings {
             protocols::messages::valid_id(id),
             "camera id {id:?} must be 1 to 48 characters of a-z, 0-9 and -"
         );
-        anyhow::ensure!(
-            ["rtsp://", "rtsps://", "file://", "v4l2://", "test://"]
-                .iter()
-                .any(|p| self.url.starts_with(p)),
-            "camera {id}: url must start with rtsp://, file://, v4l2:// or test://"
-        );
+        match &self.onvif {
+            Some(o) => {
+                anyhow::ensure!(
+                    self.url.is_empty() && self.substream.is_none(),
+                    "camera {id}: an ONVIF camera has no url or substream (see [cameras.onvif])"
+                );
+                anyhow::ensure!(
+                    (o.xaddr.starts_with("http://") || o.xaddr.starts_with("https://"))
+                        && protocols::credential::host(&o.xaddr).is_some(),
+                    "camera {id}: onvif.xaddr must be the camera's http:// device service URL"
+                );
+            }
+            None => anyhow::ensure!(
+                ["rtsp://", "rtsps://", "file://", "v4l2://", "test://"]
+                    .iter()
+                    .any(|p| self.url.starts_with(p)),
+                "camera {id}: url must start with rtsp://, file://, v4l2:// or test://"
+            ),
+        }
+        if let Some(a) = &self.archive {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&a.min_score)
+                    && a.hours.iter().all(|h| parse_hours(h).is_some()),
+                "camera {id}: archive.min_score must be 0 to 1 and archive.hours ranges \"HH-HH\""
+            );
+        }
         anyhow::ensure!(
             self.transport == "tcp" || self.transport == "udp",
             "camera {id}: transport must be tcp or udp"
@@ -570,11 +736,55 @@ mod tests {
             ..Default::default()
         };
         let at = |h: u64| h * 3_600_000; // Unix epoch day, UTC hour h
-        assert!(p.admits("c", &Category::Person, 0.7, at(22)), "23:00 local");
-        assert!(p.admits("c", &Category::Person, 0.7, at(4)), "05:00 local");
-        assert!(!p.admits("c", &Category::Person, 0.7, at(5)), "06:00 local");
-        assert!(!p.admits("c", &Category::Person, 0.5, at(22)), "score");
-        assert!(!p.admits("c", &Category::Car, 0.9, at(22)), "category");
-        assert!(ArchiveConfig::default().admits("c", &Category::Car, 0.1, at(12)));
+        assert!(
+            p.admits(None, "c", &Category::Person, 0.7, at(22)),
+            "23:00 local"
+        );
+        assert!(
+            p.admits(None, "c", &Category::Person, 0.7, at(4)),
+            "05:00 local"
+        );
+        assert!(
+            !p.admits(None, "c", &Category::Person, 0.7, at(5)),
+            "06:00 local"
+        );
+        assert!(
+            !p.admits(None, "c", &Category::Person, 0.5, at(22)),
+            "score"
+        );
+        assert!(
+            !p.admits(None, "c", &Category::Car, 0.9, at(22)),
+            "category"
+        );
+        assert!(ArchiveConfig::default().admits(None, "c", &Category::Car, 0.1, at(12)));
+        // A camera's own policy stands for the edge's, in the edge's time zone.
+        let own = CameraArchive {
+            categories: vec![Category::Car],
+            hours: vec!["08-18".into()],
+            ..Default::default()
+        };
+        assert!(p.admits(Some(&own), "c", &Category::Car, 0.1, at(12)));
+        assert!(!p.admits(Some(&own), "c", &Category::Person, 0.9, at(12)));
+        assert!(
+            !p.admits(Some(&own), "c", &Category::Car, 0.9, at(17)),
+            "18:00 local"
+        );
+        let off = CameraArchive {
+            enabled: false,
+            ..Default::default()
+        };
+        assert!(!ArchiveConfig::default().admits(Some(&off), "c", &Category::Car, 0.9, at(12)));
+        let only_other = ArchiveConfig {
+            cameras: vec!["other".into()],
+            ..Default::default()
+        };
+        assert!(!only_other.admits(None, "c", &Category::Car, 0.9, at(12)));
+        assert!(only_other.admits(
+            Some(&CameraArchive::default()),
+            "c",
+            &Category::Car,
+            0.9,
+            at(12)
+        ));
     }
 }

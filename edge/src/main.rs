@@ -37,6 +37,11 @@ enum Command {
         /// The data directory (created).
         #[arg(long)]
         data: PathBuf,
+        /// Turn on discovery (`[discovery] enabled`): the edge scans its LAN for ONVIF, RTSP
+        /// and USB cameras and reports them to the vm. Installed edges (the ISO, the systemd
+        /// instructions) use it; off, nothing is sent to the LAN's hosts.
+        #[arg(long)]
+        discovery: bool,
     },
     /// Show the edge's keys (peer id, fingerprints, age recipient), the owner's archive key
     /// id and whether it has enrolled.
@@ -282,8 +287,20 @@ fn detect(data: Option<PathBuf>, image: PathBuf) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Init { package, data } => {
+        Command::Init {
+            package,
+            data,
+            discovery,
+        } => {
             let done = install::install(&package, &data)?;
+            let config_path = data.join(guardian_edge::paths::CONFIG);
+            if discovery {
+                let mut config = EdgeConfig::load(&config_path)?;
+                if !config.discovery.enabled {
+                    config.discovery.enabled = true;
+                    config.save(&config_path)?;
+                }
+            }
             if done.already_installed {
                 println!(
                     "edge {} was installed from this package already: nothing changed",
@@ -316,6 +333,15 @@ fn run(cli: Cli) -> Result<()> {
                 "OpenVINO: {}",
                 locate::locate_library(&config.detector.openvino_lib).describe()
             );
+            if EdgeConfig::load(&config_path)?.discovery.enabled {
+                println!(
+                    "discovery: on (the edge scans its LAN for cameras and reports them to the vm)"
+                );
+            } else {
+                println!(
+                    "discovery: off ([discovery] enabled = true, or init --discovery, turns it on)"
+                );
+            }
             println!("next: guardian-edge run --data {}", data.display());
         }
         Command::Status { data } => status(&data)?,

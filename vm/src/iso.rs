@@ -57,7 +57,7 @@ pub fn user_data(info: &PackageInfo, with_binary: bool, with_detector: bool) -> 
          \x20     GUARDIAN_TENANT={tenant}\n\
          runcmd:\n\
          \x20 - [sh, -ec, 'mkdir -p /mnt/cidata /var/lib/guardian && (mount -o ro -L cidata /mnt/cidata || mount -o ro -L CIDATA /mnt/cidata) && {install_binary}{install_detector} && install -m 0600 /mnt/cidata/edge-package.tar /var/lib/guardian/edge-package.tar && umount /mnt/cidata']\n\
-         \x20 - [sh, -ec, 'test -d /var/lib/guardian/edge || guardian-edge init --package /var/lib/guardian/edge-package.tar --data /var/lib/guardian/edge']\n\
+         \x20 - [sh, -ec, 'test -d /var/lib/guardian/edge || guardian-edge init --discovery --package /var/lib/guardian/edge-package.tar --data /var/lib/guardian/edge']\n\
          \x20 - [systemctl, daemon-reload]\n\
          \x20 - [systemctl, enable, --now, guardian-edge.service]\n",
         name = info.edge_name,

@@ -82,7 +82,7 @@ fn the_iso_seed_holds_a_signed_package_and_cloud_config() {
     for needle in [
         "/etc/systemd/system/guardian-edge.service",
         "ExecStart=/usr/local/bin/guardian-edge run --data /var/lib/guardian/edge",
-        "guardian-edge init --package /var/lib/guardian/edge-package.tar",
+        "guardian-edge init --discovery --package /var/lib/guardian/edge-package.tar",
         "enable, --now, guardian-edge.service",
         "cp -R /mnt/cidata/detector/. /usr/lib/private-ai-guardian/",
         &vm.tenant_id,

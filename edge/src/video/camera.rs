@@ -28,6 +28,7 @@ use super::pipeline::{CameraPipeline, EncodedShared, PipelineError, RgbFrame};
 use super::recorder::ClipWriter;
 use super::workfile::{self, WorkMeta};
 use crate::config::CameraSettings;
+use crate::discover::onvif::OnvifError;
 
 pub use super::recorder::CLIPS_DIR;
 
@@ -49,8 +50,34 @@ const FRAME_WAIT_MS: u64 = 200;
 /// Bytes of encoded video the pre-roll ring holds at most.
 const RING_BYTES: usize = 96 * 1024 * 1024;
 
+/// What the status says of the stream besides its state.
+#[derive(Debug, Clone, Copy, Default)]
+struct Live {
+    fps_milli: u32,
+    width: u32,
+    height: u32,
+    bitrate_kbps: u32,
+    last_frame_ms: u64,
+}
+
 /// Every camera's status, shared with telemetry and `camera list`.
 pub type StatusBoard = Arc<Mutex<BTreeMap<String, CameraStatus>>>;
+
+/// A camera's latest decoded detection frame (for a fresh snapshot).
+#[derive(Clone)]
+pub struct LatestFrame {
+    /// Packed RGB, `width × height × 3`.
+    pub rgb: Arc<Vec<u8>>,
+    /// Width, pixels.
+    pub width: u32,
+    /// Height, pixels.
+    pub height: u32,
+    /// When it was decoded, Unix ms.
+    pub at_ms: u64,
+}
+
+/// Every running camera's latest frame.
+pub type FrameBoard = Arc<Mutex<BTreeMap<String, LatestFrame>>>;
 
 /// What all cameras share.
 pub struct CameraContext {
@@ -62,6 +89,8 @@ pub struct CameraContext {
     pub detector_error: Option<String>,
     /// Statuses.
     pub status: StatusBoard,
+    /// Latest frames.
+    pub frames: FrameBoard,
     /// Wall and monotonic time, waits.
     pub clock: SharedClock,
 }
@@ -180,6 +209,7 @@ struct Camera {
     recording: Option<Recording>,
     wall0: Option<(u64, u64)>,
     last_pts: u64,
+    live: Live,
 }
 
 fn new_ring(cam: &CameraSettings) -> GopRing {
@@ -199,10 +229,11 @@ impl Camera {
             recording: None,
             wall0: None,
             last_pts: 0,
+            live: Live::default(),
         }
     }
 
-    fn set_status(&self, state: CameraState, fps_milli: u32, error: Option<String>) {
+    fn set_status(&self, state: CameraState, live: Live, error: Option<String>) {
         let error = error.or_else(|| {
             self.analysis
                 .detector_error()
@@ -214,8 +245,12 @@ impl Camera {
                 CameraStatus {
                     camera_id: self.cam.id.clone(),
                     state,
-                    fps_milli,
+                    fps_milli: live.fps_milli,
                     last_error: error,
+                    width: live.width,
+                    height: live.height,
+                    bitrate_kbps: live.bitrate_kbps,
+                    last_frame_ms: live.last_frame_ms,
                 },
             );
         }
@@ -223,18 +258,19 @@ impl Camera {
 
     fn run(mut self) {
         if !self.cam.enabled {
-            self.set_status(CameraState::Disabled, 0, None);
+            self.set_status(CameraState::Disabled, Live::default(), None);
             return;
         }
         let mut backoff = reconnect_backoff();
         let mut rng = rand::thread_rng();
         while !self.stop.is_triggered() {
-            self.set_status(CameraState::Connecting, 0, None);
-            let outcome =
-                match CameraPipeline::start(&self.cam, self.ring.clone(), self.shared.clone()) {
-                    Ok(p) => self.run_pipeline(p, &mut backoff),
-                    Err(e) => Err(e),
-                };
+            self.set_status(CameraState::Connecting, self.live, None);
+            let outcome = match self.source().and_then(|source| {
+                CameraPipeline::start(&source, self.ring.clone(), self.shared.clone())
+            }) {
+                Ok(p) => self.run_pipeline(p, &mut backoff),
+                Err(e) => Err(e),
+            };
             self.reset();
             if let Ok(mut c) = self.shared.other_codec.lock() {
                 *c = None;
@@ -242,11 +278,14 @@ impl Camera {
             let Err(e) = outcome else { break };
             let state = match e {
                 PipelineError::Url(_) | PipelineError::NotH264(_) => CameraState::Failed,
-                PipelineError::Build(_) => CameraState::Failed,
+                PipelineError::Build(_) | PipelineError::Unauthorized(_) => CameraState::Failed,
+                PipelineError::Source(_) => CameraState::Failed,
                 PipelineError::Stream(_) => CameraState::Stalled,
             };
             tracing::warn!(camera = %self.cam.id, error = %e, "camera pipeline stopped; retrying");
-            self.set_status(state, 0, Some(e.to_string()));
+            self.live.fps_milli = 0;
+            self.live.bitrate_kbps = 0;
+            self.set_status(state, self.live, Some(e.to_string()));
             let wait = reconnect_delay(&mut backoff, &mut rng);
             if self.ctx.clock.sleep_blocking(wait, &self.stop) {
                 break;
@@ -258,6 +297,42 @@ impl Camera {
         if let Ok(mut board) = self.ctx.status.lock() {
             board.remove(&self.cam.id);
         }
+        if let Ok(mut frames) = self.ctx.frames.lock() {
+            frames.remove(&self.cam.id);
+        }
+    }
+
+    /// The settings the pipeline runs: this camera's, with an ONVIF camera's stream URLs
+    /// asked of it now (with its user name and password put in).
+    fn source(&self) -> Result<CameraSettings, PipelineError> {
+        let Some(o) = &self.cam.onvif else {
+            return Ok(self.cam.clone());
+        };
+        let login = crate::discover::onvif::Login {
+            username: &o.username,
+            password: &o.password,
+        };
+        let (main, sub) = crate::discover::onvif::resolve(
+            &o.xaddr,
+            login,
+            &o.profile,
+            &o.substream_profile,
+            self.ctx.clock.wall_ms(),
+        )
+        .map_err(|e| match e {
+            OnvifError::Unauthorized => PipelineError::Unauthorized(e.to_string()),
+            OnvifError::Unreachable(_) => PipelineError::Stream(e.to_string()),
+            OnvifError::Camera(_) => PipelineError::Source(e.to_string()),
+        })?;
+        let with = |u: &str| {
+            let pw = (!o.password.is_empty()).then_some(o.password.as_str());
+            protocols::credential::with_userinfo(u, &o.username, pw).to_string()
+        };
+        let mut cam = self.cam.clone();
+        cam.url = with(&main);
+        cam.substream = sub.as_deref().map(with);
+        cam.onvif = None;
+        Ok(cam)
     }
 
     /// Runs one pipeline until stop (Ok) or failure (Err).
@@ -270,7 +345,7 @@ impl Camera {
         let watchdog = Duration::from_secs(self.cam.watchdog_secs as u64);
         let mut last_progress = clock.monotonic();
         let mut last_buffers = 0;
-        let mut window = (clock.monotonic(), 0u64);
+        let mut window = (clock.monotonic(), 0u64, 0u64);
         let mut streaming = false;
         loop {
             if self.stop.is_triggered() {
@@ -290,6 +365,7 @@ impl Camera {
             if buffers != last_buffers {
                 last_buffers = buffers;
                 last_progress = now;
+                self.live.last_frame_ms = clock.wall_ms();
                 if !streaming {
                     streaming = true;
                     backoff.reset();
@@ -305,15 +381,20 @@ impl Camera {
             }
             let elapsed = now.saturating_duration_since(window.0);
             if elapsed >= STATUS_EVERY {
-                let fps_milli =
-                    ((buffers - window.1) as f64 * 1000.0 / elapsed.as_secs_f64()) as u32;
-                window = (now, buffers);
+                let bytes = p.shared.bytes.load(Ordering::Relaxed);
+                let secs = elapsed.as_secs_f64();
+                self.live.fps_milli = ((buffers - window.1) as f64 * 1000.0 / secs) as u32;
+                self.live.bitrate_kbps = ((bytes - window.2) as f64 * 8.0 / 1000.0 / secs) as u32;
+                window = (now, buffers, bytes);
+                if let Some((w, h)) = p.shared.size() {
+                    (self.live.width, self.live.height) = (w, h);
+                }
                 let state = if streaming {
                     CameraState::Streaming
                 } else {
                     CameraState::Connecting
                 };
-                self.set_status(state, fps_milli, None);
+                self.set_status(state, self.live, None);
             }
         }
     }
@@ -346,8 +427,20 @@ impl Camera {
         if self.wall0.is_none() {
             self.wall0 = Some((self.ctx.clock.wall_ms(), t));
         }
+        let rgb = Arc::new(frame.rgb);
+        if let Ok(mut frames) = self.ctx.frames.lock() {
+            frames.insert(
+                self.cam.id.clone(),
+                LatestFrame {
+                    rgb: rgb.clone(),
+                    width: self.cam.detect_width,
+                    height: self.cam.detect_height,
+                    at_ms: self.ctx.clock.wall_ms(),
+                },
+            );
+        }
         let detector = self.ctx.detector.as_deref();
-        match self.analysis.on_frame(t, &frame.rgb, detector) {
+        match self.analysis.on_frame(t, &rgb, detector) {
             Step::Skipped => return,
             Step::Nothing => {}
             Step::Opened {
@@ -513,11 +606,13 @@ pub(super) mod tests {
                 key: ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]),
                 edge_id: "edge".into(),
                 archive: ArchiveConfig::default(),
+                camera_archive: Default::default(),
                 clock: clock.clone(),
             }),
             detector: None,
             detector_error: None,
             status: Arc::new(Mutex::new(BTreeMap::new())),
+            frames: Arc::new(Mutex::new(BTreeMap::new())),
             clock,
         })
     }

@@ -24,7 +24,7 @@ use protocols::package::PackageInfo;
 use super::analysis::Best;
 use super::recorder::ClipWriter;
 use super::workfile::WorkPaths;
-use crate::config::{ArchiveConfig, CameraSettings};
+use crate::config::{ArchiveConfig, CameraArchive, CameraSettings};
 use crate::detect::labels;
 use crate::key_slots::KeySlots;
 use crate::sealed::{Plain, Recipients};
@@ -53,6 +53,9 @@ pub struct FinishContext {
     pub edge_id: String,
     /// Which events are sealed for the archive.
     pub archive: ArchiveConfig,
+    /// The cameras' own archive policies when this context was made (for events recorded
+    /// without their camera's settings at hand: recovered, imported).
+    pub camera_archive: std::collections::BTreeMap<String, CameraArchive>,
     /// Wall time of the rows written.
     pub clock: SharedClock,
 }
@@ -101,6 +104,9 @@ pub struct Finished<'a> {
     pub images: Option<(Vec<u8>, Vec<u8>)>,
     /// The working file, removed once the rows are written.
     pub work: Option<WorkPaths>,
+    /// The camera's own archive policy (else the context's for the camera, else
+    /// `[archive]`'s).
+    pub archive: Option<CameraArchive>,
 }
 
 /// Ends the clip, seals it with the snapshot and thumbnail, records the event.
@@ -148,6 +154,7 @@ pub fn finish(ctx: &FinishContext, cam: &CameraSettings, event: ClosedEvent) -> 
             clip: Some(&mut clip),
             images,
             work: Some(work.paths.clone()),
+            archive: cam.archive.clone(),
         },
     )?;
     anyhow::ensure!(clip.clean_end, "the working file was damaged while sealing");
@@ -164,6 +171,7 @@ pub fn record_event(ctx: &FinishContext, f: Finished<'_>) -> anyhow::Result<u64>
         clip,
         images,
         work,
+        archive: own,
     } = f;
     let (snapshot, thumbnail) = match &images {
         Some((s, t)) => (Some(s.as_slice()), Some(t.as_slice())),
@@ -184,7 +192,11 @@ pub fn record_event(ctx: &FinishContext, f: Finished<'_>) -> anyhow::Result<u64>
         ctx.clock.wall_ms(),
     )?;
     let r = &sealed.record;
+    let own = own
+        .as_ref()
+        .or_else(|| ctx.camera_archive.get(&r.camera_id));
     let archive = ctx.archive.admits(
+        own,
         &r.camera_id,
         &r.category,
         f32::from(r.score_milli) / 1000.0,
@@ -219,14 +231,20 @@ pub fn record_event(ctx: &FinishContext, f: Finished<'_>) -> anyhow::Result<u64>
 /// quality 75) of an RGB frame, as JPEG bytes in memory: they are sealed before they touch
 /// the disk.
 pub fn images(rgb: &[u8], width: u32, height: u32) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let snapshot = snapshot_jpeg(rgb, width, height)?;
+    let img = image::RgbImage::from_raw(width, height, rgb.to_vec()).context("a frame")?;
+    Ok((snapshot, thumbnail(&img)?))
+}
+
+/// A fresh snapshot of an RGB frame (the owner draws zones on it): JPEG, quality 85.
+pub fn snapshot_jpeg(rgb: &[u8], width: u32, height: u32) -> anyhow::Result<Vec<u8>> {
     anyhow::ensure!(
         rgb.len() == width as usize * height as usize * 3 && width > 0 && height > 0,
         "a {width}x{height} frame of {} bytes",
         rgb.len()
     );
     let img = image::RgbImage::from_raw(width, height, rgb.to_vec()).context("a frame")?;
-    let snapshot = jpeg(&img, 85)?;
-    Ok((snapshot, thumbnail(&img)?))
+    jpeg(&img, 85)
 }
 
 /// The thumbnail of a picture file's bytes (JPEG or PNG), as [`images`] makes it: for events

@@ -35,6 +35,12 @@ pub enum PipelineError {
     /// The stream is not H.264.
     #[error("the stream is not H.264 (it is {0}); only H.264 is supported")]
     NotH264(String),
+    /// The camera refused the user name or password.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The camera's source could not be set up (an ONVIF fault, no such profile).
+    #[error("{0}")]
+    Source(String),
     /// The stream failed.
     #[error("{0}")]
     Stream(String),
@@ -127,8 +133,20 @@ pub struct EncodedShared {
     pub caps: Mutex<Option<gst::Caps>>,
     /// Buffers received (for the watchdog and fps).
     pub buffers: AtomicU64,
+    /// Their bytes (for the bitrate).
+    pub bytes: AtomicU64,
     /// Set when an RTSP camera offers video in another codec (its encoding name).
     pub other_codec: Mutex<Option<String>>,
+}
+
+impl EncodedShared {
+    /// The encoded stream's width and height, once its caps are known.
+    pub fn size(&self) -> Option<(u32, u32)> {
+        let caps = self.caps.lock().ok()?;
+        let s = caps.as_ref()?.structure(0)?;
+        let (w, h) = (s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?);
+        Some((w.max(0) as u32, h.max(0) as u32))
+    }
 }
 
 /// A running pipeline.
@@ -199,6 +217,7 @@ impl CameraPipeline {
                     let Ok(map) = buffer.map_readable() else {
                         return Ok(gst::FlowSuccess::Ok);
                     };
+                    s.bytes.fetch_add(map.len() as u64, Ordering::Relaxed);
                     let frame = EncodedFrame {
                         pts_ns: pts.nseconds(),
                         dts_ns: buffer.dts().map_or(pts.nseconds(), |d| d.nseconds()),
@@ -247,6 +266,11 @@ impl CameraPipeline {
                 gst::MessageView::Error(e) => {
                     let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
                     let text = e.error().to_string();
+                    if e.error().matches(gst::ResourceError::NotAuthorized) {
+                        return Some(PipelineError::Unauthorized(format!(
+                            "unauthorized: the camera refused the user name or password ({text})"
+                        )));
+                    }
                     if debug.contains("not-linked") || debug.contains("not-negotiated") {
                         return Some(PipelineError::NotH264("another format".into()));
                     }

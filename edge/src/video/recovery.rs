@@ -113,6 +113,7 @@ fn recover_one(ctx: &FinishContext, id: &str, paths: &WorkPaths) -> Result<bool>
             clip: clip.as_mut().map(|c| c as &mut dyn Read),
             images: None,
             work: Some(paths.clone()),
+            archive: None,
         },
     )?;
     tracing::warn!(

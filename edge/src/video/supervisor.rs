@@ -19,7 +19,7 @@ use guardian_node::clock::SharedClock;
 use guardian_node::shutdown::Shutdown;
 
 use super::analysis::Detect;
-use super::camera::{CameraContext, CameraHandle, StatusBoard, join_within};
+use super::camera::{CameraContext, CameraHandle, FrameBoard, StatusBoard, join_within};
 use super::finish::FinishContext;
 use super::retention;
 use crate::config::{DetectorConfig, EdgeConfig};
@@ -39,6 +39,8 @@ pub struct Video {
     thread: Option<(JoinHandle<()>, Receiver<()>)>,
     /// Camera statuses (for telemetry).
     pub status: StatusBoard,
+    /// The cameras' latest frames (for fresh snapshots).
+    pub frames: FrameBoard,
 }
 
 impl Video {
@@ -51,7 +53,9 @@ impl Video {
     ) -> anyhow::Result<Video> {
         let stop = shutdown.child();
         let status: StatusBoard = Arc::new(Mutex::new(BTreeMap::new()));
+        let frames: FrameBoard = Arc::new(Mutex::new(BTreeMap::new()));
         let mut sup = Supervisor {
+            frames: frames.clone(),
             data: installed.data.clone(),
             info: installed.info.clone(),
             slots: installed.key_slots.clone(),
@@ -76,6 +80,7 @@ impl Video {
             stop,
             thread: Some((thread, done)),
             status,
+            frames,
         })
     }
 
@@ -107,6 +112,7 @@ struct Supervisor {
     config: EdgeConfig,
     config_text: String,
     status: StatusBoard,
+    frames: FrameBoard,
     cameras: HashMap<String, CameraHandle>,
     ctx: Option<Arc<CameraContext>>,
     clock: SharedClock,
@@ -153,6 +159,11 @@ impl Supervisor {
             key: self.key.clone(),
             edge_id: self.edge_id.clone(),
             archive: config.archive.clone(),
+            camera_archive: config
+                .cameras
+                .iter()
+                .filter_map(|c| Some((c.id.clone(), c.archive.clone()?)))
+                .collect(),
             clock: self.clock.clone(),
         }
     }
@@ -254,6 +265,7 @@ impl Supervisor {
                 detector,
                 detector_error,
                 status: self.status.clone(),
+                frames: self.frames.clone(),
                 clock: self.clock.clone(),
             }));
         }

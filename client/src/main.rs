@@ -215,8 +215,19 @@ enum CamerasCommand {
         id: String,
         /// Its main stream, such as `rtsp://192.168.1.20:554/stream1` (user and password may
         /// be in it; they are taken out and the password sealed).
+        #[arg(long, required_unless_present = "onvif", conflicts_with = "onvif")]
+        url: Option<String>,
+        /// An ONVIF camera's device service, such as
+        /// `http://192.168.1.20/onvif/device_service` (as `cameras discovered` lists it): the
+        /// edge asks it for the stream URLs, with --username and --password-file.
         #[arg(long)]
-        url: String,
+        onvif: Option<String>,
+        /// The ONVIF profile recorded (default: the camera's largest).
+        #[arg(long, requires = "onvif")]
+        profile: Option<String>,
+        /// The ONVIF profile decoded for detection (such as the camera's substream).
+        #[arg(long, requires = "onvif")]
+        substream_profile: Option<String>,
         /// A human name (default: the id).
         #[arg(long)]
         name: Option<String>,
@@ -230,8 +241,39 @@ enum CamerasCommand {
         #[arg(long)]
         password_file: Option<PathBuf>,
         /// A lower-resolution stream for detection.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "onvif")]
         substream: Option<String>,
+    },
+    /// List the cameras the edges found on their LANs (ONVIF, RTSP, USB), with what the vm
+    /// knows of each.
+    Discovered {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// Print the vm's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the edges (or one) to scan their LANs now; `discovered` shows the findings when
+    /// the scan ends.
+    Discover {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// The edge (peer id or name); every edge by default.
+        #[arg(long)]
+        edge: Option<String>,
+    },
+    /// Save a camera's current picture (sealed by its edge, opened here) as a JPEG.
+    Snapshot {
+        #[command(flatten)]
+        vm: VmArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// The camera id.
+        #[arg(long)]
+        id: String,
+        /// Where to write the JPEG.
+        #[arg(long, short)]
+        output: PathBuf,
     },
     /// List the cameras with their live state.
     List {
@@ -258,12 +300,24 @@ fn cameras(command: CamerasCommand) -> Result<()> {
             vm,
             id,
             url,
+            onvif,
+            profile,
+            substream_profile,
             name,
             edge,
             username,
             password_file,
             substream,
         } => {
+            let source = match (&url, &onvif) {
+                (_, Some(xaddr)) => cameras::Source::Onvif {
+                    xaddr,
+                    profile: profile.as_deref(),
+                    substream_profile: substream_profile.as_deref(),
+                },
+                (Some(url), None) => cameras::Source::Url(url),
+                (None, None) => anyhow::bail!("give --url or --onvif"),
+            };
             let password = password_file
                 .map(|p| Secret::from_file(&p))
                 .transpose()?
@@ -277,7 +331,7 @@ fn cameras(command: CamerasCommand) -> Result<()> {
                     id: &id,
                     name: name.as_deref(),
                     edge: edge.as_deref(),
-                    url: &url,
+                    source,
                     username: username.as_deref(),
                     password: password.as_ref().map(|p| p.as_str()),
                     substream: substream.as_deref(),
@@ -299,6 +353,47 @@ fn cameras(command: CamerasCommand) -> Result<()> {
         CamerasCommand::Remove { vm, id } => {
             vm.api().delete(&format!("/api/v1/cameras/{id}"))?;
             println!("removed camera {id}");
+        }
+        CamerasCommand::Discovered { vm, json } => {
+            let answer: serde_json::Value =
+                vm.api().get("/api/v1/cameras/discovered")?.into_json()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print!("{}", cameras::describe_discovered(&answer));
+            }
+        }
+        CamerasCommand::Discover { vm, edge } => {
+            let body = match &edge {
+                Some(e) => serde_json::json!({ "edge": e }),
+                None => serde_json::json!({}),
+            };
+            let answer: serde_json::Value = vm
+                .api()
+                .post_json("/api/v1/cameras/discover", body)?
+                .into_json()?;
+            for e in answer["edges"].as_array().into_iter().flatten() {
+                println!(
+                    "edge {}: {}",
+                    e["edge_name"].as_str().unwrap_or("-"),
+                    e["outcome"].as_str().unwrap_or("-")
+                );
+            }
+        }
+        CamerasCommand::Snapshot {
+            vm,
+            key,
+            id,
+            output,
+        } => {
+            let owner = key.derive()?;
+            let (jpeg, w, h) = cameras::snapshot(&vm.api(), &id, owner.identity())?;
+            guardian_client::output::write_atomic(&output, &jpeg)?;
+            println!(
+                "camera {id}: {w}x{h}, {} bytes, written to {}",
+                jpeg.len(),
+                output.display()
+            );
         }
     }
     Ok(())

@@ -82,16 +82,17 @@ pub async fn serve(
     incoming: guardian_node::IncomingStreams,
     shutdown: Shutdown,
 ) {
-    guardian_node::serve_streams(incoming, CONCURRENT, shutdown, |peer, stream| {
-        let state = state.clone();
-        async move {
-            match tokio::time::timeout(WITHIN, handle(&state, peer, stream)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(%peer, error = %e, "camera change report failed"),
-                Err(_) => tracing::warn!(%peer, "camera change report timed out"),
-            }
-        }
-    })
+    guardian_node::serve_streams_within(
+        incoming,
+        CONCURRENT,
+        shutdown,
+        WITHIN,
+        "camera change report",
+        |peer, stream| {
+            let state = state.clone();
+            async move { handle(&state, peer, stream).await }
+        },
+    )
     .await
 }
 

@@ -13,8 +13,9 @@
 //! 4. protocol handlers and tasks: [`handlers`] (enroll, events, telemetry), [`archive`]
 //!    (`/guardian/archive/1`, retention, reconciliation), [`playback`] (tickets and clip
 //!    streams from edges), [`allow`] (the allow-list refresher), [`presence`] (who is
-//!    connected), [`configure`] (configuration pushed to edges) and [`camera_changes`]
-//!    (cameras changed on an edge's box);
+//!    connected), [`configure`] (configuration pushed to edges), [`camera_changes`]
+//!    (cameras changed on an edge's box), [`discovery`] (cameras edges found) and
+//!    [`camera_ops`] (scans and snapshots asked of an edge);
 //! 5. [`http`]: the owner's HTTP API and `/metrics`;
 //! 6. [`service`]: `run`, on top.
 //!
@@ -25,10 +26,12 @@ pub mod allow;
 pub mod archive;
 pub mod batch;
 pub mod camera_changes;
+pub mod camera_ops;
 pub mod config;
 pub mod configure;
 pub mod data_dir;
 pub mod db;
+pub mod discovery;
 pub mod enroll;
 pub mod handlers;
 pub mod health;

@@ -5,7 +5,8 @@
 //! ([`crate::handlers`]); the node event watcher ([`crate::presence`]); the allow-list
 //! refresher ([`crate::allow`]); the archive stream handler ([`crate::archive`]); the
 //! thumbnail stream handler ([`crate::thumbnails`]); the configuration pusher
-//! ([`crate::configure`]); the camera change handler ([`crate::camera_changes`]); the
+//! ([`crate::configure`]); the camera change handler ([`crate::camera_changes`]); the camera
+//! discovery handler ([`crate::discovery`]); the
 //! retention sweep and the archive reconciliation ([`crate::archive::retention`]); the HTTP server ([`crate::http`], graceful
 //! shutdown). Periodic tasks sleep on the vm's clock.
 
@@ -156,6 +157,19 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
             tasks.child(),
         ))
     };
+    let discovery = {
+        let incoming = handle
+            .streams()
+            .accept(guardian_node::StreamProtocol::new(
+                protocols::messages::DISCOVERY,
+            ))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tokio::spawn(crate::discovery::serve(
+            state.clone(),
+            incoming,
+            tasks.child(),
+        ))
+    };
     let reconciler = tokio::spawn(crate::archive::retention::reconcile_periodically(
         state.db.clone(),
         storage.clone(),
@@ -258,6 +272,7 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         ("archive handler", archive),
         ("thumbnail handler", thumbnails),
         ("camera change handler", camera_changes),
+        ("camera discovery handler", discovery),
         ("retention sweep", retention),
         ("archive reconciliation", reconciler),
         ("HTTP server", http),

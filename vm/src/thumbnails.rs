@@ -63,16 +63,17 @@ pub async fn serve(
     incoming: guardian_node::IncomingStreams,
     shutdown: Shutdown,
 ) {
-    guardian_node::serve_streams(incoming, CONCURRENT, shutdown, |peer, stream| {
-        let state = state.clone();
-        async move {
-            match tokio::time::timeout(WITHIN, handle(&state, peer, stream)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(%peer, error = %e, "thumbnail stream failed"),
-                Err(_) => tracing::warn!(%peer, "thumbnail stream timed out"),
-            }
-        }
-    })
+    guardian_node::serve_streams_within(
+        incoming,
+        CONCURRENT,
+        shutdown,
+        WITHIN,
+        "thumbnail stream",
+        |peer, stream| {
+            let state = state.clone();
+            async move { handle(&state, peer, stream).await }
+        },
+    )
     .await
 }
 

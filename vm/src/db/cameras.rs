@@ -203,6 +203,8 @@ pub(crate) mod tests {
                 pre_roll_secs: 5,
                 post_roll_secs: 5,
             },
+            onvif: None,
+            archive: None,
         }
     }
 

@@ -16,6 +16,7 @@
 //! - [`thumbnails`]: each event's sealed thumbnail.
 //! - [`key_slots`]: the owner's signed key-slot lists and each edge's configuration acks.
 //! - [`cameras`]: camera configuration owned by the vm, each edge's camera revision.
+//! - [`discovery`]: each edge's latest report of the cameras on its LAN.
 
 use std::path::Path;
 
@@ -25,6 +26,7 @@ use rusqlite::Connection;
 pub mod archive;
 pub mod cameras;
 pub mod devices;
+pub mod discovery;
 pub mod events;
 pub mod key_slots;
 pub mod packages;
@@ -35,6 +37,7 @@ pub mod uploads;
 pub use archive::*;
 pub use cameras::*;
 pub use devices::*;
+pub use discovery::*;
 pub use events::*;
 pub use key_slots::*;
 pub use packages::*;
@@ -52,6 +55,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_quarantine.sql"),
     include_str!("../../migrations/0007_uploads_quota.sql"),
     include_str!("../../migrations/0008_cameras.sql"),
+    include_str!("../../migrations/0009_discovery.sql"),
 ];
 
 const OPTIONS: Options = Options {

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use protocols::credential;
 use protocols::messages::Category;
 use protocols::messages::config::{
-    CameraConfig, DetectSettings, Polygon, RecordSettings, SealedCredential, SectionName,
+    ArchivePolicy, CameraConfig, DetectSettings, OnvifSource, Polygon, RecordSettings,
+    SealedCredential, SectionName,
 };
 use protocols::messages::telemetry::CameraStatus;
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,41 @@ pub struct CameraBody {
     detect: DetectBody,
     #[serde(default)]
     record: RecordBody,
+    /// This camera's own archive policy; absent for the edge's.
+    archive: Option<ArchiveBody>,
+}
+
+/// A camera's own archive policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ArchiveBody {
+    enabled: bool,
+    categories: Vec<Category>,
+    min_score: f32,
+    hours: Vec<String>,
+}
+
+impl Default for ArchiveBody {
+    fn default() -> Self {
+        ArchiveBody {
+            enabled: true,
+            categories: Vec::new(),
+            min_score: 0.0,
+            hours: Vec::new(),
+        }
+    }
+}
+
+/// An ONVIF camera: its device service, user, and the profiles to stream.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnvifBody {
+    xaddr: String,
+    username: Option<String>,
+    password: Option<String>,
+    password_sealed: Option<String>,
+    profile: Option<String>,
+    substream_profile: Option<String>,
 }
 
 fn tcp() -> String {
@@ -61,7 +97,7 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 struct Source {
     url: Option<String>,
-    onvif: Option<serde_json::Value>,
+    onvif: Option<OnvifBody>,
     username: Option<String>,
     password: Option<String>,
     password_sealed: Option<String>,
@@ -78,6 +114,7 @@ impl std::fmt::Debug for Source {
                     .map(|u| credential::split_userinfo(u).url),
             )
             .field("username", &self.username)
+            .field("onvif", &self.onvif.as_ref().map(|o| &o.xaddr))
             .finish_non_exhaustive()
     }
 }
@@ -168,43 +205,92 @@ pub fn to_config(
     seal: impl FnOnce(&str, &str, &str, &str) -> Result<String, String>,
 ) -> Result<CameraConfig, String> {
     let source = body.source;
-    if source.onvif.is_some() {
-        return Err(
-            "source.onvif is not taken yet: give source.url with the camera's RTSP address".into(),
-        );
-    }
-    let url = source.url.ok_or("source.url is required")?;
-    let mut parts = credential::split_userinfo(&url);
-    if parts.username.is_some() && source.username.is_some() {
-        return Err("give the user name either in source.url or in source.username".into());
-    }
-    let username = source.username.or(parts.username.take());
-    let plain: Option<Zeroizing<String>> = source
-        .password
-        .map(Zeroizing::new)
-        .or(parts.password.take());
-    if plain.is_some() && source.password_sealed.is_some() {
+    // Where the credential goes, and the host it is bound to: the URL's, or for an ONVIF
+    // camera its device service's (its stream URLs come from the camera at each connect).
+    let (url, onvif, username, plain, sealed, bound_to) = match source.onvif {
+        Some(o) => {
+            if source.url.is_some()
+                || source.username.is_some()
+                || source.password.is_some()
+                || source.password_sealed.is_some()
+            {
+                return Err(
+                    "give source.url (with source.username, ...) or source.onvif \
+                            (with source.onvif.username, ...), not both"
+                        .into(),
+                );
+            }
+            if body.substream.is_some() {
+                return Err("an ONVIF camera's substream is source.onvif.substream_profile".into());
+            }
+            let xaddr = credential::split_userinfo(&o.xaddr);
+            if xaddr.username.is_some() {
+                return Err(
+                    "source.onvif.xaddr carries no user name (see source.onvif.username)".into(),
+                );
+            }
+            let bound_to = xaddr.url.clone();
+            (
+                String::new(),
+                Some(OnvifSource {
+                    xaddr: xaddr.url,
+                    profile: o.profile,
+                    substream_profile: o.substream_profile,
+                }),
+                o.username,
+                o.password.map(Zeroizing::new),
+                o.password_sealed,
+                bound_to,
+            )
+        }
+        None => {
+            let url = source
+                .url
+                .ok_or("source.url (or source.onvif) is required")?;
+            let mut parts = credential::split_userinfo(&url);
+            if parts.username.is_some() && source.username.is_some() {
+                return Err("give the user name either in source.url or in source.username".into());
+            }
+            let username = source.username.or(parts.username.take());
+            let plain = source
+                .password
+                .map(Zeroizing::new)
+                .or(parts.password.take());
+            let bound_to = parts.url.clone();
+            (
+                parts.url,
+                None,
+                username,
+                plain,
+                source.password_sealed,
+                bound_to,
+            )
+        }
+    };
+    if plain.is_some() && sealed.is_some() {
         return Err("give source.password or source.password_sealed, not both".into());
     }
-    let password_sealed = match (plain, source.password_sealed) {
+    let password_sealed = match (plain, sealed) {
         (Some(p), None) => {
             let recipient = edge.age_recipient.as_deref().ok_or(
                 "this edge was enrolled before edges made their own keys: it cannot take a \
                  password; reinstall it",
             )?;
-            let host = credential::host(&parts.url).unwrap_or_default();
+            let host = credential::host(&bound_to).unwrap_or_default();
             Some(seal(recipient, id, &host, &p)?)
         }
         (None, s) => s,
         (Some(_), Some(_)) => unreachable!("refused above"),
     };
     if password_sealed.is_some() && username.is_none() {
-        return Err("a password needs source.username".into());
+        return Err(
+            "a password needs a user name (source.username, or source.onvif.username)".into(),
+        );
     }
     let config = CameraConfig {
         id: id.to_owned(),
         name: body.name.unwrap_or_else(|| id.to_owned()),
-        url: parts.url,
+        url,
         substream_url: body.substream,
         transport: body.transport,
         credential: username.map(|username| SealedCredential {
@@ -226,6 +312,13 @@ pub fn to_config(
             pre_roll_secs: body.record.pre_roll_secs,
             post_roll_secs: body.record.post_roll_secs,
         },
+        onvif,
+        archive: body.archive.map(|a| ArchivePolicy {
+            enabled: a.enabled,
+            categories: a.categories,
+            min_score_milli: milli(a.min_score),
+            hours: a.hours,
+        }),
     };
     config.validate()?;
     Ok(config)
@@ -255,10 +348,27 @@ pub fn reason(last_error: &str) -> &'static str {
 }
 
 #[derive(Serialize)]
-struct SourceView {
-    url: String,
+struct SourceView<'a> {
+    /// The URL without user information; `null` for an ONVIF camera.
+    url: Option<String>,
+    onvif: Option<OnvifView<'a>>,
     username: Option<String>,
     has_password: bool,
+}
+
+#[derive(Serialize)]
+struct OnvifView<'a> {
+    xaddr: &'a str,
+    profile: Option<&'a str>,
+    substream_profile: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ArchiveView<'a> {
+    enabled: bool,
+    categories: &'a [Category],
+    min_score: f32,
+    hours: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -280,12 +390,14 @@ struct CameraView<'a> {
     edge: &'a str,
     edge_name: Option<&'a str>,
     edge_online: bool,
-    source: SourceView,
+    source: SourceView<'a>,
     substream: Option<&'a str>,
     transport: &'a str,
     enabled: bool,
     detect: DetectView<'a>,
     record: &'a RecordSettings,
+    /// The camera's own archive policy; `null` for the edge's.
+    archive: Option<ArchiveView<'a>>,
     /// The edge's camera revision at which this camera last changed.
     revision: u64,
     /// `applied` when the edge runs that revision (or a later one), `pending`, or `refused`.
@@ -297,6 +409,11 @@ struct CameraView<'a> {
     reason: Option<&'static str>,
     last_error: Option<&'a str>,
     fps: Option<f64>,
+    /// The recorded stream's size and bitrate, and when its last frame arrived.
+    width: Option<u32>,
+    height: Option<u32>,
+    bitrate_kbps: Option<u32>,
+    last_frame_ms: Option<u64>,
     reported_at_ms: Option<u64>,
     updated_at_ms: u64,
 }
@@ -327,7 +444,12 @@ fn view<'a>(
         edge_name: device.map(|d| d.name.as_str()),
         edge_online: state.is_connected(&row.peer_id),
         source: SourceView {
-            url: c.url.clone(),
+            url: (!c.url.is_empty()).then(|| c.url.clone()),
+            onvif: c.onvif.as_ref().map(|o| OnvifView {
+                xaddr: &o.xaddr,
+                profile: o.profile.as_deref(),
+                substream_profile: o.substream_profile.as_deref(),
+            }),
             username: c.credential.as_ref().map(|x| x.username.clone()),
             has_password: c
                 .credential
@@ -348,6 +470,12 @@ fn view<'a>(
             masks: &c.detect.masks,
         },
         record: &c.record,
+        archive: c.archive.as_ref().map(|a| ArchiveView {
+            enabled: a.enabled,
+            categories: &a.categories,
+            min_score: f32::from(a.min_score_milli) / 1000.0,
+            hours: &a.hours,
+        }),
         revision: row.changed_revision,
         config_state,
         config_refused_reason: ack
@@ -357,6 +485,10 @@ fn view<'a>(
         reason: live.and_then(|s| s.last_error.as_deref().map(reason)),
         last_error: live.and_then(|s| s.last_error.as_deref()),
         fps: live.map(|s| f64::from(s.fps_milli) / 1000.0),
+        width: live.map(|s| s.width).filter(|w| *w > 0),
+        height: live.map(|s| s.height).filter(|h| *h > 0),
+        bitrate_kbps: live.map(|s| s.bitrate_kbps),
+        last_frame_ms: live.map(|s| s.last_frame_ms).filter(|t| *t > 0),
         reported_at_ms: status.map(|(_, at)| at),
         updated_at_ms: row.updated_at_ms,
     }
@@ -407,7 +539,7 @@ pub(super) async fn list(state: Arc<VmState>) -> Result<warp::reply::Response, R
     Ok(warp::reply::json(&serde_json::json!({ "cameras": cameras })).into_response())
 }
 
-fn check_camera_id(id: &str) -> Result<(), Rejection> {
+pub(super) fn check_camera_id(id: &str) -> Result<(), Rejection> {
     if protocols::messages::valid_id(id) {
         Ok(())
     } else {
@@ -596,10 +728,31 @@ mod tests {
         );
         assert!(
             err(
-                serde_json::json!({"source": {"onvif": {"xaddr": "http://h"}}}),
+                serde_json::json!({"source": {"onvif": {"xaddr": "rtsp://h/x"}}}),
                 &edge
             )
-            .contains("onvif")
+            .contains("source.onvif.xaddr")
+        );
+        assert!(
+            err(
+                serde_json::json!({"source": {"url": "rtsp://h/x", "onvif": {"xaddr": "http://h/onvif"}}}),
+                &edge
+            )
+            .contains("not both")
+        );
+        assert!(
+            err(
+                serde_json::json!({"source": {"onvif": {"xaddr": "http://h/onvif"}}, "substream": "rtsp://h/s"}),
+                &edge
+            )
+            .contains("substream_profile")
+        );
+        assert!(
+            err(
+                serde_json::json!({"source": {"url": "rtsp://h/x"}, "archive": {"hours": ["25-3"]}}),
+                &edge
+            )
+            .contains("archive.hours")
         );
         assert!(
             err(
@@ -624,6 +777,45 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn an_onvif_camera_s_password_is_bound_to_its_device_service() {
+        let edge = device("home", Some("age1edge"));
+        let mut sealed_with = None;
+        let c = to_config(
+            "door",
+            body(serde_json::json!({
+                "source": {"onvif": {"xaddr": "http://10.0.0.3:8080/onvif/device_service",
+                    "username": "admin", "password": "hunter2", "profile": "main",
+                    "substream_profile": "sub"}},
+                "archive": {"categories": ["person"], "min_score": 0.7, "hours": ["22-06"]}
+            })),
+            &edge,
+            |_, cam, host, p| {
+                sealed_with = Some((cam.to_owned(), host.to_owned(), p.to_owned()));
+                Ok("SEALED".into())
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            sealed_with.unwrap(),
+            ("door".into(), "10.0.0.3".into(), "hunter2".into())
+        );
+        assert_eq!(c.url, "");
+        let o = c.onvif.clone().unwrap();
+        assert_eq!(o.xaddr, "http://10.0.0.3:8080/onvif/device_service");
+        assert_eq!(
+            (o.profile.as_deref(), o.substream_profile.as_deref()),
+            (Some("main"), Some("sub"))
+        );
+        assert_eq!(c.credential.as_ref().unwrap().username, "admin");
+        let a = c.archive.clone().unwrap();
+        assert_eq!(
+            (a.enabled, a.min_score_milli, a.hours.as_slice()),
+            (true, 700, &["22-06".to_string()][..])
+        );
+        assert!(!serde_json::to_string(&c).unwrap().contains("hunter2"));
     }
 
     #[test]

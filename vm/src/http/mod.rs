@@ -18,7 +18,8 @@
 //! the handlers are in `api` (devices, events,
 //! thumbnails, health, metrics), `archive` (archive listing, manifests, objects), `clip`
 //! (play tickets, the clip path), `key_slots` (the owner's signed key-slot list and what
-//! each edge runs) and `cameras` (camera configuration owned by the vm, with live state).
+//! each edge runs), `cameras` (camera configuration owned by the vm, with live state) and
+//! `discovery` (cameras the edges found, a scan now, a camera's sealed current picture).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ mod archive;
 pub mod auth;
 mod cameras;
 mod clip;
+mod discovery;
 mod key_slots;
 pub mod server;
 
@@ -68,6 +70,8 @@ pub(crate) enum ApiError {
     Unavailable(String),
     EdgeOffline(String),
     Edge(String),
+    /// The camera gives no picture now (not running, not streaming).
+    NotStreaming(String),
     RangeNotSatisfiable(u64),
     /// Too many failed sign-ins from the address: retry after this many seconds.
     TooManyAttempts(u64),
@@ -173,6 +177,33 @@ pub fn routes(
         .and(warp::delete())
         .and(auth.clone())
         .and_then(cameras::delete);
+    let discovered = warp::path!("api" / "v1" / "cameras" / "discovered")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(discovery::list);
+    let discover = warp::path!("api" / "v1" / "cameras" / "discover")
+        .and(warp::post())
+        .and(auth.clone())
+        .and(warp::body::content_length_limit(discovery::MAX_BODY))
+        .and(warp::body::bytes())
+        .and_then(discovery::discover);
+    let snapshot = warp::path!("api" / "v1" / "cameras" / String / "snapshot")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(discovery::snapshot);
+    // Boxed: warp's nested types of every route together grow past the compiler's limits.
+    let camera_routes = discovered
+        .or(discover)
+        .unify()
+        .or(snapshot)
+        .unify()
+        .or(cameras_get)
+        .unify()
+        .or(camera_put)
+        .unify()
+        .or(camera_delete)
+        .unify()
+        .boxed();
     // Liveness for container health checks and load balancers: no token, and it says
     // nothing but that the process answers.
     let healthz = warp::path!("healthz")
@@ -210,7 +241,7 @@ pub fn routes(
         .unify()
         .or(key_slots_get.or(key_slots_put).unify())
         .unify()
-        .or(cameras_get.or(camera_put).unify().or(camera_delete).unify())
+        .or(camera_routes)
         .unify()
         .or(metrics)
         .unify()
@@ -279,8 +310,11 @@ async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
                 json_error(StatusCode::SERVICE_UNAVAILABLE, "edge_offline", m.clone())
             }
             ApiError::Edge(m) => {
-                tracing::warn!(error = %m, "clip from the edge failed");
+                tracing::warn!(error = %m, "request to the edge failed");
                 json_error(StatusCode::BAD_GATEWAY, "edge_error", m.clone())
+            }
+            ApiError::NotStreaming(m) => {
+                json_error(StatusCode::SERVICE_UNAVAILABLE, "not_streaming", m.clone())
             }
             ApiError::RangeNotSatisfiable(total) => {
                 let mut r = json_error(

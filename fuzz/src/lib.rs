@@ -4,7 +4,7 @@
 
 pub use guardian_protocols::codec;
 pub use guardian_protocols::messages::{
-    archive, clips, config, enroll, events, telemetry, thumbnails, wg,
+    archive, clips, config, discovery, enroll, events, telemetry, thumbnails, wg,
 };
 
 use guardian_protocols::WireMessage;
@@ -128,5 +128,35 @@ pub fn camera_checks(data: &[u8]) {
         let parts = guardian_protocols::credential::split_userinfo(&c.url);
         assert!(guardian_protocols::credential::split_userinfo(&parts.url).username.is_none());
         let _ = guardian_protocols::credential::host(&c.url);
+    }
+}
+
+/// What cameras on the LAN send the edge: SOAP answers (every ONVIF parser, and faults),
+/// WS-Discovery datagrams, RTSP responses with their SDP, and H.264 parameter sets. Whatever
+/// they accept stays within its bounds.
+pub fn lan_answers(data: &[u8]) {
+    use guardian_protocols::lan::{onvif, rtsp, wsd};
+    let _ = onvif::parse_date_time(data);
+    let _ = onvif::parse_media_xaddr(data);
+    let _ = onvif::parse_device_information(data);
+    if let Ok(p) = onvif::parse_profiles(data) {
+        assert!(p.len() <= onvif::MAX_PROFILES);
+    }
+    if let Ok(u) = onvif::parse_uri(data) {
+        assert!(u.len() <= 2048);
+    }
+    if let Ok(wsd::Message::ProbeMatches { matches, .. }) = wsd::parse(data) {
+        assert!(matches.len() <= 64);
+        for m in &matches {
+            let _ = m.scope("hardware");
+        }
+    }
+    if let Ok(Some((r, used))) = rtsp::parse_response(data) {
+        assert!(used <= data.len());
+        let _ = r.auth_schemes();
+        let _ = rtsp::parse_sdp(&String::from_utf8_lossy(&r.body));
+    }
+    if let Some((w, h)) = rtsp::h264_sps_size(data) {
+        assert!(w > 0 && h > 0 && w <= 16384 && h <= 16384);
     }
 }

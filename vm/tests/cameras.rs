@@ -277,3 +277,186 @@ fn cameras_put_at_the_vm_run_on_the_edge_and_their_passwords_stay_sealed() {
             .contains(SECRET)
     );
 }
+
+/// The camera stand-in with `args`: (its process, its stdout lines' values by prefix).
+fn standin(
+    dir: &std::path::Path,
+    args: &[&str],
+) -> (Proc, std::collections::HashMap<String, String>) {
+    let log = dir.join("standin.log");
+    let proc = Proc::spawn(
+        Command::new("/usr/bin/python3")
+            .arg(repo().join("edge/tools/camera-standin.py"))
+            .args(["--port", "0", "--no-person", "--start", "launch"])
+            .args(args),
+        &log,
+    );
+    let mut lines = std::collections::HashMap::new();
+    wait_for("the stand-in to serve", WAIT, &[&log], || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        for l in text.lines() {
+            if let Some((k, v)) = l.split_once(' ') {
+                lines.insert(k.to_owned(), v.trim().to_owned());
+            }
+        }
+        lines.contains_key("READY")
+            && (!args.contains(&"--onvif-port") || lines.contains_key("ONVIF"))
+    });
+    (proc, lines)
+}
+
+/// The stand-in's password, and a wrong one: long enough to search the vm's files for.
+const RIGHT: &str = "the-door-camera-password-that-only-its-edge-may-ever-read-in-clear";
+const WRONG: &str = "not-the-door-camera-password-but-also-one-the-vm-must-never-keep";
+
+#[test]
+fn a_wrong_password_fails_unauthorized_an_onvif_camera_streams_and_the_owner_sees_a_sealed_snapshot()
+ {
+    let root = tempfile::tempdir().unwrap();
+    let mut vm = Vm::init(root.path(), "vm");
+    vm.edit_config(|c| c.telemetry.interval_secs = 1);
+    vm.start();
+    let owner = owner(
+        root.path(),
+        &vm.tenant_id,
+        "a long passphrase of the owner of this home",
+    );
+    let mut edge = Edge::install(
+        &vm.package_for("home", &owner.recipient, None),
+        &root.path().join("edge"),
+    );
+    edge.start();
+    let logs = [vm.log(), edge.log()];
+    let logs: Vec<&std::path::Path> = logs.iter().map(|p| p.as_path()).collect();
+    wait_for("the edge to enroll", WAIT, &logs, || {
+        vm.devices().first().is_some_and(|d| d["online"] == true)
+    });
+    let (_camera, lines) = standin(
+        root.path(),
+        &[
+            "--user",
+            "admin",
+            "--password",
+            RIGHT,
+            "--width",
+            "960",
+            "--height",
+            "540",
+            "--fps",
+            "10",
+            "--sub-path",
+            "/sub",
+            "--onvif-port",
+            "0",
+        ],
+    );
+    let url = lines["READY"].clone();
+
+    // The wrong password: the camera refuses it, and the owner is told so.
+    let (status, _) = vm.send(
+        "PUT",
+        "/api/v1/cameras/door",
+        Some(&json!({"source": {"url": url, "username": "admin", "password": WRONG}})),
+    );
+    assert_eq!(status, 200);
+    wait_for("the door camera failed, unauthorized", WAIT, &logs, || {
+        camera(&vm, "door").is_some_and(|c| c["state"] == "failed" && c["reason"] == "unauthorized")
+    });
+
+    // The right one, sealed by the owner's CLI: it streams, and says how.
+    let password_file = root.path().join("door-password");
+    std::fs::write(&password_file, format!("{RIGHT}\n")).unwrap();
+    run_ok(
+        Command::new(bin("guardian"))
+            .args(["cameras", "set", "--vm", &vm.http, "--token", &vm.token])
+            .args([
+                "--id",
+                "door",
+                "--url",
+                &url,
+                "--username",
+                "admin",
+                "--password-file",
+            ])
+            .arg(&password_file),
+    );
+    wait_for("the door camera streaming", WAIT, &logs, || {
+        camera(&vm, "door")
+            .is_some_and(|c| c["state"] == "streaming" && c["width"] == 960 && c["height"] == 540)
+    });
+    let c = camera(&vm, "door").unwrap();
+    assert!(c["bitrate_kbps"].as_u64().unwrap() > 0, "{c}");
+    let last = c["last_frame_ms"].as_u64().unwrap();
+    assert!(protocols::now_ms().abs_diff(last) < 30_000, "{c}");
+
+    // A fresh picture, sealed by the edge to the owner; the vm relays what it cannot open.
+    let jpeg_path = root.path().join("door.jpg");
+    let out = run_ok(&mut owner_command(
+        &vm,
+        &owner,
+        &[
+            "cameras",
+            "snapshot",
+            "--id",
+            "door",
+            "-o",
+            jpeg_path.to_str().unwrap(),
+        ],
+    ));
+    assert!(out.contains("640x360"), "{out}");
+    let jpeg = std::fs::read(&jpeg_path).unwrap();
+    assert_eq!(&jpeg[..3], &[0xff, 0xd8, 0xff], "a JPEG");
+    let (status, _) = vm.get("/api/v1/cameras/nope/snapshot");
+    assert_eq!(status, 404);
+
+    // The same camera through ONVIF: the edge asks the device service for the streams, the
+    // substream decoded for detection.
+    let xaddr = lines["ONVIF"].clone();
+    let (status, put) = vm.send(
+        "PUT",
+        "/api/v1/cameras/door",
+        Some(
+            &json!({"source": {"onvif": {"xaddr": xaddr, "username": "admin",
+            "password": RIGHT, "profile": "main", "substream_profile": "sub"}}}),
+        ),
+    );
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["source"]["onvif"]["profile"], "main");
+    assert!(put["source"]["url"].is_null());
+    wait_for(
+        "the door camera streaming through ONVIF",
+        WAIT,
+        &logs,
+        || {
+            camera(&vm, "door").is_some_and(|c| {
+                c["state"] == "streaming" && c["config_state"] == "applied" && c["width"] == 960
+            })
+        },
+    );
+    // Its password in edge.toml is the ONVIF user's, for the camera's own services only.
+    let text = std::fs::read_to_string(edge.dir.join("edge.toml")).unwrap();
+    assert!(
+        text.contains("[cameras.onvif]") && text.contains(RIGHT),
+        "edge.toml holds the ONVIF password"
+    );
+
+    // Discovery is off on this edge (the default outside installed edges): said so, and a
+    // scan request is answered as such.
+    wait_for("the edge's discovery report", WAIT, &logs, || {
+        let (_, d) = vm.get("/api/v1/cameras/discovered");
+        d["edges"][0]["enabled"] == false
+    });
+    let (status, scan) = vm.send("POST", "/api/v1/cameras/discover", None);
+    assert_eq!(status, 202, "{scan}");
+    assert_eq!(scan["edges"][0]["outcome"], "disabled");
+
+    assert_eq!(vm.stop(), Some(0));
+    for secret in [RIGHT, WRONG] {
+        assert!(
+            files_holding(&vm.dir, secret.as_bytes()).is_empty(),
+            "{secret} at the vm"
+        );
+        assert!(!std::fs::read_to_string(vm.log()).unwrap().contains(secret));
+    }
+    assert_eq!(edge.stop(), Some(0));
+}

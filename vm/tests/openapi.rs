@@ -146,7 +146,10 @@ fn the_server_matches_its_openapi_document() {
             "/api/v1/archive/{cid}",
             "/api/v1/archive/{cid}/manifest",
             "/api/v1/cameras",
+            "/api/v1/cameras/discover",
+            "/api/v1/cameras/discovered",
             "/api/v1/cameras/{id}",
+            "/api/v1/cameras/{id}/snapshot",
             "/api/v1/devices",
             "/api/v1/events",
             "/api/v1/events/{id}/clip",
@@ -165,6 +168,7 @@ fn the_server_matches_its_openapi_document() {
         "/api/v1/archive",
         "/api/v1/key-slots",
         "/api/v1/cameras",
+        "/api/v1/cameras/discovered",
     ] {
         assert_eq!(check(&spec, &vm, path, path, Some(&token)), 200);
         assert_eq!(check(&spec, &vm, path, path, None), 401);
@@ -231,6 +235,13 @@ fn the_server_matches_its_openapi_document() {
             200,
         ),
         (
+            "door",
+            json!({"source": {"onvif": {"xaddr": "http://192.0.2.8/onvif/device_service", "username": "admin",
+                   "password": "pw", "profile": "main"}}, "enabled": false,
+                   "archive": {"categories": ["person"], "hours": ["22-06"]}}),
+            200,
+        ),
+        (
             "porch",
             json!({"source": {"url": "rtsp://192.0.2.7/main"}, "detect": {"width": 641}}),
             400,
@@ -255,9 +266,34 @@ fn the_server_matches_its_openapi_document() {
     );
     assert_eq!(
         (status, cameras["cameras"].as_array().unwrap().len()),
-        (200, 1)
+        (200, 2)
     );
-    for (id, want) in [("porch", 204), ("porch", 404), ("Bad%20Id", 400)] {
+    // The porch camera is disabled: no picture, said so in JSON; an unknown camera is 404.
+    for (id, want) in [("porch", 503), ("nope", 404), ("Bad%20Id", 400)] {
+        let path = format!("/api/v1/cameras/{id}/snapshot");
+        let (status, answer) = vm.get(&path);
+        assert_eq!(status, want, "{path} -> {answer}");
+        validate("get", "/api/v1/cameras/{id}/snapshot", status, &answer);
+    }
+    // A scan now: the edge's discovery is off (not an installed edge), and it says so.
+    for (body, want) in [
+        (None, 202),
+        (Some(json!({"edge": "nobody"})), 400),
+        (Some(json!({"x": 1})), 400),
+    ] {
+        let (status, answer) = vm.send("POST", "/api/v1/cameras/discover", body.as_ref());
+        assert_eq!(status, want, "{body:?} -> {answer}");
+        validate("post", "/api/v1/cameras/discover", status, &answer);
+        if status == 202 {
+            assert_eq!(answer["edges"][0]["outcome"], "disabled", "{answer}");
+        }
+    }
+    for (id, want) in [
+        ("porch", 204),
+        ("porch", 404),
+        ("door", 204),
+        ("Bad%20Id", 400),
+    ] {
         let (status, answer) = vm.send("DELETE", &format!("/api/v1/cameras/{id}"), None);
         assert_eq!(status, want, "{id} -> {answer}");
         if status != 204 {

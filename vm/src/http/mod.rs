@@ -181,11 +181,25 @@ pub fn routes(
         .and(warp::get())
         .and(auth.clone())
         .and_then(discovery::list);
+    // The body is optional (`{"edge": ...}`): a POST without one scans on every edge.
     let discover = warp::path!("api" / "v1" / "cameras" / "discover")
         .and(warp::post())
         .and(auth.clone())
-        .and(warp::body::content_length_limit(discovery::MAX_BODY))
-        .and(warp::body::bytes())
+        .and(
+            warp::body::content_length_limit(discovery::MAX_BODY)
+                .and(warp::body::bytes())
+                .or(warp::header::optional::<String>("content-length").and_then(
+                    |l: Option<String>| async move {
+                        match l {
+                            None => Ok(bytes::Bytes::new()),
+                            Some(_) => Err(warp::reject::custom(ApiError::BadRequest(
+                                "the body is too large".into(),
+                            ))),
+                        }
+                    },
+                ))
+                .unify(),
+        )
         .and_then(discovery::discover);
     let snapshot = warp::path!("api" / "v1" / "cameras" / String / "snapshot")
         .and(warp::get())

@@ -44,22 +44,24 @@ enum Wake {
 pub struct Scanner {
     data: PathBuf,
     running: Arc<AtomicBool>,
+    requested: Arc<AtomicBool>,
     wake: mpsc::Sender<Wake>,
 }
 
 impl Scanner {
-    /// What to answer a scan request, starting the scan.
+    /// What to answer a scan request, asking for the scan: at once, or (while one runs,
+    /// which may have looked before what the owner just plugged in) right after it.
     pub fn request(&self) -> ScanAnswer {
         if !load(&self.data).0.enabled {
             return ScanAnswer::Disabled;
         }
+        self.requested.store(true, Ordering::SeqCst);
+        // A full queue holds a wake already, which finds the request.
+        let _ = self.wake.try_send(Wake::Scan);
         if self.running.load(Ordering::SeqCst) {
-            return ScanAnswer::AlreadyRunning;
-        }
-        match self.wake.try_send(Wake::Scan) {
-            Ok(()) => ScanAnswer::Started,
-            // A request is queued already: the scan it starts is this one's.
-            Err(_) => ScanAnswer::AlreadyRunning,
+            ScanAnswer::AlreadyRunning
+        } else {
+            ScanAnswer::Started
         }
     }
 }
@@ -82,6 +84,7 @@ pub struct Discovery {
     vm: PeerId,
     clock: SharedClock,
     running: Arc<AtomicBool>,
+    requested: Arc<AtomicBool>,
     wake_rx: mpsc::Receiver<Wake>,
     wake_tx: mpsc::Sender<Wake>,
 }
@@ -96,9 +99,11 @@ impl Discovery {
     ) -> (Self, Scanner) {
         let (wake_tx, wake_rx) = mpsc::channel(16);
         let running = Arc::new(AtomicBool::new(false));
+        let requested = Arc::new(AtomicBool::new(false));
         let scanner = Scanner {
             data: data.clone(),
             running: running.clone(),
+            requested: requested.clone(),
             wake: wake_tx.clone(),
         };
         (
@@ -108,6 +113,7 @@ impl Discovery {
                 vm,
                 clock,
                 running,
+                requested,
                 wake_rx,
                 wake_tx,
             },
@@ -165,7 +171,10 @@ impl Discovery {
                 _ = self.clock.sleep(wait.max(Duration::from_millis(100))) => None,
             };
             match wake {
-                Some(Wake::Scan) if cfg.enabled => next_scan = self.clock.monotonic(),
+                // Several requests before a scan starts make one scan.
+                Some(Wake::Scan) if cfg.enabled && self.requested.swap(false, Ordering::SeqCst) => {
+                    next_scan = self.clock.monotonic()
+                }
                 Some(Wake::Heard(h)) if cfg.enabled => {
                     if let Some(r) = report.take() {
                         let (r, changed) = heard(self.clock.clone(), r, h, known.clone()).await;
@@ -258,11 +267,20 @@ async fn heard(
                 return (report, false);
             };
             tracing::info!(address = %found.address, endpoint = %endpoint.address, "an ONVIF camera joined the LAN");
-            report.findings.retain(|f| {
-                f.endpoint.as_deref() != Some(endpoint.address.as_str())
-                    && f.address != found.address
-                    || f.kind == protocols::messages::discovery::FindingKind::V4l2
-            });
+            // What the last scan knew of this camera (its RTSP ports) stays; the rest is new.
+            let address = found.address.clone();
+            let same = |f: &protocols::messages::discovery::Finding| {
+                f.kind != protocols::messages::discovery::FindingKind::V4l2
+                    && (f.endpoint.as_deref() == Some(endpoint.address.as_str())
+                        || f.address == address)
+            };
+            let mut found = found;
+            for f in report.findings.iter().filter(|f| same(f)) {
+                found.rtsp_ports.extend(&f.rtsp_ports);
+            }
+            found.rtsp_ports.sort_unstable();
+            found.rtsp_ports.dedup();
+            report.findings.retain(|f| !same(f));
             let mut all = std::mem::take(&mut report.findings);
             all.push(found);
             report.findings = crate::discover::merge(all);

@@ -238,14 +238,29 @@ impl Vm {
         path: &str,
         auth: bool,
     ) -> Result<(u16, serde_json::Value)> {
+        self.request_with(lab, method, path, auth, None)
+    }
+
+    fn request_with(
+        &self,
+        lab: &Lab,
+        method: &'static str,
+        path: &str,
+        auth: bool,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value)> {
         let url = format!("{}{path}", self.url());
         let token = auth.then(|| self.token.clone());
         lab.run_in(&self.host, move || {
-            let mut req = ureq::request(method, &url).timeout(Duration::from_secs(10));
+            let mut req = ureq::request(method, &url).timeout(Duration::from_secs(30));
             if let Some(t) = token {
                 req = req.set("Authorization", &format!("Bearer {t}"));
             }
-            match req.call() {
+            let answer = match body {
+                Some(b) => req.send_json(b),
+                None => req.call(),
+            };
+            match answer {
                 Ok(r) => {
                     let status = r.status();
                     let text = r.into_string().unwrap_or_default();
@@ -260,6 +275,18 @@ impl Vm {
                 Err(e) => Err(Error::Invalid(format!("{method} {url}: {e}"))),
             }
         })?
+    }
+
+    /// `method` `path` of the API with the owner token and a JSON body, as an owner's
+    /// script would: (status, JSON body).
+    pub fn send(
+        &self,
+        lab: &Lab,
+        method: &'static str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value)> {
+        self.request_with(lab, method, path, true, body)
     }
 
     /// GET `path` of the API with the owner token: (status, JSON body).
@@ -334,13 +361,19 @@ pub struct Edge {
 impl Edge {
     /// `guardian-edge init --package` into a new data directory named after the host.
     pub fn install(lab: &Lab, host: Host, package: &Path) -> Result<Edge> {
+        Self::install_with(lab, host, package, &[])
+    }
+
+    /// [`Edge::install`] with more `init` arguments (`--discovery`).
+    pub fn install_with(lab: &Lab, host: Host, package: &Path, args: &[&str]) -> Result<Edge> {
         let dir = lab.path(&host.name);
         let mut c = command("guardian-edge")?;
         c.arg("init")
             .arg("--package")
             .arg(package)
             .arg("--data")
-            .arg(&dir);
+            .arg(&dir)
+            .args(args);
         run_ok(c)?;
         Ok(Edge {
             host,

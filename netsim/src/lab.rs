@@ -78,6 +78,8 @@ struct State {
     namespaces: Vec<String>,
     attachments: u32,
     lans: u32,
+    /// Home routers whose LAN is a bridge, with the next bridge port's number.
+    bridged: HashMap<String, u32>,
     next_queue: HashMap<String, u16>,
     impaired: HashMap<End, Applied>,
     cut: Vec<End>,
@@ -321,6 +323,85 @@ impl Lab {
                 },
             },
             routers,
+        })
+    }
+
+    /// Another host on the LAN of `beside` (a host behind NAT), such as a camera beside the
+    /// edge: same subnet, same router, reachable by broadcast and multicast (WS-Discovery).
+    /// The first such host makes the home router's LAN a bridge: the bridge takes the name
+    /// `lan` and the router's address (so the NAT rules, which match `iifname "lan"`, hold
+    /// for every host on it), and each host's veth is a port (`lanp0` is `beside`'s). From
+    /// then on, impairing or cutting `beside.link` acts on the bridge: on the whole LAN's
+    /// side of the router. Make the LAN before starting processes on `beside`.
+    pub fn host_beside(&self, name: &str, beside: &Host) -> Result<Host> {
+        let router = beside
+            .routers
+            .first()
+            .ok_or_else(|| Error::Invalid(format!("{} is not behind NAT: no LAN", beside.name)))?
+            .clone();
+        let ns = self.check_name(name)?;
+        let [a, b, c, _] = beside.ip.octets();
+        let gateway = format!("{a}.{b}.{c}.1");
+        let port = {
+            let mut s = self.state();
+            let next = s.bridged.entry(router.clone()).or_insert(0);
+            *next += 1;
+            *next
+        };
+        if port == 1 {
+            let ip = |args: &[&str]| {
+                let mut all = vec!["-n", router.as_str()];
+                all.extend_from_slice(args);
+                cmd::run("ip", &all).map(|_| ())
+            };
+            ip(&["link", "set", "lan", "down"])?;
+            ip(&["link", "set", "lan", "name", "lanp0"])?;
+            ip(&["addr", "flush", "dev", "lanp0"])?;
+            ip(&[
+                "link",
+                "add",
+                "name",
+                "lan",
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ])?;
+            ip(&["link", "set", "lanp0", "master", "lan"])?;
+            ip(&["link", "set", "lanp0", "up"])?;
+            addr_up(&router, "lan", &format!("{gateway}/24"))?;
+        }
+        if port > 250 {
+            return Err(Error::Invalid("too many hosts on one LAN".into()));
+        }
+        let iface = format!("lanp{port}");
+        self.add_ns(&ns)?;
+        veth(&ns, "eth0", &router, &iface)?;
+        cmd::run(
+            "ip",
+            &["-n", &router, "link", "set", &iface, "master", "lan"],
+        )?;
+        cmd::run("ip", &["-n", &router, "link", "set", &iface, "up"])?;
+        let ip: Ipv4Addr = format!("{a}.{b}.{c}.{}", 2 + port).parse().expect("valid");
+        addr_up(&ns, "eth0", &format!("{ip}/24"))?;
+        cmd::run(
+            "ip",
+            &["-n", &ns, "route", "add", "default", "via", &gateway],
+        )?;
+        Ok(Host {
+            name: name.into(),
+            ns: ns.clone(),
+            ip,
+            public_ip: beside.public_ip,
+            nat: beside.nat,
+            link: Link {
+                near: End {
+                    ns,
+                    iface: "eth0".into(),
+                },
+                far: End { ns: router, iface },
+            },
+            routers: beside.routers.clone(),
         })
     }
 

@@ -19,6 +19,7 @@
 //! Everything needs root. Addresses are those of namespaces the lab made: 198.18.0.0/15 for
 //! the internet, 100.64.0.0/10 between a carrier NAT and a home router, 10.0.0.0/8 for LANs.
 
+pub mod cameras;
 pub mod cmd;
 pub mod delay;
 pub mod error;

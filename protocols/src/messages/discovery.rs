@@ -146,7 +146,7 @@ impl WireMessage for ScanRequest {
 pub enum ScanAnswer {
     /// A scan started.
     Started,
-    /// A scan is running already; its report will come.
+    /// A scan is running; another follows it for this request.
     AlreadyRunning,
     /// Discovery is off on this edge (`[discovery] enabled = false`).
     Disabled,

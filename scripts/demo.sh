@@ -100,6 +100,11 @@ cameras set --id porch --name "Porch" --url "$url" | sed 's/^/   /'
 streaming() { cameras list | grep -q '^porch .*streaming .*applied'; }
 wait_until 60 "the camera to stream on the edge" streaming
 cameras list | sed 's/^/   /'
+"$bin/guardian" cameras snapshot --id porch -o "$work/porch-now.jpg" --vm "http://127.0.0.1:$http" \
+  --token "$token" --tenant "$tenant" --secret-file "$work/owner.secret" > "$work/snapshot.txt" \
+  || fail "no fresh snapshot: $(cat "$work/snapshot.txt")"
+say "a fresh picture to draw zones on, sealed by the edge, relayed by the vm, opened here: $(sed 's/^camera porch: //' "$work/snapshot.txt")"
+say "discovery (ONVIF, RTSP, USB) is off here, on your own networks; installed edges scan their LAN: guardian cameras discovered"
 
 step "Waiting for the person: detection (OpenVINO, NanoDet) -> event -> clip with 5 s pre/post-roll -> sealed -> archived"
 person_event() { api "/api/v1/events?camera=porch" | grep -q '"category":"person"'; }
@@ -173,7 +178,8 @@ cat <<SUMMARY
    snapshot    CID $snap_cid, $snap_size bytes sealed; decrypted: $work/porch-person.jpg (person found again: ${seen:-0})
    thumbnail   at the vm, sealed: GET /api/v1/events/$event/thumbnail; opened by the owner: $work/porch-thumbnail.jpg ($thumb_size)
    key slots   version 1, "family": the member's own key opened $work/porch-member.mp4 (the vm cannot sign a slot)
-   cameras     porch configured at the vm (guardian cameras set; GET/PUT/DELETE /api/v1/cameras), pushed to the edge, streaming
+   cameras     porch configured at the vm (guardian cameras set; GET/PUT/DELETE /api/v1/cameras), pushed to the edge, streaming;
+               a fresh sealed snapshot: $work/porch-now.jpg (GET /api/v1/cameras/porch/snapshot); LAN discovery: GET /api/v1/cameras/discovered
    on the edge $work/edge/clips/porch/$event/ (sealed clip, snapshot, thumbnail, signed manifest; no plaintext)
    S3 bucket   camera-porch, keys events/$event/{clip.mp4.age,snapshot.jpg.age,thumbnail.jpg.age,manifest.json} (the edge's sealed objects, not sealed again)
    the API     curl -H "Authorization: Bearer $token" http://127.0.0.1:$http/api/v1/events

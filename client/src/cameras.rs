@@ -155,18 +155,23 @@ pub fn set(api: &VmApi, w: &Wanted<'_>) -> Result<Value> {
 /// One line per camera of `GET /api/v1/cameras`' answer.
 pub fn describe(answer: &Value) -> String {
     let mut out = format!(
-        "{:<20} {:<10} {:<10} {:<8} {:>5}  {}\n",
-        "ID", "STATE", "REASON", "CONFIG", "FPS", "URL"
+        "{:<20} {:<10} {:<12} {:<8} {:>5} {:>9}  {}\n",
+        "ID", "STATE", "REASON", "CONFIG", "FPS", "SIZE", "SOURCE"
     );
     for c in answer["cameras"].as_array().into_iter().flatten() {
         let s = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+        let size = match (c["width"].as_u64(), c["height"].as_u64()) {
+            (Some(w), Some(h)) => format!("{w}x{h}"),
+            _ => "-".into(),
+        };
         out += &format!(
-            "{:<20} {:<10} {:<10} {:<8} {:>5}  {}\n",
+            "{:<20} {:<10} {:<12} {:<8} {:>5} {:>9}  {}\n",
             s(&c["id"]),
             s(&c["state"]),
             s(&c["reason"]),
             s(&c["config_state"]),
             c["fps"].as_f64().map_or("-".into(), |f| format!("{f:.1}")),
+            size,
             c["source"]["url"]
                 .as_str()
                 .or(c["source"]["onvif"]["xaddr"].as_str())

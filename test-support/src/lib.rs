@@ -421,6 +421,20 @@ pub fn age_open(sealed: &Path) -> Vec<u8> {
     out.stdout
 }
 
+/// Unix times (s) of the camera stand-in's stdout lines starting with `what`
+/// (`PERSON_ENTER`, `PERSON_EXIT`, `ACTOR_ENTER`): their `t=` fields.
+pub fn standin_times(stdout: &str, what: &str) -> Vec<f64> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with(what))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("t="))
+                .and_then(|t| t.parse().ok())
+        })
+        .collect()
+}
+
 /// Files under `dir` (recursively) that hold `needle` anywhere: a privacy scan for a run of
 /// plaintext.
 pub fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {

@@ -2,7 +2,6 @@
 //! (made by `scripts/setup.sh`), the project's binaries, the camera stand-in, and waiting.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -70,17 +69,7 @@ impl StandIn {
 
     /// Unix times (s) of its `PERSON_ENTER` / `PERSON_EXIT` lines.
     pub fn transitions(&self, what: &str) -> Vec<f64> {
-        let f = std::fs::File::open(&self.proc.log).unwrap();
-        BufReader::new(f)
-            .lines()
-            .map_while(Result::ok)
-            .filter(|l| l.starts_with(what))
-            .filter_map(|l| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix("t="))
-                    .and_then(|t| t.parse().ok())
-            })
-            .collect()
+        guardian_test_support::standin_times(&self.proc.log_text(), what)
     }
 }
 

@@ -209,23 +209,13 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
             db: db.clone(),
             clock: clock.clone(),
         });
-        let incoming = handle
-            .streams()
-            .accept(guardian_node::StreamProtocol::new(
-                protocols::messages::CLIPS,
-            ))
-            .map_err(|e| anyhow!("{e}"))?;
+        let incoming = handle.accept(protocols::messages::CLIPS)?;
         servers.push((
             clips_stop.clone(),
             tokio::spawn(crate::playback::serve(server, incoming, clips_stop)),
         ));
         let config_stop = shutdown.child();
-        let incoming = handle
-            .streams()
-            .accept(guardian_node::StreamProtocol::new(
-                protocols::messages::CONFIG,
-            ))
-            .map_err(|e| anyhow!("{e}"))?;
+        let incoming = handle.accept(protocols::messages::CONFIG)?;
         servers.push((
             config_stop.clone(),
             tokio::spawn(crate::configure::serve(
@@ -240,12 +230,7 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
             )),
         ));
         let snapshot_stop = shutdown.child();
-        let incoming = handle
-            .streams()
-            .accept(guardian_node::StreamProtocol::new(
-                protocols::messages::SNAPSHOT,
-            ))
-            .map_err(|e| anyhow!("{e}"))?;
+        let incoming = handle.accept(protocols::messages::SNAPSHOT)?;
         servers.push((
             snapshot_stop.clone(),
             tokio::spawn(crate::snapshot::serve(
@@ -272,12 +257,7 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
             tokio::spawn(discovery.run(discovery_stop)),
         ));
         let scan_stop = shutdown.child();
-        let incoming = handle
-            .streams()
-            .accept(guardian_node::StreamProtocol::new(
-                protocols::messages::SCAN,
-            ))
-            .map_err(|e| anyhow!("{e}"))?;
+        let incoming = handle.accept(protocols::messages::SCAN)?;
         servers.push((
             scan_stop.clone(),
             tokio::spawn(crate::discovery::serve_scan(

@@ -35,6 +35,9 @@ pub enum NodeError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// A stream protocol is served twice.
+    #[error("{0} is served already")]
+    AlreadyServed(&'static str),
 }
 
 /// Why an outbound request failed.

@@ -118,12 +118,7 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
     // The tasks also stop if `run` returns early with an error (the HTTP port is taken).
     let _stop_tasks = StopOnDrop(tasks.clone());
     let archive = {
-        let incoming = handle
-            .streams()
-            .accept(guardian_node::StreamProtocol::new(
-                protocols::messages::ARCHIVE,
-            ))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let incoming = handle.accept(protocols::messages::ARCHIVE)?;
         tokio::spawn(crate::archive::serve(
             state.clone(),
             storage.clone(),
@@ -132,12 +127,7 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         ))
     };
     let thumbnails = {
-        let incoming = handle
-            .streams()
-            .accept(guardian_node::StreamProtocol::new(
-                protocols::messages::THUMBNAILS,
-            ))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let incoming = handle.accept(protocols::messages::THUMBNAILS)?;
         tokio::spawn(crate::thumbnails::serve(
             state.clone(),
             incoming,
@@ -145,12 +135,7 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         ))
     };
     let camera_changes = {
-        let incoming = handle
-            .streams()
-            .accept(guardian_node::StreamProtocol::new(
-                protocols::messages::CONFIG_CHANGE,
-            ))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let incoming = handle.accept(protocols::messages::CONFIG_CHANGE)?;
         tokio::spawn(crate::camera_changes::serve(
             state.clone(),
             incoming,
@@ -158,12 +143,7 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         ))
     };
     let discovery = {
-        let incoming = handle
-            .streams()
-            .accept(guardian_node::StreamProtocol::new(
-                protocols::messages::DISCOVERY,
-            ))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let incoming = handle.accept(protocols::messages::DISCOVERY)?;
         tokio::spawn(crate::discovery::serve(
             state.clone(),
             incoming,

@@ -83,6 +83,17 @@ impl NodeHandle {
         self.streams.clone()
     }
 
+    /// The incoming streams of `protocol` (one taker per protocol).
+    pub fn accept(
+        &self,
+        protocol: &'static str,
+    ) -> Result<libp2p_stream::IncomingStreams, NodeError> {
+        self.streams
+            .clone()
+            .accept(libp2p::StreamProtocol::new(protocol))
+            .map_err(|_| NodeError::AlreadyServed(protocol))
+    }
+
     async fn command(&self, c: Command) -> Result<(), NodeError> {
         self.commands.send(c).await.map_err(|_| NodeError::Stopped)
     }

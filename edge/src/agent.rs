@@ -81,6 +81,8 @@ struct Agent<'a> {
     cameras: crate::video::camera::StatusBoard,
     /// Cameras changed on the box, reported to the vm.
     camera_report: crate::camera_report::Reporter,
+    /// Woken when a camera queues an event's record: it goes at once, not at the next poll.
+    events_queued: Arc<tokio::sync::Notify>,
 }
 
 /// A running node and the task that owns its swarm.
@@ -158,6 +160,7 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
         crate::video::supervisor::Video::start(&installed, clock.clone(), shutdown.child())?;
     let cameras = video.status.clone();
     let frames = video.frames.clone();
+    let events_queued = video.events_queued.clone();
 
     let mut node = None;
     // The stream servers (clips, configuration): their stop signals and tasks.
@@ -286,6 +289,7 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
             camera_report: crate::camera_report::Reporter::new(now),
             pacer: EventPacer::new(),
             cameras,
+            events_queued,
         };
         agent.serve(&shutdown, poll).await
     }
@@ -440,6 +444,7 @@ impl Agent<'_> {
                 _ = shutdown.wait() => return Ok(()),
                 _ = std::future::ready(()), if busy => true,
                 e = events.recv() => matches!(e, Ok(NodeEvent::Connected { peer, .. }) if peer == self.vm),
+                _ = self.events_queued.notified() => true,
                 _ = &mut tick => {
                     tick = self.clock.sleep(poll);
                     true
@@ -500,6 +505,10 @@ impl Agent<'_> {
                 return Ok(false);
             }
             let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+            let sent: std::collections::HashMap<String, u32> = events
+                .iter()
+                .map(|e| (e.event_id.clone(), e.revision))
+                .collect();
             let reply = self
                 .handle
                 .send_events(self.vm, EventBatch { events })
@@ -509,7 +518,11 @@ impl Agent<'_> {
                     .on_reply(ids, &reply, self.clock.monotonic(), &mut rand::thread_rng());
             match action {
                 Action::Delete(event_ids) => {
-                    let n = self.db.call(move |s| s.remove_events(&event_ids)).await?;
+                    let acked: Vec<(String, u32)> = event_ids
+                        .into_iter()
+                        .filter_map(|id| sent.get(&id).map(|r| (id, *r)))
+                        .collect();
+                    let n = self.db.call(move |s| s.remove_events(&acked)).await?;
                     tracing::info!(delivered = n, "events acknowledged by the vm");
                 }
                 Action::Park { ids, reason } => {

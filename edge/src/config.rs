@@ -513,6 +513,15 @@ impl CameraSettings {
             .unwrap_or(self.threshold)
     }
 
+    /// The names of the named zones a point (fractions of the frame) is in.
+    pub fn zones_at(&self, x: f32, y: f32) -> impl Iterator<Item = &str> {
+        let (x, y) = (x * 1000.0, y * 1000.0);
+        self.zones
+            .iter()
+            .filter(move |z| !z.name.is_empty() && inside(z, x, y))
+            .map(|z| z.name.as_str())
+    }
+
     /// Whether a point (fractions of the frame) counts: inside a zone (or no zones) and in no
     /// mask.
     pub fn counts_at(&self, x: f32, y: f32) -> bool {
@@ -722,6 +731,16 @@ mod tests {
             ..Default::default()
         };
         assert!(cam.counts_at(0.5, 0.8), "in the zone");
+        assert_eq!(cam.zones_at(0.5, 0.8).count(), 0, "the zone has no name");
+        let named = CameraSettings {
+            zones: vec![Polygon {
+                name: "steps".into(),
+                points: vec![(0, 500), (1000, 500), (1000, 1000), (0, 1000)],
+            }],
+            ..Default::default()
+        };
+        assert_eq!(named.zones_at(0.5, 0.8).collect::<Vec<_>>(), ["steps"]);
+        assert_eq!(named.zones_at(0.5, 0.2).count(), 0);
         assert!(!cam.counts_at(0.5, 0.2), "above the zone");
         assert!(!cam.counts_at(0.1, 0.8), "in the mask");
     }

@@ -565,6 +565,7 @@ fn test_record(
         snapshot_cid: None,
         thumbnail_cid: None,
         truncated: false,
+        ..Default::default()
     })
 }
 

@@ -326,6 +326,7 @@ mod tests {
             snapshot_cid: None,
             thumbnail_cid: None,
             truncated: false,
+            ..Default::default()
         };
         store
             .insert_event(

@@ -47,6 +47,7 @@ fn batch(event_id: &str) -> EventBatch {
             snapshot_cid: None,
             thumbnail_cid: None,
             truncated: false,
+            ..Default::default()
         }],
     }
 }

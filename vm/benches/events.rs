@@ -47,6 +47,7 @@ fn batch(tenant: &str, edge: &str, start: usize, n: usize) -> EventBatch {
                 snapshot_cid: Some(format!("snap-{i}")),
                 thumbnail_cid: None,
                 truncated: false,
+                ..Default::default()
             })
             .collect(),
     }

@@ -39,6 +39,122 @@ pub struct VmConfig {
     /// Remote playback.
     #[serde(default)]
     pub playback: PlaybackConfig,
+    /// Alert rules, the time zone their schedules are in, health alerts.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// The MQTT broker (Home Assistant); empty `url`: none.
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    /// Webhooks, ntfy and e-mail.
+    #[serde(default)]
+    pub notify: NotifyConfig,
+}
+
+/// Alerts (`[alerts]`). The rules here seed the vm's database the first time; changes made
+/// through the API (`PUT /api/v1/alerts/rules`) are kept there and win.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// The household's time zone (IANA, such as `Europe/Berlin`), for schedules.
+    pub time_zone: String,
+    /// The rules (default: one rule, every camera, a person or a vehicle, when away).
+    pub rules: Vec<crate::alerts::rules::Rule>,
+    /// The web app's address in notifications' links; empty for `http.public_url`.
+    pub link_base: String,
+    /// Health alerts (an edge offline, a camera failed or silent, a disk nearly full, ...),
+    /// with a recovery notice; sent whatever the mode.
+    pub health: bool,
+    /// A camera neither streaming nor disabled for this many minutes is alerted.
+    pub camera_silent_minutes: u64,
+    /// Seconds between health checks.
+    pub health_check_secs: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            time_zone: "UTC".into(),
+            rules: crate::alerts::rules::default_rules(),
+            link_base: String::new(),
+            health: true,
+            camera_silent_minutes: 5,
+            health_check_secs: 5,
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// The time zone, or why its name is unknown.
+    pub fn tz(&self) -> Result<jiff::tz::TimeZone> {
+        jiff::tz::TimeZone::get(&self.time_zone).with_context(|| {
+            format!(
+                "alerts.time_zone: {:?} is not a known time zone",
+                self.time_zone
+            )
+        })
+    }
+}
+
+/// The MQTT broker (`[mqtt]`): events and camera state on `guardian/...` in Frigate's layout,
+/// Home Assistant discovery, the mode from Home Assistant.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `mqtt://host:1883` (or `mqtts://host:8883`); empty: no MQTT.
+    pub url: String,
+    /// User name, if the broker wants one.
+    pub username: String,
+    /// Its password (or `password_file`).
+    pub password: String,
+    /// A file holding the password (wins over `password`).
+    pub password_file: String,
+    /// Client id; empty for `guardian-<tenant>`.
+    pub client_id: String,
+    /// The topics' prefix.
+    pub topic_prefix: String,
+    /// Home Assistant's discovery prefix; empty: no discovery messages.
+    pub discovery_prefix: String,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            url: String::new(),
+            username: String::new(),
+            password: String::new(),
+            password_file: String::new(),
+            client_id: String::new(),
+            topic_prefix: "guardian".into(),
+            discovery_prefix: "homeassistant".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for MqttConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConfig")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field(
+                "has_password",
+                &(!self.password.is_empty() || !self.password_file.is_empty()),
+            )
+            .field("topic_prefix", &self.topic_prefix)
+            .field("discovery_prefix", &self.discovery_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Notification channels (`[notify]`): every alert goes to each, through the outbox.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Signed webhooks (`[[notify.webhooks]]`).
+    pub webhooks: Vec<crate::alerts::channels::Webhook>,
+    /// ntfy topics (`[[notify.ntfy]]`).
+    pub ntfy: Vec<crate::alerts::channels::Ntfy>,
+    /// E-mail (`[notify.smtp]`).
+    pub smtp: Option<crate::alerts::channels::Smtp>,
 }
 
 /// Archive policy and limits (`[archive]` in `vm.toml`).
@@ -239,6 +355,9 @@ impl VmConfig {
             s3: Default::default(),
             archive: Default::default(),
             playback: Default::default(),
+            alerts: Default::default(),
+            mqtt: Default::default(),
+            notify: Default::default(),
         }
     }
 
@@ -246,8 +365,13 @@ impl VmConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("invalid configuration in {}", path.display()))
+        let c: VmConfig = toml::from_str(&text)
+            .with_context(|| format!("invalid configuration in {}", path.display()))?;
+        c.alerts.tz()?;
+        crate::alerts::rules::validate(&c.alerts.rules)
+            .map_err(|e| anyhow::anyhow!("alerts.rules: {e}"))?;
+        crate::alerts::channels::validate(&c.notify).map_err(|e| anyhow::anyhow!("notify: {e}"))?;
+        Ok(c)
     }
 
     /// The file's text, with a header that says where the keys are documented.

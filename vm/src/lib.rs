@@ -22,6 +22,7 @@
 //! [`provision`] (`init`, `package edge`) and [`iso`] are the CLI side; they use the bottom
 //! layer only.
 
+pub mod alerts;
 pub mod allow;
 pub mod archive;
 pub mod batch;

@@ -213,6 +213,30 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         handle.subscribe(),
         tasks.child(),
     ));
+    let mut others: Vec<(String, Arc<dyn crate::alerts::deliver::Sender>)> = Vec::new();
+    let mqtt = if state.config.mqtt.url.is_empty() {
+        None
+    } else {
+        let (sender, task) =
+            crate::alerts::mqtt::start(state.clone(), &state.config.mqtt, tasks.child())?;
+        others.push(("mqtt".into(), sender));
+        Some(task)
+    };
+    if let Some(smtp) = &state.config.notify.smtp {
+        others.push((
+            "smtp".into(),
+            Arc::new(crate::alerts::smtp::SmtpSender::new(smtp)?),
+        ));
+    }
+    let senders = Arc::new(crate::alerts::deliver::Senders::new(
+        &state.config.notify,
+        others,
+    ));
+    let notifier = tokio::spawn(crate::alerts::deliver::run(
+        state.clone(),
+        senders,
+        tasks.child(),
+    ));
     let refresher = tokio::spawn(crate::allow::refresh_periodically(
         state.clone(),
         tasks.child(),
@@ -249,6 +273,7 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         ("allow-list refresher", refresher),
         ("node event watcher", watcher),
         ("configuration pusher", pusher),
+        ("notification delivery", notifier),
         ("archive handler", archive),
         ("thumbnail handler", thumbnails),
         ("camera change handler", camera_changes),
@@ -260,6 +285,7 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
     ]
     .into_iter()
     .chain(metrics_http.map(|t| ("metrics server", t)))
+    .chain(mqtt.map(|t| ("MQTT client", t)))
     {
         if tokio::time::timeout_at(deadline, t).await.is_err() {
             tracing::warn!(task = name, "did not stop in time");

@@ -151,13 +151,33 @@ pub struct VmState {
     /// Woken when a configuration section changes (a new key-slot list), so the pusher
     /// offers it to the connected edges at once.
     pub config_changed: tokio::sync::Notify,
+    /// What the alert engine needs of the configuration.
+    pub alerts: crate::alerts::engine::Setup,
+    /// Woken when notifications are queued, so they leave at once.
+    pub notifications_queued: tokio::sync::Notify,
+    /// Woken (all waiters) when the mode changes (MQTT publishes it).
+    pub mode_changed: tokio::sync::Notify,
 }
 
 impl VmState {
     /// The state made of `parts`, started now on its clock.
     pub fn new(parts: Parts) -> Self {
         let metrics = Metrics::default();
+        let c = &parts.config;
+        let alerts = crate::alerts::engine::Setup {
+            rules: c.alerts.rules.clone(),
+            tz: c.alerts.tz().unwrap_or(jiff::tz::TimeZone::UTC),
+            link_base: if c.alerts.link_base.is_empty() {
+                c.public_url()
+            } else {
+                c.alerts.link_base.clone()
+            },
+            channels: crate::alerts::channels::outbox_channels(&c.notify, !c.mqtt.url.is_empty()),
+        };
         VmState {
+            alerts,
+            notifications_queued: tokio::sync::Notify::new(),
+            mode_changed: tokio::sync::Notify::new(),
             registry: registry(&metrics),
             metrics,
             tenant_key: parts.tenant_key.verifying_key(),

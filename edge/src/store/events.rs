@@ -144,6 +144,7 @@ impl Store {
                         snapshot_cid: None,
                         thumbnail_cid: None,
                         truncated: false,
+                        ..Default::default()
                     }),
                     track_json: r.get(2)?,
                     clip_path: r.get(3)?,

@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_playback.sql"),
     include_str!("../../migrations/0005_sealed.sql"),
     include_str!("../../migrations/0006_thumbnails.sql"),
+    include_str!("../../migrations/0007_live_events.sql"),
 ];
 
 /// Errors of the store.

@@ -1,6 +1,7 @@
 //! The event outbox (table `event_outbox`): event records waiting for the vm's ack, oldest
-//! first. A row leaves only on the ack; a row the vm refused for good stays, parked with the
-//! reason, and is no longer sent.
+//! first, one row per event holding its latest revision (an open event's record is replaced
+//! by its update and then its closed record). A row leaves only on the ack of the revision it
+//! holds; a row the vm refused for good stays, parked with the reason, and is no longer sent.
 
 use guardian_sqlite::rusqlite::params;
 use protocols::messages::events::EventRecord;
@@ -8,13 +9,18 @@ use protocols::messages::events::EventRecord;
 use super::{Store, StoreError, from_json, to_json};
 
 impl Store {
-    /// Adds an event to the outbox (idempotent by event id).
+    /// Adds an event's record to the outbox, or replaces the one waiting there when this
+    /// revision is higher (a parked row stays parked: the vm refused that event for good).
     pub fn enqueue_event(&self, e: &EventRecord, now_ms: u64) -> Result<(), StoreError> {
         let json = to_json(e)?;
         self.with(|c| {
             c.execute(
-                "INSERT OR IGNORE INTO event_outbox (event_id, record_json, created_at_ms) VALUES (?1, ?2, ?3)",
-                params![e.event_id, json, now_ms as i64],
+                "INSERT INTO event_outbox (event_id, record_json, created_at_ms, revision)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(event_id) DO UPDATE SET record_json = excluded.record_json,
+                     revision = excluded.revision
+                 WHERE excluded.revision > event_outbox.revision",
+                params![e.event_id, json, now_ms as i64, e.revision],
             )?;
             Ok(())
         })
@@ -32,15 +38,17 @@ impl Store {
         rows.iter().map(|j| from_json(j)).collect()
     }
 
-    /// Removes acked events; returns how many rows went.
-    pub fn remove_events(&mut self, ids: &[String]) -> Result<usize, StoreError> {
+    /// Removes acked events, each only if it still holds the revision that was sent (a newer
+    /// one waits for its own send); returns how many rows went.
+    pub fn remove_events(&mut self, sent: &[(String, u32)]) -> Result<usize, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let mut n = 0;
             {
-                let mut stmt = tx.prepare("DELETE FROM event_outbox WHERE event_id = ?1")?;
-                for id in ids {
-                    n += stmt.execute([id])?;
+                let mut stmt =
+                    tx.prepare("DELETE FROM event_outbox WHERE event_id = ?1 AND revision <= ?2")?;
+                for (id, revision) in sent {
+                    n += stmt.execute(params![id, revision])?;
                 }
             }
             tx.commit()?;
@@ -112,6 +120,7 @@ pub(crate) mod tests {
             snapshot_cid: None,
             thumbnail_cid: None,
             truncated: false,
+            ..Default::default()
         }
     }
 
@@ -133,10 +142,40 @@ pub(crate) mod tests {
             .map(|e| e.event_id)
             .collect();
         assert_eq!(ids, ["a", "b", "c"]);
-        assert_eq!(s.remove_events(&["a".into()]).unwrap(), 1);
+        assert_eq!(s.remove_events(&[("a".into(), 0)]).unwrap(), 1);
         s.mark_refused(&["b".into()], "bad").unwrap();
         assert_eq!(s.event_backlog().unwrap(), 1);
         assert_eq!(s.pending_events(10).unwrap()[0].event_id, "c");
+    }
+
+    #[test]
+    fn a_newer_revision_replaces_the_waiting_one_and_survives_the_ack_of_the_older() {
+        let mut s = Store::open_in_memory().unwrap();
+        let rev = |r: u32, score: u16| {
+            let mut e = record("a");
+            e.revision = r;
+            e.score_milli = score;
+            e
+        };
+        s.enqueue_event(&rev(1, 600), 1).unwrap();
+        s.enqueue_event(&record("b"), 1).unwrap();
+        let sent = s.pending_events(10).unwrap();
+        assert_eq!(sent[0].revision, 1);
+        // While revision 1 is on its way, the event closes.
+        s.enqueue_event(&rev(3, 900), 2).unwrap();
+        s.enqueue_event(&rev(2, 700), 2).unwrap(); // an older one arriving late changes nothing
+        assert_eq!(
+            s.remove_events(&[("a".into(), 1), ("b".into(), 0)])
+                .unwrap(),
+            1
+        );
+        let left = s.pending_events(10).unwrap();
+        assert_eq!(
+            (left.len(), left[0].revision, left[0].score_milli),
+            (1, 3, 900)
+        );
+        assert_eq!(s.remove_events(&[("a".into(), 3)]).unwrap(), 1);
+        assert_eq!(s.event_backlog().unwrap(), 0);
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct Evidence {
     pub best: Option<Best>,
     /// `(stream time ns, box)` of the best detection of each frame, at most 2 000.
     pub track: Vec<(u64, BBox)>,
+    /// The camera's named zones its objects' foot points were in.
+    pub zones: std::collections::BTreeSet<String>,
 }
 
 /// An event that closed.
@@ -215,6 +217,14 @@ impl Analysis {
             if ev.track.len() < MAX_TRACK {
                 ev.track.push((t_ns, top.det.bbox));
             }
+            for t in &candidates {
+                let (fx, fy) = t.det.bbox.foot();
+                for z in self.cam.zones_at(fx, fy) {
+                    if !ev.zones.contains(z) {
+                        ev.zones.insert(z.to_owned());
+                    }
+                }
+            }
         }
         let qualifying: Vec<Tracked> = candidates.iter().filter(|t| t.confirmed).cloned().collect();
         let step = match self.machine.on_frame(t_ns, &qualifying) {
@@ -231,6 +241,11 @@ impl Analysis {
     /// The class and score of the best detection of the event so far.
     pub fn best_so_far(&self) -> Option<(usize, f32)> {
         self.evidence.best.as_ref().map(|b| (b.class, b.score))
+    }
+
+    /// The named zones the event's objects were in so far.
+    pub fn zones_so_far(&self) -> Vec<String> {
+        self.evidence.zones.iter().cloned().collect()
     }
 
     /// Closes the open event now (the stream ended, the camera is stopping).

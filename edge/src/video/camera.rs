@@ -29,6 +29,7 @@ use super::recorder::ClipWriter;
 use super::workfile::{self, WorkMeta};
 use crate::config::CameraSettings;
 use crate::discover::onvif::OnvifError;
+use protocols::messages::events::{EventRecord, EventState};
 
 pub use super::recorder::CLIPS_DIR;
 
@@ -195,6 +196,10 @@ struct Recording {
     writer: ClipWriter,
     next_seq: u64,
     first_seen_ns: u64,
+    /// When the event opened, Unix ms.
+    confirmed_at_ms: u64,
+    /// The revision of the last record sent while open.
+    revision: u32,
 }
 
 struct Camera {
@@ -494,17 +499,54 @@ impl Camera {
             Ok(writer) => {
                 self.ring.lock().expect("ring").pin(seq);
                 tracing::info!(camera = %self.cam.id, event = %event_id, "event opened");
+                let confirmed_at_ms = self.ctx.clock.wall_ms();
+                self.announce(EventRecord {
+                    event_id: event_id.clone(),
+                    tenant_id: fin.info.tenant_id.clone(),
+                    edge_id: fin.edge_id.clone(),
+                    camera_id: self.cam.id.clone(),
+                    started_at_ms: self.wall_ms(first_seen_ns),
+                    ended_at_ms: self.wall_ms(first_seen_ns).max(confirmed_at_ms),
+                    category: crate::detect::labels::category(class),
+                    score_milli: (score * 1000.0).round() as u16,
+                    state: EventState::Open,
+                    revision: 1,
+                    confirmed_at_ms,
+                    zones: self.analysis.zones_so_far(),
+                    ..Default::default()
+                });
                 self.recording = Some(Recording {
                     event_id,
                     writer,
                     next_seq: seq,
                     first_seen_ns,
+                    confirmed_at_ms,
+                    revision: 1,
                 });
             }
             Err(e) => {
                 paths.remove();
                 tracing::error!(camera = %self.cam.id, error = %e, "cannot start a clip");
             }
+        }
+    }
+
+    /// Queues an open event's record for the vm (on a thread of its own: the camera thread
+    /// goes on with its frames) and wakes the agent, which sends it at once.
+    fn announce(&self, record: EventRecord) {
+        let fin = self.ctx.finish.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("announce-{}", self.cam.id))
+            .spawn(move || {
+                let queued = crate::store::Store::open(&fin.data.join(crate::paths::DB))
+                    .and_then(|s| s.enqueue_event(&record, fin.clock.wall_ms()));
+                match queued {
+                    Ok(()) => fin.events_queued.notify_one(),
+                    Err(e) => tracing::warn!(event = %record.event_id, error = %e, "cannot queue the open event for the vm; it goes when it closes"),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start a thread to announce an event");
         }
     }
 
@@ -567,6 +609,9 @@ impl Camera {
             track_json,
             started_at_ms: self.wall_ms(rec.first_seen_ns),
             ended_at_ms: self.wall_ms(closed.last_seen_ns),
+            confirmed_at_ms: rec.confirmed_at_ms,
+            revision: rec.revision + 1,
+            zones: closed.evidence.zones.iter().cloned().collect(),
         };
         self.finishers.retain(|f| !f.is_finished());
         match finish::spawn(self.ctx.finish.clone(), self.cam.clone(), event) {
@@ -608,6 +653,7 @@ pub(super) mod tests {
                 archive: ArchiveConfig::default(),
                 camera_archive: Default::default(),
                 clock: clock.clone(),
+                events_queued: Arc::new(tokio::sync::Notify::new()),
             }),
             detector: None,
             detector_error: None,

@@ -58,6 +58,8 @@ pub struct FinishContext {
     pub camera_archive: std::collections::BTreeMap<String, CameraArchive>,
     /// Wall time of the rows written.
     pub clock: SharedClock,
+    /// Woken when an event's record is queued for the vm (the agent sends it at once).
+    pub events_queued: Arc<tokio::sync::Notify>,
 }
 
 /// A closed event whose clip is still open.
@@ -74,6 +76,12 @@ pub struct ClosedEvent {
     pub started_at_ms: u64,
     /// When it ended, Unix ms.
     pub ended_at_ms: u64,
+    /// When the edge confirmed the object and opened it, Unix ms.
+    pub confirmed_at_ms: u64,
+    /// The revision its closed record carries (above every record sent while it was open).
+    pub revision: u32,
+    /// Named zones its objects were in.
+    pub zones: Vec<String>,
 }
 
 /// Finishes `event` on a thread of its own (errors are logged: the working file is then left
@@ -118,6 +126,9 @@ pub fn finish(ctx: &FinishContext, cam: &CameraSettings, event: ClosedEvent) -> 
         track_json,
         started_at_ms,
         ended_at_ms,
+        confirmed_at_ms,
+        revision,
+        zones,
     } = event;
     let frames = writer.frames;
     let work = writer
@@ -144,6 +155,11 @@ pub fn finish(ctx: &FinishContext, cam: &CameraSettings, event: ClosedEvent) -> 
         snapshot_cid: None,
         thumbnail_cid: None,
         truncated: false,
+        state: protocols::messages::events::EventState::Closed,
+        revision,
+        confirmed_at_ms,
+        zones,
+        verification: None,
     };
     let mut clip = work.reader().context("cannot read the working file")?;
     let bytes = record_event(
@@ -221,6 +237,7 @@ pub fn record_event(ctx: &FinishContext, f: Finished<'_>) -> anyhow::Result<u64>
     if let Some(w) = work {
         w.remove();
     }
+    ctx.events_queued.notify_one();
     if archive {
         tracing::info!(event = %sealed.record.event_id, "event queued for the archive");
     }

@@ -99,6 +99,7 @@ fn recover_one(ctx: &FinishContext, id: &str, paths: &WorkPaths) -> Result<bool>
         snapshot_cid: None,
         thumbnail_cid: None,
         truncated: true,
+        ..Default::default()
     };
     let mut clip = if prefix.fragments > 0 {
         Some(WorkReader::open(&paths.file, &key)?.take(prefix.len))

@@ -272,6 +272,7 @@ mod tests {
                 snapshot_cid: None,
                 thumbnail_cid: None,
                 truncated: false,
+                ..Default::default()
             }
         }
 

@@ -41,6 +41,8 @@ pub struct Video {
     pub status: StatusBoard,
     /// The cameras' latest frames (for fresh snapshots).
     pub frames: FrameBoard,
+    /// Woken when an event's record is queued for the vm.
+    pub events_queued: Arc<tokio::sync::Notify>,
 }
 
 impl Video {
@@ -54,8 +56,10 @@ impl Video {
         let stop = shutdown.child();
         let status: StatusBoard = Arc::new(Mutex::new(BTreeMap::new()));
         let frames: FrameBoard = Arc::new(Mutex::new(BTreeMap::new()));
+        let events_queued = Arc::new(tokio::sync::Notify::new());
         let mut sup = Supervisor {
             frames: frames.clone(),
+            events_queued: events_queued.clone(),
             data: installed.data.clone(),
             info: installed.info.clone(),
             slots: installed.key_slots.clone(),
@@ -81,6 +85,7 @@ impl Video {
             thread: Some((thread, done)),
             status,
             frames,
+            events_queued,
         })
     }
 
@@ -113,6 +118,7 @@ struct Supervisor {
     config_text: String,
     status: StatusBoard,
     frames: FrameBoard,
+    events_queued: Arc<tokio::sync::Notify>,
     cameras: HashMap<String, CameraHandle>,
     ctx: Option<Arc<CameraContext>>,
     clock: SharedClock,
@@ -165,6 +171,7 @@ impl Supervisor {
                 .filter_map(|c| Some((c.id.clone(), c.archive.clone()?)))
                 .collect(),
             clock: self.clock.clone(),
+            events_queued: self.events_queued.clone(),
         }
     }
 

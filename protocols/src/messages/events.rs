@@ -1,7 +1,9 @@
 //! `/guardian/events/1`: event records from the edge, acknowledged by the vm once stored.
 //!
 //! The vm stores each record idempotently by `event_id` and then acks the ids it holds, so a
-//! batch resent after a lost ack is stored once.
+//! batch resent after a lost ack is stored once. An event travels as it happens: a record
+//! when it opens (`state` open), again when it changes (a verdict, a better score) and when
+//! it closes (its clip's CIDs); each has a higher `revision`, and the vm keeps the highest.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +41,92 @@ pub struct EventRecord {
     /// The clip ends early: recovered after the edge stopped mid-event.
     #[serde(default)]
     pub truncated: bool,
+    /// Open while the event goes on, closed at its end (older edges send only closed ones).
+    #[serde(default)]
+    pub state: EventState,
+    /// Increases with each record of the event; the vm keeps the highest (0 from older edges).
+    #[serde(default)]
+    pub revision: u32,
+    /// When the edge confirmed the object and opened the event, Unix ms (0: not said).
+    #[serde(default)]
+    pub confirmed_at_ms: u64,
+    /// The camera's named zones the object was seen in.
+    #[serde(default)]
+    pub zones: Vec<String>,
+    /// The second model's look at the object, on the edge.
+    #[serde(default)]
+    pub verification: Option<Verification>,
+}
+
+impl Default for EventRecord {
+    fn default() -> Self {
+        EventRecord {
+            event_id: String::new(),
+            tenant_id: String::new(),
+            edge_id: String::new(),
+            camera_id: String::new(),
+            started_at_ms: 0,
+            ended_at_ms: 0,
+            category: Category::Person,
+            score_milli: 0,
+            clip_cid: None,
+            snapshot_cid: None,
+            thumbnail_cid: None,
+            truncated: false,
+            state: EventState::Closed,
+            revision: 0,
+            confirmed_at_ms: 0,
+            zones: Vec::new(),
+            verification: None,
+        }
+    }
+}
+
+/// Whether an event goes on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventState {
+    /// The object is (or was just) in view; the clip is being recorded.
+    Open,
+    /// Ended; the clip is sealed.
+    #[default]
+    Closed,
+}
+
+impl EventState {
+    /// `open` or `closed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventState::Open => "open",
+            EventState::Closed => "closed",
+        }
+    }
+}
+
+/// The second, stronger model's verdict on an event's object, made on the edge (a crop of
+/// the frame never leaves it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// The model that looked (`centernet`).
+    pub model: String,
+    /// What it said.
+    pub verdict: Verdict,
+    /// Its best score for the category in the crop, thousandths.
+    pub score_milli: u16,
+}
+
+/// A verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// It sees the object too.
+    Confirmed,
+    /// It does not.
+    Rejected,
+    /// It is looking (a record with this is followed by one with the verdict).
+    Pending,
+    /// It could not look (not loaded, failed).
+    Unavailable,
 }
 
 /// A batch of event records (at most [`EventBatch::MAX_EVENTS`]).
@@ -127,6 +215,19 @@ mod tests {
             snapshot_cid: None,
             thumbnail_cid: None,
             truncated: false,
+            state: if i.is_multiple_of(3) {
+                EventState::Open
+            } else {
+                EventState::Closed
+            },
+            revision: i,
+            confirmed_at_ms: 1_790_000_000_400,
+            zones: vec!["driveway".into()],
+            verification: Some(Verification {
+                model: "centernet".into(),
+                verdict: Verdict::Confirmed,
+                score_milli: 610,
+            }),
         }
     }
 

@@ -1,13 +1,14 @@
-//! The events cache: records from edges, stored once by event id, listed by time.
+//! The events cache: records from edges, one row per event holding its highest revision
+//! (an open event's record is replaced by its updates and its closed record), listed by time.
 
-use protocols::messages::events::EventRecord;
+use protocols::messages::events::{EventRecord, Verification};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{DbError, u};
 
 /// A cached event, as the API returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventRow {
     /// The event id.
     pub event_id: String,
@@ -33,26 +34,79 @@ pub struct EventRow {
     pub truncated: bool,
     /// When the vm stored it, Unix ms.
     pub received_at_ms: u64,
+    /// `open` while it goes on, `closed` at its end.
+    pub state: String,
+    /// The revision held (0 from edges that send closed records only).
+    pub revision: u32,
+    /// When the edge confirmed the object, Unix ms (0: not said).
+    pub confirmed_at_ms: u64,
+    /// Named zones the object was in.
+    pub zones: Vec<String>,
+    /// The second model's verdict on the edge.
+    pub verification: Option<Verification>,
 }
 
-/// Stores events idempotently by event id; returns how many were new.
+/// A record that changed the events cache: a new event, or a higher revision of one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// The record now held.
+    pub record: EventRecord,
+    /// The revision held before (`None`: the event is new).
+    pub previous: Option<u32>,
+}
+
+/// Stores events by event id, each only if it is new or a higher revision than the one held
+/// (a resent batch changes nothing); returns the records that changed the cache.
 pub fn insert_events(
     c: &mut Connection,
     edge_peer_id: &str,
     events: &[EventRecord],
     now_ms: u64,
-) -> Result<usize, DbError> {
+) -> Result<Vec<StoredEvent>, DbError> {
     let tx = c.transaction()?;
-    let mut new = 0;
+    let stored = insert_events_in(&tx, edge_peer_id, events, now_ms)?;
+    tx.commit()?;
+    Ok(stored)
+}
+
+/// [`insert_events`] inside the caller's transaction (which then queues their alerts).
+pub fn insert_events_in(
+    tx: &Connection,
+    edge_peer_id: &str,
+    events: &[EventRecord],
+    now_ms: u64,
+) -> Result<Vec<StoredEvent>, DbError> {
+    let mut stored = Vec::new();
     {
+        let mut held = tx.prepare("SELECT revision FROM events WHERE event_id = ?1")?;
         let mut stmt = tx.prepare(
-            "INSERT OR IGNORE INTO events (event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms,
+            "INSERT INTO events (event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms,
                  category, score_milli, clip_cid, snapshot_cid, thumbnail_cid, truncated,
-                 received_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 received_at_ms, state, revision, confirmed_at_ms, zones_json, verification_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             ON CONFLICT(event_id) DO UPDATE SET
+                 ended_at_ms = excluded.ended_at_ms, category = excluded.category,
+                 score_milli = excluded.score_milli, clip_cid = excluded.clip_cid,
+                 snapshot_cid = excluded.snapshot_cid, thumbnail_cid = excluded.thumbnail_cid,
+                 truncated = excluded.truncated, state = excluded.state,
+                 revision = excluded.revision, confirmed_at_ms = excluded.confirmed_at_ms,
+                 zones_json = excluded.zones_json, verification_json = excluded.verification_json
+             WHERE excluded.revision > events.revision",
         )?;
         for e in events {
-            new += stmt.execute(params![
+            let previous: Option<u32> = held
+                .query_row([&e.event_id], |r| r.get::<_, i64>(0))
+                .optional()?
+                .map(|r| r as u32);
+            let zones =
+                serde_json::to_string(&e.zones).map_err(|x| DbError::Corrupt(x.to_string()))?;
+            let verification = e
+                .verification
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|x| DbError::Corrupt(x.to_string()))?;
+            let changed = stmt.execute(params![
                 e.event_id,
                 edge_peer_id,
                 e.camera_id,
@@ -64,16 +118,26 @@ pub fn insert_events(
                 e.snapshot_cid,
                 e.thumbnail_cid,
                 e.truncated,
-                now_ms as i64
+                now_ms as i64,
+                e.state.as_str(),
+                e.revision,
+                e.confirmed_at_ms as i64,
+                zones,
+                verification,
             ])?;
+            if changed > 0 {
+                stored.push(StoredEvent {
+                    record: e.clone(),
+                    previous,
+                });
+            }
         }
     }
     tx.execute(
         "UPDATE devices SET last_seen_ms = MAX(last_seen_ms, ?2) WHERE peer_id = ?1",
         params![edge_peer_id, now_ms as i64],
     )?;
-    tx.commit()?;
-    Ok(new)
+    Ok(stored)
 }
 
 /// Events from `since_ms` on (by start time), optionally of one camera, oldest first.
@@ -85,7 +149,8 @@ pub fn events(
 ) -> Result<Vec<EventRow>, DbError> {
     let mut stmt = c.prepare(
         "SELECT event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms, category, score_milli,
-                clip_cid, snapshot_cid, thumbnail_cid, truncated, received_at_ms
+                clip_cid, snapshot_cid, thumbnail_cid, truncated, received_at_ms, state, revision,
+                confirmed_at_ms, zones_json, verification_json
          FROM events
          WHERE started_at_ms >= ?1 AND (?2 IS NULL OR camera_id = ?2)
          ORDER BY started_at_ms, event_id LIMIT ?3",
@@ -95,7 +160,8 @@ pub fn events(
 }
 
 /// An `events` row selected as `event_id, edge_peer_id, camera_id, started_at_ms,
-/// ended_at_ms, category, score_milli, clip_cid, snapshot_cid, thumbnail_cid, truncated, received_at_ms`.
+/// ended_at_ms, category, score_milli, clip_cid, snapshot_cid, thumbnail_cid, truncated,
+/// received_at_ms, state, revision, confirmed_at_ms, zones_json, verification_json`.
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     Ok(EventRow {
         event_id: r.get(0)?,
@@ -110,6 +176,13 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         thumbnail_cid: r.get(9)?,
         truncated: r.get(10)?,
         received_at_ms: u(r.get(11)?),
+        state: r.get(12)?,
+        revision: r.get::<_, i64>(13)? as u32,
+        confirmed_at_ms: u(r.get(14)?),
+        zones: serde_json::from_str(&r.get::<_, String>(15)?).unwrap_or_default(),
+        verification: r
+            .get::<_, Option<String>>(16)?
+            .and_then(|v| serde_json::from_str(&v).ok()),
     })
 }
 
@@ -117,12 +190,29 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
 pub fn event(c: &Connection, event_id: &str) -> Result<Option<EventRow>, DbError> {
     Ok(c.query_row(
         "SELECT event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms, category, score_milli,
-                clip_cid, snapshot_cid, thumbnail_cid, truncated, received_at_ms
+                clip_cid, snapshot_cid, thumbnail_cid, truncated, received_at_ms, state, revision,
+                confirmed_at_ms, zones_json, verification_json
          FROM events WHERE event_id = ?1",
         [event_id],
         event_row,
     )
     .optional()?)
+}
+
+/// Open events (those the edge said opened and not yet that they closed) that ended after
+/// `since_ms`, counted per camera and category.
+pub fn open_event_counts(
+    c: &Connection,
+    since_ms: u64,
+) -> Result<Vec<(String, String, u64)>, DbError> {
+    let mut st = c.prepare(
+        "SELECT camera_id, category, COUNT(*) FROM events
+         WHERE state = 'open' AND ended_at_ms >= ?1 GROUP BY camera_id, category ORDER BY 1, 2",
+    )?;
+    let rows = st.query_map([since_ms as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Number of cached events.
@@ -138,7 +228,7 @@ mod tests {
     use crate::db::Db;
     use protocols::messages::Category;
 
-    fn event(id: &str, start: u64) -> EventRecord {
+    fn record(id: &str, start: u64) -> EventRecord {
         EventRecord {
             event_id: id.into(),
             tenant_id: "t".into(),
@@ -156,6 +246,7 @@ mod tests {
             snapshot_cid: None,
             thumbnail_cid: None,
             truncated: false,
+            ..Default::default()
         }
     }
 
@@ -163,9 +254,9 @@ mod tests {
     fn events_are_stored_once_and_filtered() {
         let db = Db::open_in_memory().unwrap();
         db.with(|c| {
-            let batch = vec![event("a", 10), event("b", 11), event("c", 12)];
-            assert_eq!(insert_events(c, "e", &batch, 1)?, 3);
-            assert_eq!(insert_events(c, "e", &batch, 2)?, 0);
+            let batch = vec![record("a", 10), record("b", 11), record("c", 12)];
+            assert_eq!(insert_events(c, "e", &batch, 1)?.len(), 3);
+            assert_eq!(insert_events(c, "e", &batch, 2)?.len(), 0);
             assert_eq!(event_count(c)?, 3);
             let front = events(c, Some("front"), 0, 10)?;
             assert_eq!(
@@ -177,6 +268,51 @@ mod tests {
             );
             assert_eq!(events(c, None, 11, 10)?.len(), 2);
             assert_eq!(events(c, None, 0, 1)?.len(), 1);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn the_highest_revision_of_an_event_is_kept() {
+        use protocols::messages::events::{EventState, Verdict};
+        let db = Db::open_in_memory().unwrap();
+        let rev = |r: u32, state: EventState| EventRecord {
+            revision: r,
+            state,
+            score_milli: 500 + r as u16,
+            zones: vec!["steps".into()],
+            confirmed_at_ms: 7,
+            verification: Some(Verification {
+                model: "centernet".into(),
+                verdict: Verdict::Confirmed,
+                score_milli: 700,
+            }),
+            ..record("a", 10)
+        };
+        db.with(|c| {
+            let first = insert_events(c, "e", &[rev(1, EventState::Open)], 1)?;
+            assert_eq!((first.len(), first[0].previous), (1, None));
+            let closed = insert_events(c, "e", &[rev(3, EventState::Closed)], 2)?;
+            assert_eq!(closed[0].previous, Some(1));
+            // A late or repeated lower revision changes nothing.
+            assert!(
+                insert_events(
+                    c,
+                    "e",
+                    &[rev(2, EventState::Open), rev(3, EventState::Closed)],
+                    3
+                )?
+                .is_empty()
+            );
+            let row = event(c, "a")?.unwrap();
+            assert_eq!(
+                (row.state.as_str(), row.revision, row.score_milli),
+                ("closed", 3, 503)
+            );
+            assert_eq!(row.zones, ["steps"]);
+            assert_eq!(row.verification.unwrap().verdict, Verdict::Confirmed);
+            assert_eq!(row.received_at_ms, 1, "first received");
             Ok(())
         })
         .unwrap();

@@ -17,12 +17,15 @@
 //! - [`key_slots`]: the owner's signed key-slot lists and each edge's configuration acks.
 //! - [`cameras`]: camera configuration owned by the vm, each edge's camera revision.
 //! - [`discovery`]: each edge's latest report of the cameras on its LAN.
+//! - [`alerts`]: the mode and rules set through the API, decisions, cooldowns, the
+//!   notification outbox, the health conditions raised.
 
 use std::path::Path;
 
 use guardian_sqlite::{Database, OpenError, Options};
 use rusqlite::Connection;
 
+pub mod alerts;
 pub mod archive;
 pub mod cameras;
 pub mod devices;
@@ -34,6 +37,7 @@ pub mod telemetry;
 pub mod thumbnails;
 pub mod uploads;
 
+pub use alerts::*;
 pub use archive::*;
 pub use cameras::*;
 pub use devices::*;
@@ -56,6 +60,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_uploads_quota.sql"),
     include_str!("../../migrations/0008_cameras.sql"),
     include_str!("../../migrations/0009_discovery.sql"),
+    include_str!("../../migrations/0010_live_events.sql"),
+    include_str!("../../migrations/0011_alerts.sql"),
 ];
 
 const OPTIONS: Options = Options {

@@ -36,14 +36,27 @@ pub async fn events(state: &VmState, peer: PeerId, batch: EventBatch) -> EventAc
     let ids: Vec<String> = batch.events.iter().map(|e| e.event_id.clone()).collect();
     let peer2 = peer.clone();
     let now = state.clock.wall_ms();
+    let setup = state.alerts.clone();
+    // The events and the alerts they raise are stored in one transaction: an event held is
+    // an alert queued.
     match state
         .db
-        .call(move |c| db::insert_events(c, &peer2, &batch.events, now))
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let stored = db::insert_events_in(&tx, &peer2, &batch.events, now)?;
+            let queued = crate::alerts::engine::plan_events(&tx, &setup, &stored, now)?;
+            tx.commit()?;
+            Ok((stored, queued))
+        })
         .await
     {
-        Ok(new) => {
+        Ok((stored, queued)) => {
+            let new = stored.iter().filter(|s| s.previous.is_none()).count();
             state.metrics.events_stored.inc_by(new as u64);
-            tracing::info!(%peer, received = n, new, "events stored");
+            tracing::info!(%peer, received = n, new, changed = stored.len(), "events stored");
+            if queued > 0 {
+                state.notifications_queued.notify_one();
+            }
             EventAck::Stored { event_ids: ids }
         }
         Err(e) => {
@@ -88,6 +101,7 @@ mod tests {
                     snapshot_cid: None,
                     thumbnail_cid: None,
                     truncated: false,
+                    ..Default::default()
                 })
                 .collect(),
         }

@@ -19,7 +19,8 @@
 //! thumbnails, health, metrics), `archive` (archive listing, manifests, objects), `clip`
 //! (play tickets, the clip path), `key_slots` (the owner's signed key-slot list and what
 //! each edge runs), `cameras` (camera configuration owned by the vm, with live state) and
-//! `discovery` (cameras the edges found, a scan now, a camera's sealed current picture).
+//! `discovery` (cameras the edges found, a scan now, a camera's sealed current picture) and
+//! `alerts` (rules, the mode, the notifications).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -30,7 +31,10 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::state::VmState;
 
+mod alerts;
 mod api;
+
+pub use alerts::set_mode;
 mod archive;
 pub mod auth;
 mod cameras;
@@ -205,6 +209,40 @@ pub fn routes(
         .and(warp::get())
         .and(auth.clone())
         .and_then(discovery::snapshot);
+    let rules_get = warp::path!("api" / "v1" / "alerts" / "rules")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(alerts::get_rules);
+    let rules_put = warp::path!("api" / "v1" / "alerts" / "rules")
+        .and(warp::put())
+        .and(auth.clone())
+        .and(warp::body::content_length_limit(alerts::MAX_BODY))
+        .and(warp::body::bytes())
+        .and_then(alerts::put_rules);
+    let mode_get = warp::path!("api" / "v1" / "mode")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(alerts::get_mode);
+    let mode_put = warp::path!("api" / "v1" / "mode")
+        .and(warp::put())
+        .and(auth.clone())
+        .and(warp::body::content_length_limit(alerts::MAX_BODY))
+        .and(warp::body::bytes())
+        .and_then(alerts::put_mode);
+    let alerts_list = warp::path!("api" / "v1" / "alerts")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(alerts::list);
+    let alert_routes = rules_get
+        .or(rules_put)
+        .unify()
+        .or(mode_get)
+        .unify()
+        .or(mode_put)
+        .unify()
+        .or(alerts_list)
+        .unify()
+        .boxed();
     // Boxed: warp's nested types of every route together grow past the compiler's limits.
     let camera_routes = discovered
         .or(discover)
@@ -256,6 +294,8 @@ pub fn routes(
         .or(key_slots_get.or(key_slots_put).unify())
         .unify()
         .or(camera_routes)
+        .unify()
+        .or(alert_routes)
         .unify()
         .or(metrics)
         .unify()

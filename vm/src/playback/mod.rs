@@ -253,6 +253,7 @@ mod tests {
                     snapshot_cid: None,
                     thumbnail_cid: None,
                     truncated: false,
+                    ..Default::default()
                 };
                 db::insert_events(c, "edge-a", &[e], T0)
             })

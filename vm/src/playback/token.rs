@@ -77,6 +77,11 @@ mod tests {
             thumbnail_cid: None,
             truncated: false,
             received_at_ms: 1,
+            state: "closed".into(),
+            revision: 0,
+            confirmed_at_ms: 0,
+            zones: Vec::new(),
+            verification: None,
         }
     }
 

@@ -64,8 +64,8 @@ pub struct AlertsConfig {
     /// Health alerts (an edge offline, a camera failed or silent, a disk nearly full, ...),
     /// with a recovery notice; sent whatever the mode.
     pub health: bool,
-    /// A camera neither streaming nor disabled for this many minutes is alerted.
-    pub camera_silent_minutes: u64,
+    /// A camera neither streaming nor disabled for this long is alerted, seconds.
+    pub camera_silent_secs: u64,
     /// Seconds between health checks.
     pub health_check_secs: u64,
 }
@@ -77,7 +77,7 @@ impl Default for AlertsConfig {
             rules: crate::alerts::rules::default_rules(),
             link_base: String::new(),
             health: true,
-            camera_silent_minutes: 5,
+            camera_silent_secs: 300,
             health_check_secs: 5,
         }
     }

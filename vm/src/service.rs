@@ -232,6 +232,7 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         &state.config.notify,
         others,
     ));
+    let health_watch = tokio::spawn(crate::alerts::health::watch(state.clone(), tasks.child()));
     let notifier = tokio::spawn(crate::alerts::deliver::run(
         state.clone(),
         senders,
@@ -274,6 +275,7 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         ("node event watcher", watcher),
         ("configuration pusher", pusher),
         ("notification delivery", notifier),
+        ("health watcher", health_watch),
         ("archive handler", archive),
         ("thumbnail handler", thumbnails),
         ("camera change handler", camera_changes),

@@ -538,3 +538,95 @@ fn mqtt_with_home_assistant_discovery_and_e_mail() {
     assert!(sent.contains(&"smtp") && sent.contains(&"mqtt"), "{alerts}");
     assert_eq!(edge.stop(), Some(0));
 }
+
+#[test]
+fn health_alerts_are_raised_and_recovered() {
+    let root = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(root.path());
+    let mut vm = Vm::init(root.path(), "vm");
+    let url = receiver.url.clone();
+    vm.edit_config(|c| {
+        c.telemetry.interval_secs = 1;
+        c.telemetry.offline_after_secs = 2;
+        c.alerts.health_check_secs = 1;
+        c.alerts.camera_silent_secs = 2;
+        c.notify.webhooks.push(Webhook {
+            url: format!("{url}/webhook"),
+            secret: SECRET.into(),
+            ..Default::default()
+        });
+    });
+    vm.start();
+    let package = vm.package("home", None);
+    let mut edge = Edge::install(&package, &root.path().join("edge"));
+    edge.start();
+    let logs = [vm.log(), edge.log()];
+    let logs: Vec<&std::path::Path> = logs.iter().map(|p| p.as_path()).collect();
+    wait_for("the edge to enroll", WAIT, &logs, || {
+        vm.devices().first().is_some_and(|d| d["online"] == true)
+    });
+    let health = |condition: &str, change: &str| -> Vec<Value> {
+        receiver
+            .of("webhook")
+            .into_iter()
+            .map(|w| w["body"].clone())
+            .filter(|b| {
+                b["type"] == "health" && b["condition"] == condition && b["change"] == change
+            })
+            .collect()
+    };
+    // A camera that cannot be reached: down after 2 s, said once.
+    let (status, _) = vm.send(
+        "PUT",
+        "/api/v1/cameras/gate",
+        Some(&json!({"source": {"url": "rtsp://127.0.0.1:9/stream"}})),
+    );
+    assert_eq!(status, 200);
+    wait_for("camera_down raised", WAIT, &logs, || {
+        !health("camera_down", "raised").is_empty()
+    });
+    let down = &health("camera_down", "raised")[0];
+    assert_eq!(
+        (down["camera_id"].as_str(), down["edge_name"].as_str()),
+        (Some("gate"), Some("home"))
+    );
+    assert!(down["link"].as_str().unwrap().ends_with("/#/system"));
+    // Removed: the condition is over.
+    let (status, _) = vm.send("DELETE", "/api/v1/cameras/gate", None);
+    assert_eq!(status, 204);
+    wait_for("camera_down recovered", WAIT, &logs, || {
+        !health("camera_down", "recovered").is_empty()
+    });
+    assert_eq!(health("camera_down", "raised").len(), 1, "raised once");
+    // The edge killed: offline; back: online again.
+    edge.kill9();
+    wait_for("edge_offline raised", WAIT, &logs, || {
+        !health("edge_offline", "raised").is_empty()
+    });
+    assert_eq!(
+        health("edge_offline", "raised")[0]["title"],
+        "Edge home is offline"
+    );
+    edge.start();
+    wait_for("edge_offline recovered", WAIT, &logs, || {
+        !health("edge_offline", "recovered").is_empty()
+    });
+    assert_eq!(
+        health("edge_offline", "recovered")[0]["title"],
+        "Edge home is back online"
+    );
+    // A copy of the spent package, on another box: refused, and the owner is told.
+    let mut intruder = Edge::install(&package, &root.path().join("intruder"));
+    intruder.start();
+    wait_for("enrollment_refused sent", WAIT, &logs, || {
+        !health("enrollment_refused", "raised").is_empty()
+    });
+    assert!(
+        health("enrollment_refused", "raised")[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("refused")
+    );
+    let _ = intruder.stop();
+    assert_eq!(edge.stop(), Some(0));
+}

@@ -130,6 +130,37 @@ pub fn event_alert(e: &EventRecord, rule: &str, severity: Severity, link_base: &
     }
 }
 
+/// A health notification (raised) about `condition`, linking to the system page.
+pub fn health_alert(
+    condition: &str,
+    severity: Severity,
+    title: String,
+    message: String,
+    at_ms: u64,
+    link_base: &str,
+) -> Payload {
+    Payload {
+        kind: Kind::Health,
+        title,
+        message,
+        severity,
+        at_ms,
+        rule: None,
+        event_id: None,
+        camera_id: None,
+        label: None,
+        score: None,
+        zones: Vec::new(),
+        verification: None,
+        confirmed_at_ms: None,
+        link: Some(format!("{}/#/system", link_base.trim_end_matches('/'))),
+        condition: Some(condition.to_owned()),
+        change: Some(Change::Raised),
+        edge: None,
+        edge_name: None,
+    }
+}
+
 /// ntfy's priority (1-5) of a severity, and its tags.
 pub fn ntfy_priority(p: &Payload) -> (&'static str, String) {
     let priority = match (p.kind, p.change, p.severity) {

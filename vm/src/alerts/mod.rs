@@ -5,8 +5,10 @@
 //! [`smtp`], [`mqtt`]); health conditions raised and recovered ([`health`]).
 
 pub mod channels;
+pub mod conditions;
 pub mod deliver;
 pub mod engine;
+pub mod health;
 pub mod message;
 pub mod mqtt;
 pub mod ntfy;

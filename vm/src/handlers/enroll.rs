@@ -95,7 +95,17 @@ pub async fn enroll(
         Err(refusal) => {
             tracing::warn!(peer = %peer_s, token = %token_id, reason = %refusal, "enrollment refused; closing the connection");
             state.count_enrollment("refused");
+            let reason = refusal.to_string();
             reply.send_and_close(EnrollResponse::Refused(refusal));
+            crate::alerts::health::occurrence(
+                state,
+                "enrollment_refused",
+                &format!("{token_id}:{peer_s}"),
+                format!("An edge's enrollment was refused: {reason}"),
+                format!("An edge tried to enroll with package token {token_id} and was refused: {reason}."),
+                None,
+            )
+            .await;
             return;
         }
     };

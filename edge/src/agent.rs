@@ -11,10 +11,12 @@
 //! backoff).
 //!
 //! The node redials the vm with backoff whenever the connection is gone (QUIC first, then
-//! TCP). Each time the vm is reachable the agent keeps a relay reservation on the vm, empties the
-//! event outbox in batches (a record leaves only on the vm's ack), sends each event's sealed
-//! thumbnail ([`crate::thumbnails`]), and sends telemetry at the
-//! interval the vm asks for. Everything it must not lose is in SQLite first, so a restart of
+//! TCP). Each time the vm is reachable the agent keeps a relay reservation on the vm, sends
+//! each event's sealed thumbnail ([`crate::thumbnails`]), the sealed events for the archive,
+//! and telemetry at the
+//! interval the vm asks for; the event outbox has a task of its own
+//! ([`crate::event_sender`]), woken the moment a camera queues a record. Everything it must
+//! not lose is in SQLite first, so a restart of
 //! either side loses nothing and duplicates nothing (the vm stores events by id). When the
 //! outbox sends, parks or backs off is decided by [`crate::delivery`]; every deadline, retry
 //! time and reported time is read from the [`SharedClock`] it is given.
@@ -42,11 +44,10 @@ use guardian_node::clock::SharedClock;
 use guardian_node::shutdown::Shutdown;
 use guardian_node::{AllowList, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId, Role};
 use protocols::messages::enroll::{DeviceConfig, EnrollRequest, EnrollResponse};
-use protocols::messages::events::{EventAck, EventBatch};
 use protocols::messages::telemetry::TelemetryReport;
 
 use crate::data_dir::Installed;
-use crate::delivery::{Action, EventPacer, archive_retry_at};
+use crate::delivery::{EventPacer, archive_retry_at};
 use crate::store::{ArchiveItem, Db};
 use crate::telemetry::Sampler;
 
@@ -76,13 +77,9 @@ struct Agent<'a> {
     telemetry_interval: Duration,
     next_telemetry: Instant,
     sampler: Sampler,
-    /// When event batches go, and the backoff after failed or refused-for-now sends.
-    pacer: EventPacer,
     cameras: crate::video::camera::StatusBoard,
     /// Cameras changed on the box, reported to the vm.
     camera_report: crate::camera_report::Reporter,
-    /// Woken when a camera queues an event's record: it goes at once, not at the next poll.
-    events_queued: Arc<tokio::sync::Notify>,
 }
 
 /// A running node and the task that owns its swarm.
@@ -271,6 +268,25 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
             _ = shutdown.wait() => return Ok(()),
             _ = connect_own_key(&handle, vm, &vm_addresses, &mut events, &clock) => {}
         }
+        // Events go on their own task, woken when a camera queues one: an alert must not wait
+        // for an archive upload in the agent's pass.
+        let sender_stop = shutdown.child();
+        let sender = crate::event_sender::EventSender {
+            handle: handle.clone(),
+            vm,
+            db: db.clone(),
+            clock: clock.clone(),
+            batch_size: installed.config.outbox.batch_size,
+            pacer: EventPacer::new(),
+        };
+        servers.push((
+            sender_stop.clone(),
+            tokio::spawn(sender.run(
+                events_queued.clone(),
+                Duration::from_millis(installed.config.outbox.poll_millis.max(50)),
+                sender_stop,
+            )),
+        ));
 
         let telemetry_interval =
             Duration::from_secs(u64::from(device.telemetry_interval_secs.max(1)));
@@ -287,9 +303,7 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
             telemetry_interval,
             next_telemetry: now,
             camera_report: crate::camera_report::Reporter::new(now),
-            pacer: EventPacer::new(),
             cameras,
-            events_queued,
         };
         agent.serve(&shutdown, poll).await
     }
@@ -444,7 +458,6 @@ impl Agent<'_> {
                 _ = shutdown.wait() => return Ok(()),
                 _ = std::future::ready(()), if busy => true,
                 e = events.recv() => matches!(e, Ok(NodeEvent::Connected { peer, .. }) if peer == self.vm),
-                _ = self.events_queued.notified() => true,
                 _ = &mut tick => {
                     tick = self.clock.sleep(poll);
                     true
@@ -476,7 +489,6 @@ impl Agent<'_> {
         if self.handle.connection(self.vm).await?.is_none() {
             return Ok(false);
         }
-        let events_left = self.flush_outbox().await?;
         let thumbnails_left = self.flush_thumbnails().await?;
         if self.clock.monotonic() >= self.next_telemetry {
             self.send_telemetry().await?;
@@ -490,62 +502,7 @@ impl Agent<'_> {
         {
             tracing::warn!(error = %e, "cannot report the cameras changed on this box; will retry");
         }
-        Ok(events_left || thumbnails_left || archive_left)
-    }
-
-    /// Sends event batches; returns whether a full pass left more to send.
-    async fn flush_outbox(&mut self) -> Result<bool> {
-        if !self.pacer.is_due(self.clock.monotonic()) {
-            return Ok(false);
-        }
-        let batch_size = self.installed.config.outbox.batch_size;
-        for _ in 0..BATCHES_PER_PASS {
-            let events = self.db.call(move |s| s.pending_events(batch_size)).await?;
-            if events.is_empty() {
-                return Ok(false);
-            }
-            let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-            let sent: std::collections::HashMap<String, u32> = events
-                .iter()
-                .map(|e| (e.event_id.clone(), e.revision))
-                .collect();
-            let reply = self
-                .handle
-                .send_events(self.vm, EventBatch { events })
-                .await;
-            let action =
-                self.pacer
-                    .on_reply(ids, &reply, self.clock.monotonic(), &mut rand::thread_rng());
-            match action {
-                Action::Delete(event_ids) => {
-                    let acked: Vec<(String, u32)> = event_ids
-                        .into_iter()
-                        .filter_map(|id| sent.get(&id).map(|r| (id, *r)))
-                        .collect();
-                    let n = self.db.call(move |s| s.remove_events(&acked)).await?;
-                    tracing::info!(delivered = n, "events acknowledged by the vm");
-                }
-                Action::Park { ids, reason } => {
-                    tracing::error!(refusal = %reason, events = ids.len(), "the vm refused events; they stay on the edge, parked");
-                    self.db.call(move |s| s.mark_refused(&ids, &reason)).await?;
-                }
-                Action::Retry { ids, wait } => {
-                    let wait_ms = wait.as_millis() as u64;
-                    match &reply {
-                        Ok(EventAck::Refused(refusal)) => {
-                            tracing::warn!(%refusal, events = ids.len(), wait_ms, "the vm cannot take events for now; will retry");
-                        }
-                        Ok(EventAck::Stored { .. }) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, events = ids.len(), wait_ms, "sending events failed; will retry");
-                        }
-                    }
-                    self.db.call(move |s| s.note_attempt(&ids)).await?;
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
+        Ok(thumbnails_left || archive_left)
     }
 
     /// Sends due thumbnails, oldest first, one at a time (each is tens of KB), until none is

@@ -28,6 +28,7 @@ pub mod delivery;
 pub mod detect;
 pub mod discover;
 pub mod discovery;
+pub mod event_sender;
 pub mod install;
 pub mod key_slots;
 pub mod keys;

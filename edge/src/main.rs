@@ -122,6 +122,10 @@ enum Command {
         /// The score, 0 to 1.
         #[arg(long, default_value_t = 0.9)]
         score: f32,
+        /// Send it as an event that goes on (`open`, revision 1, no clip yet), as a camera
+        /// does when the object is confirmed.
+        #[arg(long)]
+        open: bool,
     },
 }
 
@@ -386,9 +390,15 @@ fn run(cli: Cli) -> Result<()> {
             camera,
             category,
             score,
+            open,
         } => {
             let installed = Installed::load(&data)?;
-            let record = test_record(&installed, &camera, &category, score)?;
+            let mut record = test_record(&installed, &camera, &category, score)?;
+            if open {
+                record.state = protocols::messages::events::EventState::Open;
+                record.revision = 1;
+                record.confirmed_at_ms = record.ended_at_ms;
+            }
             let (now, event_id) = (SystemClock.wall_ms(), record.event_id.clone());
             installed.store()?.enqueue_event(&record, now)?;
             println!("{event_id}");

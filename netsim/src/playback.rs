@@ -244,7 +244,7 @@ impl PlaybackLab {
         )
     }
 
-    /// The events the vm holds for `camera`, oldest first.
+    /// The closed events (their clips whole) the vm holds for `camera`, oldest first.
     pub fn camera_events(&self, camera: &str) -> Result<Vec<String>> {
         let (status, body) = self.vm.get(
             &self.lab,
@@ -257,7 +257,7 @@ impl PlaybackLab {
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|e| e["camera_id"] == camera)
+            .filter(|e| e["camera_id"] == camera && e["state"] != "open")
             .filter_map(|e| {
                 Some((
                     e["started_at_ms"].as_u64()?,

@@ -142,6 +142,8 @@ fn the_server_matches_its_openapi_document() {
     assert_eq!(
         documented,
         [
+            "/api/v1/alerts",
+            "/api/v1/alerts/rules",
             "/api/v1/archive",
             "/api/v1/archive/{cid}",
             "/api/v1/archive/{cid}/manifest",
@@ -157,6 +159,7 @@ fn the_server_matches_its_openapi_document() {
             "/api/v1/events/{id}/thumbnail",
             "/api/v1/health",
             "/api/v1/key-slots",
+            "/api/v1/mode",
             "/healthz",
             "/metrics"
         ]
@@ -169,6 +172,9 @@ fn the_server_matches_its_openapi_document() {
         "/api/v1/key-slots",
         "/api/v1/cameras",
         "/api/v1/cameras/discovered",
+        "/api/v1/alerts",
+        "/api/v1/alerts/rules",
+        "/api/v1/mode",
     ] {
         assert_eq!(check(&spec, &vm, path, path, Some(&token)), 200);
         assert_eq!(check(&spec, &vm, path, path, None), 401);

@@ -69,6 +69,7 @@ fn playback_rejection(e: PlaybackError) -> Rejection {
     match e {
         E::NoSuchEvent(_) => warp::reject::custom(ApiError::NotFound(e.to_string())),
         E::EdgeOffline { .. } => warp::reject::custom(ApiError::EdgeOffline(e.to_string())),
+        E::StillRecording(_) => warp::reject::custom(ApiError::Conflict(e.to_string())),
         E::Refused(protocols::messages::clips::ClipRefusal::NoSuchClip(_)) => {
             warp::reject::custom(ApiError::NotFound(e.to_string()))
         }

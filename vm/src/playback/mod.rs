@@ -49,6 +49,9 @@ pub enum PlaybackError {
         /// The event.
         event: String,
     },
+    /// The event is still going on: its clip is written when it closes. Retry then.
+    #[error("event {0} is still recording; its clip can be played once it closes")]
+    StillRecording(String),
     /// The edge refused.
     #[error("the edge refused: {0}")]
     Refused(ClipRefusal),
@@ -70,6 +73,15 @@ pub async fn event(state: &VmState, event_id: &str) -> Result<EventRow, Playback
         .call(move |c| db::event(c, &id))
         .await?
         .ok_or_else(|| PlaybackError::NoSuchEvent(event_id.to_owned()))
+}
+
+/// The event, if known and closed (its clip is whole).
+pub async fn closed_event(state: &VmState, event_id: &str) -> Result<EventRow, PlaybackError> {
+    let event = event(state, event_id).await?;
+    if event.state == "open" {
+        return Err(PlaybackError::StillRecording(event.event_id));
+    }
+    Ok(event)
 }
 
 /// Signs a fresh token for `event` on behalf of `owner`, valid `[playback] token_secs` from
@@ -97,7 +109,7 @@ pub async fn ticket(
     event_id: &str,
     client: Option<PeerId>,
 ) -> Result<Ticket, PlaybackError> {
-    let event = event(state, event_id).await?;
+    let event = closed_event(state, event_id).await?;
     if !state.is_connected(&event.edge_peer_id) {
         return Err(PlaybackError::EdgeOffline {
             edge: event.edge_peer_id,
@@ -166,7 +178,7 @@ pub async fn open_clip(
     event_id: &str,
     offset: u64,
 ) -> Result<OpenClip, PlaybackError> {
-    let event = event(state, event_id).await?;
+    let event = closed_event(state, event_id).await?;
     let offline = || PlaybackError::EdgeOffline {
         edge: event.edge_peer_id.clone(),
         event: event.event_id.clone(),

@@ -12,7 +12,7 @@ CARGO_FLAGS ?= --release --locked
 # `cargo bench` builds with the bench profile (release settings) and refuses `--release`.
 BENCH_FLAGS ?= --locked
 
-.PHONY: demo demo-up test setup build lint unit test-lib bench-build netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-recall bench-cameras bench-stream radosgw-stop clean-cache
+.PHONY: demo demo-up test setup build lint unit test-lib bench-build netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-recall bench-cameras bench-stream bench-alerts radosgw-stop clean-cache
 
 ## demo: the product end to end (see README); demo-up leaves it running until Ctrl-C.
 demo: setup build
@@ -74,7 +74,7 @@ fuzz-build:
 fuzz:
 	@scripts/fuzz.sh run
 
-bench: bench-seal bench-events bench-archive bench-detect bench-recall bench-cameras bench-stream
+bench: bench-seal bench-events bench-archive bench-detect bench-recall bench-cameras bench-stream bench-alerts
 
 ## bench-seal: guardian seal + CID of a 256 MiB file against `age -r`, as a ratio.
 bench-seal: setup build
@@ -108,6 +108,12 @@ bench-cameras: setup build
 ## relayed and direct throughput as ratios against iperf3 on the same link (root).
 bench-stream: setup build
 	$(CARGO_TARGET_DIR)/release/netsim bench-stream
+
+## bench-alerts: from the detector's hit to the webhook and the MQTT message, p50 and p99
+## over 100 person events (stand-in cameras, edge behind a NAT, 20 ms round trip to the vm),
+## against the event's own delivery to the vm (root).
+bench-alerts: setup build
+	$(CARGO_TARGET_DIR)/release/netsim bench-alerts
 
 ## radosgw-stop: stop the Ceph cluster the tests boot (it is reused while it runs).
 radosgw-stop:

@@ -47,6 +47,15 @@ p2p=$(free_port); http=$(free_port)
   --http-listen "127.0.0.1:$http" > "$work/vm-init.txt"
 tenant=$(awk '/^tenant id:/{print $3}' "$work/vm-init.txt")
 token=$(awk '/^owner API token:/{print $4}' "$work/vm-init.txt")
+# The household's home automation: a webhook receiver that checks the vm's signatures.
+hook_secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+/usr/bin/python3 "$repo/test-support/tools/notify_receiver.py" --port 0 --secret "$hook_secret" \
+  --log "$work/alerts-received.jsonl" > "$work/receiver.log" 2>&1 & pids+=($!)
+receiver_ready() { grep -q '^READY ' "$work/receiver.log"; }
+wait_until 30 "the webhook receiver" receiver_ready
+hook_url="$(awk '/^READY /{print $2; exit}' "$work/receiver.log")/webhook"
+sed -i "s|^webhooks = \[\]|webhooks = [{ name = \"home-automation\", url = \"$hook_url\", secret = \"$hook_secret\" }]|" "$work/vm/vm.toml"
+grep -q 'name = "home-automation"' "$work/vm/vm.toml" || fail "could not configure the demo's webhook in vm.toml"
 GUARDIAN_LOG=info "$bin/guardian-vm" run --data "$work/vm" > "$work/vm.log" 2>&1 & pids+=($!)
 api() { curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$http$1"; }
 wait_until 30 "the vm's API" api /api/v1/health
@@ -125,6 +134,29 @@ s=s[0] if s else {"cid":"-","size":0}
 print(c["cid"], c["size"], s["cid"], s["size"])' "$work/archive.json" "$event")
 say "event $event: $category, score $score"
 
+step "The alert: the default rule (person or vehicle, mode away) sent a signed webhook as the person was confirmed"
+alerted() { python3 - "$work/alerts-received.jsonl" "$event" <<'PY'
+import json, sys
+hooks = [json.loads(l) for l in open(sys.argv[1])]
+ok = [h for h in hooks if h["body"].get("event_id") == sys.argv[2] and h["signature_ok"] and h["status"] == 200]
+sys.exit(0 if ok else 1)
+PY
+}
+wait_until 30 "the alert at the webhook receiver" alerted
+read -r alert_title alert_ms alert_verdict < <(python3 - "$work/alerts-received.jsonl" "$event" <<'PY'
+import json, sys
+h = [json.loads(l) for l in open(sys.argv[1])]
+h = [x for x in h if x["body"].get("event_id") == sys.argv[2] and x["signature_ok"]][0]
+b = h["body"]
+v = (b.get("verification") or {}).get("verdict", "none")
+print(b["title"].replace(" ", "_"), h["received_ms"] - b.get("confirmed_at_ms", h["received_ms"]), v)
+PY
+)
+alert_title=${alert_title//_/ }
+say "\"$alert_title\": HMAC signature valid, $alert_ms ms after the edge confirmed the person, second look: $alert_verdict"
+say "(also ntfy, e-mail and MQTT with Home Assistant discovery: [[notify.ntfy]], [notify.smtp], [mqtt] in vm.toml)"
+api /api/v1/alerts > "$work/alerts.json"
+
 step "The owner fetches the clip by CID, checks the edge's signature and the CID, and decrypts it"
 "$bin/guardian" fetch --vm "http://127.0.0.1:$http" --token "$token" --tenant "$tenant" \
   --secret-file "$work/owner.secret" "$clip_cid" -o "$work/porch-person.mp4" | sed 's/^/   /'
@@ -177,6 +209,8 @@ cat <<SUMMARY
                played from the edge: $work/porch-played.mp4 (guardian play, decrypted as it streamed; the same bytes)
    snapshot    CID $snap_cid, $snap_size bytes sealed; decrypted: $work/porch-person.jpg (person found again: ${seen:-0})
    thumbnail   at the vm, sealed: GET /api/v1/events/$event/thumbnail; opened by the owner: $work/porch-thumbnail.jpg ($thumb_size)
+   alert       "$alert_title" at the webhook receiver ($work/alerts-received.jsonl), signed, $alert_ms ms after the person was confirmed;
+               second look on the edge: $alert_verdict; GET /api/v1/alerts lists it; mode and rules: /api/v1/mode, /api/v1/alerts/rules
    key slots   version 1, "family": the member's own key opened $work/porch-member.mp4 (the vm cannot sign a slot)
    cameras     porch configured at the vm (guardian cameras set; GET/PUT/DELETE /api/v1/cameras), pushed to the edge, streaming;
                a fresh sealed snapshot: $work/porch-now.jpg (GET /api/v1/cameras/porch/snapshot); LAN discovery: GET /api/v1/cameras/discovered

@@ -288,6 +288,17 @@ fn replay(
     detector: &Detector,
     cache: &Cache,
 ) -> (Vec<SeenEvent>, f64) {
+    replay_looking(cam, scene, detector, cache, &mut |_, _| {})
+}
+
+/// [`replay`], calling `opened` with the analysis and the time (s) as each event opens.
+fn replay_looking(
+    cam: &CameraSettings,
+    scene: &Scene,
+    detector: &Detector,
+    cache: &Cache,
+    opened: &mut dyn FnMut(&Analysis, f64),
+) -> (Vec<SeenEvent>, f64) {
     let r = Replay {
         detector,
         answers: &cache.answers,
@@ -312,7 +323,10 @@ fn replay(
     for (i, rgb) in scene.frames().enumerate() {
         r.frame.store(i, Ordering::SeqCst);
         match a.on_frame(ns(i), &rgb, Some(&r)) {
-            Step::Opened { .. } => open = Some(ns(i) as f64 / 1e9),
+            Step::Opened { .. } => {
+                open = Some(ns(i) as f64 / 1e9);
+                opened(&a, ns(i) as f64 / 1e9);
+            }
             Step::Closed(c) => close(c, &mut open),
             _ => {}
         }
@@ -322,6 +336,85 @@ fn replay(
     }
     let cost = *r.cost_ms.lock().unwrap();
     (events, cost)
+}
+
+/// The second look (`detector.verify_model`, CenterNet) on every event the default model opens
+/// at the default setting (0.3, 0.5): confirmed among events with a person in view, rejected
+/// among those without, and how long a look takes (median, one request).
+fn second_look(
+    scenes: &[Scene],
+    models: &[(String, PathBuf)],
+    detectors: &[Detector],
+    caches: &[Vec<Cache>],
+    fps: u32,
+) {
+    use guardian_edge::video::second_look::Verifier;
+    use protocols::messages::events::Verdict;
+    let (Some(first), Some(strong)) = (
+        models.iter().position(|m| m.0.starts_with("nanodet")),
+        models.iter().find(|m| m.0.starts_with("centernet")),
+    ) else {
+        println!("\nsecond look: needs the nanodet and centernet models");
+        return;
+    };
+    let verifier = Verifier {
+        model: "centernet".into(),
+        min_score: guardian_edge::config::DetectorConfig::default().verify_min_score,
+        detect: Detector::start(&DetectorSettings {
+            model: strong.1.clone(),
+            library: Some(openvino_lib()),
+            device: "CPU".into(),
+            infer_requests: 1,
+            min_score: 0.1,
+            nms_iou: 0.5,
+        })
+        .map(|d| std::sync::Arc::new(d) as std::sync::Arc<dyn Detect>)
+        .map_err(|e| e.to_string()),
+    };
+    let cam = CameraSettings {
+        id: "bench".into(),
+        detect_width: WIDTH,
+        detect_height: HEIGHT,
+        detect_fps: fps,
+        ..Default::default()
+    };
+    // (a person in view, confirmed, score, ms)
+    let mut looks: Vec<(bool, bool, u16, f64)> = Vec::new();
+    for (s, cache) in scenes.iter().zip(&caches[first]) {
+        let people = s.appearances();
+        replay_looking(&cam, s, &detectors[first], cache, &mut |a, at| {
+            let Some(best) = a.best() else { return };
+            let t = Instant::now();
+            let said = verifier.look(best, WIDTH, HEIGHT);
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            let in_view = people.iter().any(|p| {
+                p.kind == "person" && p.start_s - SLACK_S <= at && at <= p.end_s + SLACK_S
+            });
+            looks.push((
+                in_view,
+                said.verdict == Verdict::Confirmed,
+                said.score_milli,
+                ms,
+            ));
+        });
+    }
+    let with: Vec<_> = looks.iter().filter(|l| l.0).collect();
+    let without: Vec<_> = looks.iter().filter(|l| !l.0).collect();
+    let mut ms: Vec<f64> = looks.iter().map(|l| l.3).collect();
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "\nsecond look (centernet around the best box, confirms at {:.2}): confirmed {}/{} events with a person in view, rejected {}/{} without; a look takes {:.0} ms (median of {})",
+        verifier.min_score,
+        with.iter().filter(|l| l.1).count(),
+        with.len(),
+        without.iter().filter(|l| !l.1).count(),
+        without.len(),
+        ms.get(ms.len() / 2).copied().unwrap_or(0.0),
+        ms.len()
+    );
+    let mut scores: Vec<u16> = with.iter().map(|l| l.2).collect();
+    scores.sort();
+    println!("  its scores on people: {scores:?}");
 }
 
 fn main() {
@@ -454,6 +547,7 @@ fn main() {
     for c in caches.iter().flatten() {
         c.save();
     }
+    second_look(&scenes, &models, &detectors, &caches, fps);
     drop(detectors);
     println!(
         "\nper scene at floor 0.30, threshold 0.50 (tall found/tall, people found/people, cars, false events):"

@@ -117,6 +117,7 @@ pub fn to_wire(s: &CameraSettings, edge_recipient: &str) -> Result<CameraConfig>
             height: s.detect_height.min(u16::MAX as u32) as u16,
             zones: s.zones.clone(),
             masks: s.masks.clone(),
+            verify: s.verify,
         },
         record: RecordSettings {
             pre_roll_secs: s.pre_roll_secs.min(u16::MAX as u32) as u16,
@@ -216,6 +217,7 @@ pub fn from_wire(
     s.detect_height = u32::from(c.detect.height);
     s.zones = c.detect.zones.clone();
     s.masks = c.detect.masks.clone();
+    s.verify = c.detect.verify;
     s.pre_roll_secs = u32::from(c.record.pre_roll_secs);
     s.post_roll_secs = u32::from(c.record.post_roll_secs);
     (s, problem)

@@ -259,6 +259,13 @@ pub struct DetectorConfig {
     pub min_score: f32,
     /// Non-maximum suppression IoU.
     pub nms_iou: f32,
+    /// The stronger model that takes a second look at each event's object before an alarm
+    /// rule fires (cameras' `verify`): a name as `model` takes (`centernet`, the default) or
+    /// an IR's path; `off` for none. Used only when found and not the model itself.
+    pub verify_model: String,
+    /// The second look confirms the object when the stronger model finds its category there
+    /// at this score at least, 0-1.
+    pub verify_min_score: f32,
 }
 
 impl Default for DetectorConfig {
@@ -270,6 +277,8 @@ impl Default for DetectorConfig {
             infer_requests: 0,
             min_score: 0.25,
             nms_iou: 0.5,
+            verify_model: "centernet".into(),
+            verify_min_score: 0.3,
         }
     }
 }
@@ -366,6 +375,9 @@ pub struct CameraSettings {
     pub max_event_secs: u32,
     /// Seconds without video after which the pipeline is rebuilt.
     pub watchdog_secs: u32,
+    /// A second look at each event's object by `detector.verify_model` before an alarm rule
+    /// fires (where that model is present); its verdict travels with the event.
+    pub verify: bool,
 }
 
 impl Default for CameraSettings {
@@ -393,6 +405,7 @@ impl Default for CameraSettings {
             post_roll_secs: 5,
             max_event_secs: 300,
             watchdog_secs: 10,
+            verify: true,
         }
     }
 }

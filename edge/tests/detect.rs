@@ -334,3 +334,85 @@ fn movenet_boxes_in_a_crop_map_back_to_the_frame() {
         "{b:?}"
     );
 }
+
+/// The second look (`detector.verify_model`, CenterNet) as a camera takes it on an event's
+/// best detection: it confirms the person NanoDet found, and rejects a "person" NanoDet
+/// might claim on a brick wall and a white frame; the model missing is `unavailable`.
+#[test]
+fn the_second_look_confirms_a_person_and_rejects_a_wall() {
+    use guardian_edge::video::analysis::Best;
+    use guardian_edge::video::second_look::Verifier;
+    use protocols::messages::events::Verdict;
+    use std::sync::Arc;
+
+    let nanodet = Detector::start(&settings()).unwrap();
+    let verifier = Verifier {
+        model: "centernet".into(),
+        min_score: 0.3,
+        detect: Ok(Arc::new(
+            Detector::start(&DetectorSettings {
+                min_score: 0.1,
+                ..centernet_settings()
+            })
+            .unwrap(),
+        )),
+    };
+    let frame = pasted_right("astronaut.png");
+    let person = nanodet
+        .detect_region(&frame, 640, 360, Some(MOTION_RIGHT), T)
+        .unwrap()
+        .into_iter()
+        .find(|d| d.class == 0)
+        .expect("NanoDet finds the astronaut");
+    let best = Best {
+        score: person.score,
+        class: 0,
+        bbox: person.bbox,
+        rgb: frame,
+    };
+    let said = verifier.look(&best, 640, 360);
+    assert_eq!(said.verdict, Verdict::Confirmed, "{said:?}");
+    assert!(said.score_milli >= 300, "{said:?}");
+
+    let wall = image::imageops::resize(
+        &image::open(photos().join("brick.png")).unwrap().to_rgb8(),
+        640,
+        360,
+        image::imageops::FilterType::Triangle,
+    )
+    .into_raw();
+    for (what, rgb) in [("brick", wall), ("white", vec![255u8; 640 * 360 * 3])] {
+        let said = verifier.look(
+            &Best {
+                rgb,
+                ..best.clone()
+            },
+            640,
+            360,
+        );
+        assert_eq!(said.verdict, Verdict::Rejected, "{what}: {said:?}");
+    }
+    let missing = Verifier {
+        detect: Err("no model".into()),
+        ..verifier
+    };
+    assert_eq!(missing.look(&best, 640, 360).verdict, Verdict::Unavailable);
+}
+
+/// Each input size gets its own compiled variant: a first frame of another size (here a tiny
+/// one) must not change what the detector sees in the next (a resize step is built on a
+/// fresh copy of the model, not on the previous variant's).
+#[test]
+fn a_frame_of_another_size_first_does_not_change_the_next_answer() {
+    let (rgb, w, h) = rgb_of("astronaut.png");
+    let fresh = Detector::start(&settings()).unwrap();
+    let expected = persons(&fresh.detect(rgb.clone(), w, h, T).unwrap());
+    let d = Detector::start(&settings()).unwrap();
+    d.detect(vec![0; 64 * 64 * 3], 64, 64, T).unwrap();
+    let after = persons(&d.detect(rgb, w, h, T).unwrap());
+    assert_eq!(after.len(), expected.len(), "{after:?} vs {expected:?}");
+    for ((s1, _), (s2, _)) in after.iter().zip(&expected) {
+        assert!((s1 - s2).abs() < 0.01, "{after:?} vs {expected:?}");
+    }
+    assert!(!expected.is_empty());
+}

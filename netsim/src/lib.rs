@@ -14,11 +14,13 @@
 //!   another, the camera stand-in, and the streaming benchmark against iperf3.
 //! - [`scenario`]: the scenarios (enroll behind each NAT, outages, impaired uplink).
 //! - [`matrix`]: the relay + DCUtR matrix over NAT profiles.
+//! - [`alerts`]: `make bench-alerts`, from the detector's hit to the webhook and MQTT.
 //! - [`cmd`], [`netns`]: running the system tools and entering namespaces.
 //!
 //! Everything needs root. Addresses are those of namespaces the lab made: 198.18.0.0/15 for
 //! the internet, 100.64.0.0/10 between a carrier NAT and a home router, 10.0.0.0/8 for LANs.
 
+pub mod alerts;
 pub mod cameras;
 pub mod cmd;
 pub mod delay;

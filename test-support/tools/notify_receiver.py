@@ -5,7 +5,7 @@ the README documents: signed webhooks and ntfy-format posts.
     notify_receiver.py --port 0 --secret SECRET --log FILE [--down-file FILE] [--window 300]
 
 Prints `READY http://127.0.0.1:PORT` once listening. Every request becomes one JSON line in
---log (appended, flushed):
+--log, with "received_ms" (this clock's Unix ms) (appended, flushed):
 
 - `POST /webhook`: {"kind": "webhook", "delivery", "timestamp", "signature_ok", "fresh",
   "duplicate", "status", "body"}. The signature is checked as documented: HMAC-SHA256 with
@@ -43,6 +43,7 @@ def main():
     a = ap.parse_args()
 
     def record(entry):
+        entry["received_ms"] = int(time.time() * 1000)
         with LOCK:
             with open(a.log, "a") as f:
                 f.write(json.dumps(entry) + "\n")

@@ -145,17 +145,8 @@ impl std::fmt::Debug for MqttConfig {
     }
 }
 
-/// Notification channels (`[notify]`): every alert goes to each, through the outbox.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct NotifyConfig {
-    /// Signed webhooks (`[[notify.webhooks]]`).
-    pub webhooks: Vec<crate::alerts::channels::Webhook>,
-    /// ntfy topics (`[[notify.ntfy]]`).
-    pub ntfy: Vec<crate::alerts::channels::Ntfy>,
-    /// E-mail (`[notify.smtp]`).
-    pub smtp: Option<crate::alerts::channels::Smtp>,
-}
+/// Notification channels (`[notify]`), defined with the channels.
+pub use crate::alerts::channels::NotifyConfig;
 
 /// Archive policy and limits (`[archive]` in `vm.toml`).
 #[derive(Debug, Clone, Serialize, Deserialize)]

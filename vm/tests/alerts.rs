@@ -377,9 +377,13 @@ fn last(p: &std::path::Path, topic: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// A person walking past the camera stand-in (the real detector, and the second look by
+/// CenterNet) reaches every channel a new user configures: MQTT (with Home Assistant's
+/// discovery checked apart from our code), a signed webhook, ntfy and an e-mail.
 #[test]
-fn mqtt_with_home_assistant_discovery_and_e_mail() {
+fn a_person_at_the_stand_in_reaches_mqtt_with_discovery_a_webhook_ntfy_and_e_mail() {
     let root = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(root.path());
     let (_broker, port) = broker(root.path());
     let (_watch, seen) = subscribe(
         root.path(),
@@ -409,7 +413,19 @@ fn mqtt_with_home_assistant_discovery_and_e_mail() {
         || std::net::TcpStream::connect(("127.0.0.1", smtp_port)).is_ok(),
     );
     let mut vm = Vm::init(root.path(), "vm");
+    let url = receiver.url.clone();
     vm.edit_config(|c| {
+        c.notify.webhooks.push(Webhook {
+            name: "home-automation".into(),
+            url: format!("{url}/webhook"),
+            secret: SECRET.into(),
+        });
+        c.notify.ntfy.push(Ntfy {
+            name: "phones".into(),
+            url: format!("{url}/ntfy"),
+            topic: "front-door".into(),
+            token: String::new(),
+        });
         c.mqtt.url = format!("mqtt://127.0.0.1:{port}");
         c.notify.smtp = Some(guardian_vm::alerts::channels::Smtp {
             host: "127.0.0.1".into(),
@@ -431,11 +447,33 @@ fn mqtt_with_home_assistant_discovery_and_e_mail() {
     });
     assert_eq!(last(&seen, "guardian/available").as_deref(), Some("online"));
     assert_eq!(last(&seen, "guardian/mode").as_deref(), Some("away"));
-    // A camera at the vm: its sensors are announced to Home Assistant.
+    // The porch camera (the stand-in; a person walks past 4 s after the edge connects),
+    // configured at the vm: its sensors are announced to Home Assistant.
+    let standin_log = root.path().join("standin.log");
+    let _camera = Proc::spawn(
+        Command::new("/usr/bin/python3")
+            .arg(repo().join("edge/tools/camera-standin.py"))
+            .args([
+                "--port", "0", "--path", "/porch", "--width", "640", "--height", "360",
+            ])
+            .args(["--fps", "10", "--schedule", "empty:4,person:4,empty:600"]),
+        &standin_log,
+    );
+    let mut camera_url = String::new();
+    wait_for("the camera stand-in", WAIT, &[&standin_log], || {
+        let text = std::fs::read_to_string(&standin_log).unwrap_or_default();
+        match text.lines().find_map(|l| l.strip_prefix("READY ")) {
+            Some(u) => {
+                camera_url = u.split_whitespace().next().unwrap().to_owned();
+                true
+            }
+            None => false,
+        }
+    });
     let (status, _) = vm.send(
         "PUT",
         "/api/v1/cameras/porch",
-        Some(&json!({"name": "Front porch", "source": {"url": "test://ball"}})),
+        Some(&json!({"name": "Front porch", "source": {"url": camera_url}})),
     );
     assert_eq!(status, 200);
     wait_for(
@@ -450,7 +488,7 @@ fn mqtt_with_home_assistant_discovery_and_e_mail() {
                     .as_str(),
             )
             .is_some()
-                && last(&seen, "guardian/porch/person").as_deref() == Some("0")
+                && last(&seen, "guardian/porch/person").is_some()
         },
     );
     // Home Assistant's rules, checked apart from our code, on what the broker retains.
@@ -486,37 +524,72 @@ fn mqtt_with_home_assistant_discovery_and_e_mail() {
         "{report}"
     );
 
-    // A person: the Frigate-style event, the alert, and an e-mail.
-    let event = emit(&edge, "porch");
+    // The person: the Frigate-style event as it opens and ends, the alert on MQTT, a signed
+    // webhook, an ntfy post and an e-mail.
+    let mut event = String::new();
     wait_for(
-        "the event and the alert on MQTT, and the e-mail",
+        "the person's event at the vm",
+        Duration::from_secs(120),
+        &logs,
+        || {
+            let (_, body) = vm.get("/api/v1/events?camera=porch");
+            match body["events"].as_array().and_then(|e| e.first()) {
+                Some(e) => {
+                    event = e["event_id"].as_str().unwrap().to_owned();
+                    true
+                }
+                None => false,
+            }
+        },
+    );
+    wait_for(
+        "the event and the alert on MQTT, the webhook, ntfy and the e-mail",
         WAIT,
         &logs,
         || {
             let l = lines(&seen);
             l.iter()
-                .any(|(t, v)| t == "guardian/events" && v.contains(&event))
+                .any(|(t, v)| t == "guardian/events" && v.contains(&event) && v.contains("\"end\""))
                 && l.iter()
                     .any(|(t, v)| t == "guardian/alerts" && v.contains(&event))
                 && std::fs::read_dir(maildir.join("new")).is_ok_and(|d| d.count() == 1)
+                && !webhooks_for(&receiver, &event).is_empty()
+                && receiver
+                    .of("ntfy")
+                    .iter()
+                    .any(|n| n["click"].as_str().is_some_and(|c| c.contains(&event)))
         },
     );
-    let ev: Value = serde_json::from_str(
-        &lines(&seen)
-            .into_iter()
-            .find(|(t, _)| t == "guardian/events")
-            .unwrap()
-            .1,
-    )
-    .unwrap();
+    let of_event: Vec<Value> = lines(&seen)
+        .into_iter()
+        .filter(|(t, v)| t == "guardian/events" && v.contains(&event))
+        .map(|(_, v)| serde_json::from_str(&v).unwrap())
+        .collect();
+    let ev = &of_event[0];
     assert_eq!(
         (
             ev["type"].as_str(),
             ev["after"]["camera"].as_str(),
             ev["after"]["label"].as_str()
         ),
-        (Some("end"), Some("porch"), Some("person"))
+        (Some("new"), Some("porch"), Some("person")),
+        "the event goes out as it opens: {of_event:?}"
     );
+    assert_eq!(of_event.last().unwrap()["type"], "end");
+    assert!(
+        lines(&seen)
+            .iter()
+            .any(|(t, v)| t == "guardian/porch/person" && v == "1"),
+        "the person sensor went on"
+    );
+    let hook = &webhooks_for(&receiver, &event)[0];
+    assert_eq!(hook["signature_ok"], true, "{hook}");
+    assert_eq!(
+        hook["body"]["verification"]["verdict"], "confirmed",
+        "the default rule waited for the edge's second look: {hook}"
+    );
+    assert_eq!(hook["body"]["verification"]["model"], "centernet");
+    assert_webhooks_match_the_spec(&receiver);
     let mail_file = std::fs::read_dir(maildir.join("new"))
         .unwrap()
         .next()

@@ -167,6 +167,33 @@ pub fn locate_model(configured: &str, data: &Path) -> Located {
     })
 }
 
+/// The second look's model, `detector.verify_model`: a name of [`MODELS`] looked for like
+/// the default model (not in the environment, which names the first model), or a path;
+/// `None` when it is `off` or empty, found nowhere, or the first model itself (`main`).
+pub fn locate_verifier(configured: &str, main: &Path, data: &Path) -> Option<PathBuf> {
+    let candidates = verifier_candidates(configured, data, &cache_dir());
+    let found = candidates.into_iter().find(|p| p.is_file())?;
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    (!same(&found, main)).then_some(found)
+}
+
+/// Where [`locate_verifier`] looks, in order.
+pub fn verifier_candidates(configured: &str, data: &Path, cache: &Path) -> Vec<PathBuf> {
+    if configured.is_empty() || configured == "off" {
+        return Vec::new();
+    }
+    match MODELS.iter().find(|(name, _)| *name == configured) {
+        Some((_, rel)) => model_candidates("", None, data, cache, rel)
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect(),
+        None => vec![PathBuf::from(configured)],
+    }
+}
+
 /// The library `detector.openvino_lib` names, or the one found, or the system's search.
 pub fn locate_library(configured: &str) -> Located {
     let env = std::env::var_os("GUARDIAN_OPENVINO_LIB")
@@ -289,6 +316,34 @@ mod tests {
             )
         );
         assert!(c.iter().all(|(s, _)| *s != Source::Config));
+    }
+
+    #[test]
+    fn the_second_look_s_model_is_searched_by_name_or_taken_as_a_path_or_off() {
+        let c = verifier_candidates("centernet", &p("/d"), &p("/c"));
+        assert_eq!(c[0], p("/d/models/centernet-mbv3-512/centernet.xml"));
+        assert_eq!(c[1], p("/c/models/centernet-mbv3-512/centernet.xml"));
+        assert_eq!(
+            verifier_candidates("/m/v.xml", &p("/d"), &p("/c")),
+            [p("/m/v.xml")]
+        );
+        assert!(verifier_candidates("off", &p("/d"), &p("/c")).is_empty());
+        assert!(verifier_candidates("", &p("/d"), &p("/c")).is_empty());
+        // Not found, or the first model itself: no second look.
+        assert_eq!(
+            locate_verifier("/nowhere/v.xml", Path::new("/m.xml"), &p("/d")),
+            None
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("m.xml");
+        std::fs::write(&m, b"<net/>").unwrap();
+        assert_eq!(locate_verifier(m.to_str().unwrap(), &m, &p("/d")), None);
+        let other = dir.path().join("v.xml");
+        std::fs::write(&other, b"<net/>").unwrap();
+        assert_eq!(
+            locate_verifier(other.to_str().unwrap(), &m, &p("/d")),
+            Some(other)
+        );
     }
 
     #[test]

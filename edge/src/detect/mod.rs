@@ -10,6 +10,7 @@
 //! - [`tracker`]: one object across frames, and when it has parked.
 //! - [`locate`]: where the model and OpenVINO are when nothing is configured.
 //! - [`labels`]: COCO labels and the product's categories.
+//! - [`verify`]: the second look at an event's object by the stronger model.
 
 pub mod boxes;
 pub mod centernet;
@@ -20,3 +21,4 @@ pub mod movenet;
 pub mod nanodet;
 pub mod runtime;
 pub mod tracker;
+pub mod verify;

@@ -628,7 +628,9 @@ impl Decoder {
 
 struct Worker {
     core: Core,
-    model: openvino::Model,
+    /// The model's IR (`.xml`, `.bin`): each variant reads its own copy, since OpenVINO's
+    /// pre-processing changes the model it is built on.
+    files: (String, String),
     device: DeviceType<'static>,
     info: ModelInfo,
     decoder: Decoder,
@@ -648,8 +650,12 @@ impl Worker {
                 });
             }
         }
-        let model = core
-            .read_model_from_file(&xml.to_string_lossy(), &bin.to_string_lossy())
+        let files = (
+            xml.to_string_lossy().into_owned(),
+            bin.to_string_lossy().into_owned(),
+        );
+        // Read once here, so a broken model is an error at start.
+        core.read_model_from_file(&files.0, &files.1)
             .map_err(|e| DetectorError::Model {
                 path: xml.clone(),
                 reason: e.to_string(),
@@ -669,7 +675,7 @@ impl Worker {
         }
         Ok(Worker {
             core,
-            model,
+            files,
             device,
             info: info.clone(),
             decoder: Decoder::new(s, info),
@@ -680,7 +686,13 @@ impl Worker {
     /// The compiled model for `width`×`height` input.
     fn variant(&mut self, width: u32, height: u32) -> Result<&mut Variant, DetectorError> {
         if !self.variants.contains_key(&(width, height)) {
-            let ppp = prepostprocess::Pipeline::new(&self.model).map_err(ov)?;
+            // A fresh copy: a resize step built on a model changes it, and a second variant
+            // built on the same one would resize twice (through the first variant's size).
+            let model = self
+                .core
+                .read_model_from_file(&self.files.0, &self.files.1)
+                .map_err(ov)?;
+            let ppp = prepostprocess::Pipeline::new(&model).map_err(ov)?;
             let input = ppp.get_input_info_by_index(0).map_err(ov)?;
             let mut tensor_info = input.get_tensor_info().map_err(ov)?;
             let shape = Shape::new(&[1, height as i64, width as i64, 3]).map_err(ov)?;

@@ -55,6 +55,8 @@ pub struct Best {
     pub score: f32,
     /// Its class (index into the model's labels).
     pub class: usize,
+    /// Where, in the frame.
+    pub bbox: BBox,
     /// The frame it was seen in, packed RGB at the detection size.
     pub rgb: Vec<u8>,
 }
@@ -211,6 +213,7 @@ impl Analysis {
                 ev.best = Some(Best {
                     score: top.det.score,
                     class: top.det.class,
+                    bbox: top.det.bbox,
                     rgb: rgb.to_vec(),
                 });
             }
@@ -241,6 +244,11 @@ impl Analysis {
     /// The class and score of the best detection of the event so far.
     pub fn best_so_far(&self) -> Option<(usize, f32)> {
         self.evidence.best.as_ref().map(|b| (b.class, b.score))
+    }
+
+    /// The best detection of the event so far, with its frame.
+    pub fn best(&self) -> Option<&Best> {
+        self.evidence.best.as_ref()
     }
 
     /// The named zones the event's objects were in so far.

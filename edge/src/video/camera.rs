@@ -21,11 +21,12 @@ use guardian_node::shutdown::Shutdown;
 use protocols::messages::telemetry::{CameraState, CameraStatus};
 use rand::Rng;
 
-use super::analysis::{Analysis, Closed, Detect, Step};
+use super::analysis::{Analysis, Best, Closed, Detect, Step};
 use super::finish::{self, ClosedEvent, FinishContext};
 use super::gop_ring::GopRing;
 use super::pipeline::{CameraPipeline, EncodedShared, PipelineError, RgbFrame};
 use super::recorder::ClipWriter;
+use super::second_look::{Look, Verifier};
 use super::workfile::{self, WorkMeta};
 use crate::config::CameraSettings;
 use crate::discover::onvif::OnvifError;
@@ -88,6 +89,8 @@ pub struct CameraContext {
     pub detector: Option<Arc<dyn Detect>>,
     /// Why not, if it did not.
     pub detector_error: Option<String>,
+    /// The second look's model, where it is present (cameras with `verify` use it).
+    pub verifier: Option<Arc<Verifier>>,
     /// Statuses.
     pub status: StatusBoard,
     /// Latest frames.
@@ -200,6 +203,8 @@ struct Recording {
     confirmed_at_ms: u64,
     /// The revision of the last record sent while open.
     revision: u32,
+    /// The second look at its object, if one is taken.
+    look: Option<Look>,
 }
 
 struct Camera {
@@ -500,7 +505,15 @@ impl Camera {
                 self.ring.lock().expect("ring").pin(seq);
                 tracing::info!(camera = %self.cam.id, event = %event_id, "event opened");
                 let confirmed_at_ms = self.ctx.clock.wall_ms();
-                self.announce(EventRecord {
+                // The second look, where this camera wants one and the model is present.
+                let second = match (&self.ctx.verifier, self.analysis.best()) {
+                    (Some(v), Some(best)) if self.cam.verify => {
+                        Some((v.clone(), best.clone(), Look::pending(v)))
+                    }
+                    _ => None,
+                };
+                let look = second.as_ref().map(|(_, _, l)| l.clone());
+                let record = EventRecord {
                     event_id: event_id.clone(),
                     tenant_id: fin.info.tenant_id.clone(),
                     edge_id: fin.edge_id.clone(),
@@ -513,15 +526,19 @@ impl Camera {
                     revision: 1,
                     confirmed_at_ms,
                     zones: self.analysis.zones_so_far(),
+                    verification: look.as_ref().map(Look::current),
                     ..Default::default()
-                });
+                };
+                self.announce(record, second);
                 self.recording = Some(Recording {
                     event_id,
                     writer,
                     next_seq: seq,
                     first_seen_ns,
                     confirmed_at_ms,
-                    revision: 1,
+                    // Revision 2 is the second look's verdict.
+                    revision: if look.is_some() { 2 } else { 1 },
+                    look,
                 });
             }
             Err(e) => {
@@ -531,19 +548,35 @@ impl Camera {
         }
     }
 
-    /// Queues an open event's record for the vm (on a thread of its own: the camera thread
-    /// goes on with its frames) and wakes the agent, which sends it at once.
-    fn announce(&self, record: EventRecord) {
+    /// Queues an open event's record for the vm and wakes the event sender, which sends it at
+    /// once; then, with `second`, takes the second look and queues the verdict as revision 2.
+    /// On a thread of its own: the camera thread goes on with its frames.
+    fn announce(&self, record: EventRecord, second: Option<(Arc<Verifier>, Best, Look)>) {
         let fin = self.ctx.finish.clone();
+        let (width, height) = (self.cam.detect_width, self.cam.detect_height);
         let spawned = std::thread::Builder::new()
             .name(format!("announce-{}", self.cam.id))
             .spawn(move || {
-                let queued = crate::store::Store::open(&fin.data.join(crate::paths::DB))
-                    .and_then(|s| s.enqueue_event(&record, fin.clock.wall_ms()));
-                match queued {
-                    Ok(()) => fin.events_queued.notify_one(),
-                    Err(e) => tracing::warn!(event = %record.event_id, error = %e, "cannot queue the open event for the vm; it goes when it closes"),
-                }
+                let queue = |record: &EventRecord| {
+                    let queued = crate::store::Store::open(&fin.data.join(crate::paths::DB))
+                        .and_then(|s| s.enqueue_event(record, fin.clock.wall_ms()));
+                    match queued {
+                        Ok(()) => fin.events_queued.notify_one(),
+                        Err(e) => tracing::warn!(event = %record.event_id, error = %e, "cannot queue the open event for the vm; it goes when it closes"),
+                    }
+                };
+                queue(&record);
+                let Some((verifier, best, look)) = second else {
+                    return;
+                };
+                let said = verifier.look(&best, width, height);
+                tracing::info!(event = %record.event_id, model = %said.model, verdict = ?said.verdict, score = said.score_milli, "second look");
+                look.set(said.clone());
+                queue(&EventRecord {
+                    revision: 2,
+                    verification: Some(said),
+                    ..record
+                });
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start a thread to announce an event");
@@ -612,6 +645,7 @@ impl Camera {
             confirmed_at_ms: rec.confirmed_at_ms,
             revision: rec.revision + 1,
             zones: closed.evidence.zones.iter().cloned().collect(),
+            look: rec.look,
         };
         self.finishers.retain(|f| !f.is_finished());
         match finish::spawn(self.ctx.finish.clone(), self.cam.clone(), event) {
@@ -657,6 +691,7 @@ pub(super) mod tests {
             }),
             detector: None,
             detector_error: None,
+            verifier: None,
             status: Arc::new(Mutex::new(BTreeMap::new())),
             frames: Arc::new(Mutex::new(BTreeMap::new())),
             clock,

@@ -23,6 +23,7 @@ use protocols::package::PackageInfo;
 
 use super::analysis::Best;
 use super::recorder::ClipWriter;
+use super::second_look::Look;
 use super::workfile::WorkPaths;
 use crate::config::{ArchiveConfig, CameraArchive, CameraSettings};
 use crate::detect::labels;
@@ -82,6 +83,8 @@ pub struct ClosedEvent {
     pub revision: u32,
     /// Named zones its objects were in.
     pub zones: Vec<String>,
+    /// The second look at its object, if one was taken (still pending if it is not done).
+    pub look: Option<Look>,
 }
 
 /// Finishes `event` on a thread of its own (errors are logged: the working file is then left
@@ -129,6 +132,7 @@ pub fn finish(ctx: &FinishContext, cam: &CameraSettings, event: ClosedEvent) -> 
         confirmed_at_ms,
         revision,
         zones,
+        look,
     } = event;
     let frames = writer.frames;
     let work = writer
@@ -159,7 +163,7 @@ pub fn finish(ctx: &FinishContext, cam: &CameraSettings, event: ClosedEvent) -> 
         revision,
         confirmed_at_ms,
         zones,
-        verification: None,
+        verification: look.map(|l| l.current()),
     };
     let mut clip = work.reader().context("cannot read the working file")?;
     let bytes = record_event(

@@ -8,6 +8,7 @@
 //! - [`event`]: when events open and close (pure).
 //! - [`analysis`]: frame analysis: motion, detector (behind a trait), filters, tracker, the
 //!   event machine (pure but for the detector).
+//! - [`second_look`]: the stronger model's look at an event's object, and its verdict.
 //! - [`retention`]: local retention (planning pure; the sweep on the clock's time).
 //! - [`finish`]: clip finishing: snapshot, fsync, rows, sealing by the archive policy.
 //! - [`camera`]: one camera's thread: pipeline, watchdog, reconnect backoff, status.
@@ -26,5 +27,6 @@ pub mod pipeline;
 pub mod recorder;
 pub mod recovery;
 pub mod retention;
+pub mod second_look;
 pub mod supervisor;
 pub mod workfile;

@@ -22,6 +22,7 @@ use super::analysis::Detect;
 use super::camera::{CameraContext, CameraHandle, FrameBoard, StatusBoard, join_within};
 use super::finish::FinishContext;
 use super::retention;
+use super::second_look::Verifier;
 use crate::config::{DetectorConfig, EdgeConfig};
 use crate::data_dir::Installed;
 use crate::detect::locate;
@@ -148,6 +149,58 @@ pub fn detector_settings(c: &DetectorConfig, data: &Path) -> DetectorSettings {
     }
 }
 
+/// The second look's model (`detector.verify_model`), started beside the detector `main`
+/// with one inference request; `None` when it is off, not found, or the first model itself.
+/// A model found that does not load is kept as unavailable (verdicts say so, and rules do
+/// not wait for it). It is warmed up for looks of each of `sides` (pixels).
+pub fn verifier(
+    c: &DetectorConfig,
+    main: &DetectorSettings,
+    data: &Path,
+    sides: &[u32],
+) -> Option<Arc<Verifier>> {
+    let model = locate::locate_verifier(&c.verify_model, &main.model, data)?;
+    let settings = DetectorSettings {
+        model: model.clone(),
+        infer_requests: 1,
+        // Weak answers are kept: the verdict reports the best score it saw.
+        min_score: 0.1,
+        ..main.clone()
+    };
+    let name = if locate::MODELS.iter().any(|(n, _)| *n == c.verify_model) {
+        c.verify_model.clone()
+    } else {
+        model
+            .file_stem()
+            .map_or_else(|| "verifier".into(), |s| s.to_string_lossy().into_owned())
+    };
+    let detect = match Detector::start(&settings) {
+        Ok(d) => {
+            // A first inference is slow (OpenVINO finishes compiling): not on the first alarm.
+            // The first inference of each input size compiles it (slow): not on the first
+            // alarm. A look is a square of the detection frame's shorter side, or the whole
+            // frame padded to a square of its longer side.
+            for &side in sides {
+                let n = side as usize * side as usize * 3;
+                if let Err(e) = d.detect(vec![0; n], side, side, Duration::from_secs(30)) {
+                    tracing::warn!(error = %e, side, "the second look's model did not warm up");
+                }
+            }
+            tracing::info!(model = %model.display(), "second look ready");
+            Ok(Arc::new(d) as Arc<dyn Detect>)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the second look's model did not load; events say it is unavailable");
+            Err(e.to_string())
+        }
+    };
+    Some(Arc::new(Verifier {
+        model: name,
+        min_score: c.verify_min_score,
+        detect,
+    }))
+}
+
 impl Supervisor {
     /// What finishing (and recovery) needs, for `config`. A key folder that cannot be made is
     /// logged; events then fail to open with that reason.
@@ -231,7 +284,9 @@ impl Supervisor {
             || format!("{:?}", new.detector) != format!("{:?}", self.config.detector)
             || format!("{:?}", new.archive) != format!("{:?}", self.config.archive)
             || new.storage.sealed_at_rest != self.config.storage.sealed_at_rest
-            || new.storage.key_dir != self.config.storage.key_dir;
+            || new.storage.key_dir != self.config.storage.key_dir
+            // The second look's model is loaded only while a camera wants it.
+            || new.cameras.iter().any(|c| c.verify) != self.config.cameras.iter().any(|c| c.verify);
         let wanted: HashMap<&str, _> = new.cameras.iter().map(|c| (c.id.as_str(), c)).collect();
         let stale: Vec<String> = self
             .cameras
@@ -267,10 +322,24 @@ impl Supervisor {
                     (None, Some(e.to_string()))
                 }
             };
+            let verifier = if new.cameras.iter().any(|c| c.verify) && detector.is_some() {
+                let mut sides: Vec<u32> = new
+                    .cameras
+                    .iter()
+                    .filter(|c| c.verify)
+                    .flat_map(|c| [c.detect_width, c.detect_height])
+                    .collect();
+                sides.sort_unstable();
+                sides.dedup();
+                verifier(&new.detector, &settings, &self.data, &sides)
+            } else {
+                None
+            };
             self.ctx = Some(Arc::new(CameraContext {
                 finish: Arc::new(self.finish_context(&new)),
                 detector,
                 detector_error,
+                verifier,
                 status: self.status.clone(),
                 frames: self.frames.clone(),
                 clock: self.clock.clone(),

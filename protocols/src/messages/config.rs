@@ -266,6 +266,14 @@ pub struct DetectSettings {
     pub zones: Vec<Polygon>,
     /// Areas ignored entirely.
     pub masks: Vec<Polygon>,
+    /// A second look by the edge's stronger model before an alarm rule fires (where that
+    /// model is present). Absent in older messages: on.
+    #[serde(default = "yes")]
+    pub verify: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Recording around an event.
@@ -469,6 +477,7 @@ mod tests {
                     points: vec![(0, 0), (1000, 0), (1000, 1000)],
                 }],
                 masks: vec![],
+                verify: true,
             },
             record: RecordSettings {
                 pre_roll_secs: 5,

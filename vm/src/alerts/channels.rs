@@ -4,6 +4,19 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Notification channels (`[notify]` in `vm.toml`): every alert goes to each, through the
+/// outbox.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Signed webhooks (`[[notify.webhooks]]`).
+    pub webhooks: Vec<Webhook>,
+    /// ntfy topics (`[[notify.ntfy]]`).
+    pub ntfy: Vec<Ntfy>,
+    /// E-mail (`[notify.smtp]`).
+    pub smtp: Option<Smtp>,
+}
+
 /// A webhook: each alert POSTed as JSON, signed with `secret` (HMAC-SHA256).
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -118,7 +131,7 @@ fn http_url(u: &str) -> bool {
 }
 
 /// Checks the channels; the message names the channel and the field.
-pub fn validate(n: &crate::config::NotifyConfig) -> Result<(), String> {
+pub fn validate(n: &NotifyConfig) -> Result<(), String> {
     for (i, w) in n.webhooks.iter().enumerate() {
         let name = webhook_name(i, w);
         if !http_url(&w.url) {
@@ -184,7 +197,7 @@ pub fn ntfy_name(i: usize, t: &Ntfy) -> String {
 }
 
 /// The outbox names of every channel configured (`mqtt` when a broker is).
-pub fn outbox_channels(n: &crate::config::NotifyConfig, mqtt: bool) -> Vec<String> {
+pub fn outbox_channels(n: &NotifyConfig, mqtt: bool) -> Vec<String> {
     let mut out: Vec<String> = n
         .webhooks
         .iter()
@@ -209,7 +222,6 @@ pub fn outbox_channels(n: &crate::config::NotifyConfig, mqtt: bool) -> Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::NotifyConfig;
 
     #[test]
     fn channels_are_named_checked_and_keep_their_secrets() {

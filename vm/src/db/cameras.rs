@@ -198,6 +198,7 @@ pub(crate) mod tests {
                 height: 360,
                 zones: vec![],
                 masks: vec![],
+                verify: true,
             },
             record: RecordSettings {
                 pre_roll_secs: 5,

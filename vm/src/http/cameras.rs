@@ -130,6 +130,7 @@ struct DetectBody {
     height: u16,
     zones: Vec<Polygon>,
     masks: Vec<Polygon>,
+    verify: bool,
 }
 
 impl Default for DetectBody {
@@ -143,6 +144,7 @@ impl Default for DetectBody {
             height: 360,
             zones: Vec::new(),
             masks: Vec::new(),
+            verify: true,
         }
     }
 }
@@ -307,6 +309,7 @@ pub fn to_config(
             height: body.detect.height,
             zones: body.detect.zones,
             masks: body.detect.masks,
+            verify: body.detect.verify,
         },
         record: RecordSettings {
             pre_roll_secs: body.record.pre_roll_secs,
@@ -381,6 +384,7 @@ struct DetectView<'a> {
     height: u16,
     zones: &'a [Polygon],
     masks: &'a [Polygon],
+    verify: bool,
 }
 
 #[derive(Serialize)]
@@ -468,6 +472,7 @@ fn view<'a>(
             height: c.detect.height,
             zones: &c.detect.zones,
             masks: &c.detect.masks,
+            verify: c.detect.verify,
         },
         record: &c.record,
         archive: c.archive.as_ref().map(|a| ArchiveView {

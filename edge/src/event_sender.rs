@@ -44,7 +44,9 @@ impl EventSender {
         shutdown: Shutdown,
     ) {
         let mut events = self.handle.subscribe();
-        let mut busy = false;
+        // A first pass at once: what waited while the edge was down goes without waiting
+        // for a wake-up (the connection may be up before this task subscribes).
+        let mut busy = true;
         loop {
             if !busy {
                 tokio::select! {

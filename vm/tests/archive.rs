@@ -94,8 +94,10 @@ fn archived_clip_is_fetched_by_cid_decrypted_and_never_stored_in_the_clear() {
     assert_eq!(clip_row["cid"], cid.as_str());
     assert_eq!(clip_row["bucket"], "camera-front-door");
     assert_eq!(clip_row["key"], format!("events/{event}/clip.mp4.age"));
-    // The event record arrived too.
-    assert!(vm.event_ids().contains(&event));
+    // The event record arrives too (it travels apart from the archive).
+    wait_for("the event record", WAIT, &[&vm_log, &edge_log], || {
+        vm.event_ids().contains(&event)
+    });
 
     // Fetched by CID and decrypted with the owner's secret.
     let out = root.path().join("fetched.mp4");

@@ -378,20 +378,24 @@ fn second_look(
         detect_fps: fps,
         ..Default::default()
     };
-    // (a person in view, confirmed, score, ms)
-    let mut looks: Vec<(bool, bool, u16, f64)> = Vec::new();
+    // (its kind of object in view, a person, confirmed, score, ms)
+    let mut looks: Vec<(bool, bool, bool, u16, f64)> = Vec::new();
     for (s, cache) in scenes.iter().zip(&caches[first]) {
-        let people = s.appearances();
+        let seen = s.appearances();
         replay_looking(&cam, s, &detectors[first], cache, &mut |a, at| {
             let Some(best) = a.best() else { return };
             let t = Instant::now();
             let said = verifier.look(best, WIDTH, HEIGHT);
             let ms = t.elapsed().as_secs_f64() * 1000.0;
-            let in_view = people.iter().any(|p| {
-                p.kind == "person" && p.start_s - SLACK_S <= at && at <= p.end_s + SLACK_S
+            let person = labels::category(best.class) == Category::Person;
+            let in_view = seen.iter().any(|p| {
+                (p.kind == "person") == person
+                    && p.start_s - SLACK_S <= at
+                    && at <= p.end_s + SLACK_S
             });
             looks.push((
                 in_view,
+                person,
                 said.verdict == Verdict::Confirmed,
                 said.score_milli,
                 ms,
@@ -400,21 +404,23 @@ fn second_look(
     }
     let with: Vec<_> = looks.iter().filter(|l| l.0).collect();
     let without: Vec<_> = looks.iter().filter(|l| !l.0).collect();
-    let mut ms: Vec<f64> = looks.iter().map(|l| l.3).collect();
+    let mut ms: Vec<f64> = looks.iter().map(|l| l.4).collect();
     ms.sort_by(f64::total_cmp);
     println!(
-        "\nsecond look (centernet around the best box, confirms at {:.2}): confirmed {}/{} events with a person in view, rejected {}/{} without; a look takes {:.0} ms (median of {})",
+        "\nsecond look (centernet around the best box, confirms at {:.2}): confirmed {}/{} events whose object was in view ({} people, {} vehicles), rejected {}/{} whose object was not; a look takes {:.0} ms (median of {})",
         verifier.min_score,
-        with.iter().filter(|l| l.1).count(),
+        with.iter().filter(|l| l.2).count(),
         with.len(),
-        without.iter().filter(|l| !l.1).count(),
+        with.iter().filter(|l| l.1).count(),
+        with.iter().filter(|l| !l.1).count(),
+        without.iter().filter(|l| !l.2).count(),
         without.len(),
         ms.get(ms.len() / 2).copied().unwrap_or(0.0),
         ms.len()
     );
-    let mut scores: Vec<u16> = with.iter().map(|l| l.2).collect();
+    let mut scores: Vec<u16> = with.iter().filter(|l| l.1).map(|l| l.3).collect();
     scores.sort();
-    println!("  its scores on people: {scores:?}");
+    println!("  its scores on the people in view: {scores:?}");
 }
 
 fn main() {

@@ -348,7 +348,7 @@ fn the_second_look_confirms_a_person_and_rejects_a_wall() {
     let nanodet = Detector::start(&settings()).unwrap();
     let verifier = Verifier {
         model: "centernet".into(),
-        min_score: 0.3,
+        min_score: guardian_edge::config::DetectorConfig::default().verify_min_score,
         detect: Ok(Arc::new(
             Detector::start(&DetectorSettings {
                 min_score: 0.1,
@@ -390,6 +390,7 @@ fn the_second_look_confirms_a_person_and_rejects_a_wall() {
             640,
             360,
         );
+        eprintln!("second look on {what}: {said:?}");
         assert_eq!(said.verdict, Verdict::Rejected, "{what}: {said:?}");
     }
     let missing = Verifier {

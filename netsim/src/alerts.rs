@@ -19,6 +19,7 @@ use crate::guardian::{Edge, Vm, repo_dir, wait_for};
 use crate::impair::Impairment;
 use crate::lab::Lab;
 use crate::nat::NatProfile;
+use crate::playback::StandIn;
 use crate::process::Proc;
 use crate::scenario::{DELIVERY_TIMEOUT, wait_enrolled};
 
@@ -186,32 +187,29 @@ pub fn bench_alerts(events: usize, cameras: usize) -> Result<AlertsBench> {
     wait_enrolled(&lab, &vm, &edge, DELIVERY_TIMEOUT)?;
 
     // A person walks through every 7 s at each camera (one stand-in serving `cameras` paths).
-    let mut standin = Command::new("/usr/bin/python3");
-    standin
-        .arg(repo_dir().join("edge/tools/camera-standin.py"))
-        .args([
+    let count = cameras.to_string();
+    let standin = StandIn::start_with(
+        &lab,
+        &host,
+        &[
             "--port",
             "0",
             "--path",
             "/cam",
             "--count",
-            &cameras.to_string(),
-        ])
-        .args(["--width", "640", "--height", "360", "--fps", "10", "--loop"])
-        .args(["--schedule", "empty:3,person:2,empty:2"]);
-    let standin = lab.spawn(&host, "standin", standin)?;
-    // READY lists the URLs, one per camera.
-    let mut urls: Vec<String> = Vec::new();
-    wait_for("the camera stand-in", Duration::from_secs(30), || {
-        urls = standin
-            .stdout()
-            .lines()
-            .find_map(|l| l.strip_prefix("READY "))
-            .map(|r| r.split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default();
-        urls.len() >= cameras
-    })
-    .map_err(|e| Error::Invalid(format!("{e}\n{}", standin.log_tail(10))))?;
+            &count,
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "10",
+            "--loop",
+            "--schedule",
+            "empty:3,person:2,empty:2",
+        ],
+    )?;
+    let urls = &standin.urls;
     for (i, url) in urls.iter().take(cameras).enumerate() {
         let body = serde_json::json!({
             "source": {"url": url},

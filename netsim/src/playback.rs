@@ -136,29 +136,44 @@ pub struct StandIn {
     pub proc: Proc,
     /// Its RTSP URL (inside the host's namespace).
     pub url: String,
+    /// Every URL it serves (one per path with `--count`), the first being `url`.
+    pub urls: Vec<String>,
 }
 
 impl StandIn {
     /// Starts it on `host` with `schedule` (such as `empty:6,person:4,empty:6`) and waits
     /// (up to 30 s) for it to serve.
     pub fn start(lab: &Lab, host: &Host, schedule: &str) -> Result<StandIn> {
+        Self::start_with(
+            lab,
+            host,
+            &["--port", "0", "--path", "/porch", "--schedule", schedule],
+        )
+    }
+
+    /// Starts it on `host` with the stand-in's own `args` and waits (up to 30 s) for it to
+    /// serve.
+    pub fn start_with(lab: &Lab, host: &Host, args: &[&str]) -> Result<StandIn> {
         let script = repo_dir().join("edge/tools/camera-standin.py");
         let mut c = Command::new("/usr/bin/python3");
-        c.arg(&script)
-            .args(["--port", "0", "--path", "/porch", "--schedule", schedule]);
+        c.arg(&script).args(args);
         let proc = lab.spawn(host, &format!("{}-camera", host.name), c)?;
-        let mut url = None;
+        // READY lists the URLs, one per path.
+        let mut urls: Vec<String> = Vec::new();
         wait_for("the camera stand-in", Duration::from_secs(30), || {
-            url = proc.stdout().lines().find_map(|l| {
-                l.strip_prefix("READY ")
-                    .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
-            });
-            url.is_some()
+            urls = proc
+                .stdout()
+                .lines()
+                .find_map(|l| l.strip_prefix("READY "))
+                .map(|r| r.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default();
+            !urls.is_empty()
         })
         .map_err(|e| Error::Invalid(format!("{e}\n{}", proc.log_tail(20))))?;
         Ok(StandIn {
             proc,
-            url: url.expect("set when ready"),
+            url: urls[0].clone(),
+            urls,
         })
     }
 }

@@ -58,6 +58,22 @@ impl Receiver {
         }
     }
 
+    /// Adds its webhook (`home-automation`) and ntfy topic (`phones`, `front-door`, with
+    /// `token`) to the vm's channels, as an owner writes them in vm.toml.
+    fn configure(&self, c: &mut guardian_vm::config::VmConfig, token: &str) {
+        c.notify.webhooks.push(Webhook {
+            name: "home-automation".into(),
+            url: format!("{}/webhook", self.url),
+            secret: SECRET.into(),
+        });
+        c.notify.ntfy.push(Ntfy {
+            name: "phones".into(),
+            url: format!("{}/ntfy", self.url),
+            topic: "front-door".into(),
+            token: token.into(),
+        });
+    }
+
     fn received(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
@@ -128,20 +144,7 @@ fn a_person_reaches_a_signed_webhook_and_ntfy_once_with_cooldown_mode_and_outage
     let root = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(root.path());
     let mut vm = Vm::init(root.path(), "vm");
-    let url = receiver.url.clone();
-    vm.edit_config(|c| {
-        c.notify.webhooks.push(Webhook {
-            name: "home-automation".into(),
-            url: format!("{url}/webhook"),
-            secret: SECRET.into(),
-        });
-        c.notify.ntfy.push(Ntfy {
-            name: "phones".into(),
-            url: format!("{url}/ntfy"),
-            topic: "front-door".into(),
-            token: "tk_test".into(),
-        });
-    });
+    vm.edit_config(|c| receiver.configure(c, "tk_test"));
     vm.start();
     let mut edge = Edge::install(&vm.package("home", None), &root.path().join("edge"));
     edge.start();
@@ -413,19 +416,8 @@ fn a_person_at_the_stand_in_reaches_mqtt_with_discovery_a_webhook_ntfy_and_e_mai
         || std::net::TcpStream::connect(("127.0.0.1", smtp_port)).is_ok(),
     );
     let mut vm = Vm::init(root.path(), "vm");
-    let url = receiver.url.clone();
     vm.edit_config(|c| {
-        c.notify.webhooks.push(Webhook {
-            name: "home-automation".into(),
-            url: format!("{url}/webhook"),
-            secret: SECRET.into(),
-        });
-        c.notify.ntfy.push(Ntfy {
-            name: "phones".into(),
-            url: format!("{url}/ntfy"),
-            topic: "front-door".into(),
-            token: String::new(),
-        });
+        receiver.configure(c, "");
         c.mqtt.url = format!("mqtt://127.0.0.1:{port}");
         c.notify.smtp = Some(guardian_vm::alerts::channels::Smtp {
             host: "127.0.0.1".into(),

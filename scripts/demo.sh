@@ -194,6 +194,18 @@ age -d -i "$work/owner.identity" "$work/thumbnail.jpg.age" > "$work/porch-thumbn
   || fail "the vm's thumbnail does not open"
 thumb_size=$(ffprobe -v error -show_entries stream=width,height -of csv=p=0:s=x "$work/porch-thumbnail.jpg")
 say "the vm holds the sealed thumbnail for the timeline ($(stat -c %s "$work/thumbnail.jpg.age") bytes sealed, $thumb_size once opened by the owner)"
+step "The web app: served by the vm (and by the edge on the LAN); keys and video only in the browser"
+"$bin/guardian" web verify "http://127.0.0.1:$http" > "$work/web-verify.txt" \
+  || fail "guardian web verify: the served app is not this release's ($work/web-verify.txt)"
+web_hash=$(sed -n 's/^release bundle sha256: //p' "$work/web-verify.txt")
+say "guardian web verify: every file the vm serves is this release's (bundle $web_hash)"
+viewer_pw="porch viewer $(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+curl -fsS -X PUT -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d "{\"password\": \"$viewer_pw\", \"role\": \"viewer\", \"cameras\": [\"porch\"]}" \
+  "http://127.0.0.1:$http/api/v1/users/neighbour" > /dev/null || fail "creating the viewer user"
+printf '%s\n' "$viewer_pw" > "$work/viewer.password"
+say "a viewer user \"neighbour\" (porch only; password in $work/viewer.password): the API, not only the page, limits it"
+
 seen=""
 if [ -f "$work/porch-person.jpg" ]; then
   seen=$("$bin/guardian-edge" detect "$work/porch-person.jpg" 2>/dev/null | grep -c '"label":"person"' || true)
@@ -218,11 +230,15 @@ cat <<SUMMARY
    S3 bucket   camera-porch, keys events/$event/{clip.mp4.age,snapshot.jpg.age,thumbnail.jpg.age,manifest.json} (the edge's sealed objects, not sealed again)
    the API     curl -H "Authorization: Bearer $token" http://127.0.0.1:$http/api/v1/events
                (devices, events, health, archive, /metrics; all behind the token; vm/openapi.yaml)
+   web app     http://127.0.0.1:$http/  sign in with the owner token, then type the passphrase ($work/owner.secret):
+               Review, the event's clip decrypted in the page, Cameras, System, Archive, Keys, Users, Alerts
+               (guardian web verify http://127.0.0.1:$http: the bundle is this release's, $web_hash)
    privacy     the vm and S3 hold only ciphertext; the key is derived from $work/owner.secret
 SUMMARY
 
 if [ "$up" = 1 ]; then
   step "Running until Ctrl-C: the person walks through every 30 s; watch the events arrive:"
   say "curl -H 'Authorization: Bearer $token' http://127.0.0.1:$http/api/v1/events"
+  say "or in a browser: http://127.0.0.1:$http/ (owner token $token)"
   wait "${pids[0]}"
 fi

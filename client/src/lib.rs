@@ -16,6 +16,7 @@ pub mod fetch;
 pub mod output;
 pub mod play;
 pub mod slots;
+pub mod web;
 
 use std::path::Path;
 

@@ -25,6 +25,19 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum WebCommand {
+    /// Compare the web app served at URL (the vm's or the edge's) with this release's bundle,
+    /// file by file, and its Content-Security-Policy; exit status 1 if anything differs.
+    Verify {
+        /// The app's address, such as `https://vm.example.net` or `http://192.168.1.20:8480`.
+        url: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// The owner's archive key, derived from the secret and the tenant id.
     #[command(subcommand)]
@@ -130,6 +143,9 @@ enum Command {
         /// The file.
         file: PathBuf,
     },
+    /// The web app: check that a server gives out this release's.
+    #[command(subcommand)]
+    Web(WebCommand),
     /// Verify a signed event manifest, and the sealed objects it names.
     Verify {
         /// The manifest (`manifest.json`).
@@ -633,6 +649,17 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Cid { file } => {
             println!("{}", commands::cid_of_file(&file)?);
+        }
+        Command::Web(WebCommand::Verify { url, json }) => {
+            let v = guardian_client::web::verify(&url, std::time::Duration::from_secs(30))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", guardian_client::web::render(&v));
+            }
+            if !v.ok {
+                std::process::exit(1);
+            }
         }
         Command::Verify {
             manifest,

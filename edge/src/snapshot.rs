@@ -167,6 +167,7 @@ mod tests {
                 height: 0,
                 bitrate_kbps: 0,
                 last_frame_ms: 0,
+                detect_ms: 0,
             },
         );
         assert_eq!(

@@ -245,6 +245,8 @@ pub struct HttpConfig {
     /// Failed sign-ins one address may make per minute before it is refused (429) for the
     /// rest of the minute (default 20; a request without credentials is not counted).
     pub sign_in_failures_per_minute: u32,
+    /// Hours a web app session lasts after signing in (default 12).
+    pub session_hours: u64,
 }
 
 impl Default for HttpConfig {
@@ -259,6 +261,7 @@ impl Default for HttpConfig {
             header_read_timeout_secs: 10,
             body_timeout_secs: 10,
             sign_in_failures_per_minute: 20,
+            session_hours: 12,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! The vm owns the configuration but not the key slots' content: it forwards the list the
 //! owner signed, byte for byte, and the edge checks the signature. The cameras section is
 //! the vm's own (`db::camera_set`, one revision sequence per edge; passwords only sealed to
-//! the edge). A push goes to an edge
+//! the edge). The users section carries the household's users (Argon2id hashes, roles, cameras)
+//! for the edge's LAN web app, at the vm's user revision. A push goes to an edge
 //! when it connects, to every connected edge when a section changes
 //! ([`VmState::config_changed`]), and on each [`RETRY`] tick to connected edges that neither
 //! run the latest revision nor refused it ([`needs_push`]). Each push is bounded by
@@ -17,7 +18,9 @@ use std::time::Duration;
 
 use guardian_node::{NodeEvent, PeerId, Shutdown};
 use protocols::key_slots::KeySlotList;
-use protocols::messages::config::{ConfigAck, ConfigPush, Section, SectionName, SectionOutcome};
+use protocols::messages::config::{
+    ConfigAck, ConfigPush, LocalUser, Role, Section, SectionName, SectionOutcome, UsersSection,
+};
 use protocols::signed::Signed;
 use tokio::sync::broadcast;
 
@@ -40,6 +43,30 @@ pub fn needs_push(latest: Option<u64>, ack: Option<&AckRow>, reconnected: bool) 
     }
     let refused_this = a.offered_revision == Some(latest) && a.refused_reason.is_some();
     !refused_this || reconnected
+}
+
+/// The users section at the vm's user revision (`None` before the first user was saved):
+/// names, roles, cameras and Argon2id hashes, so the edge's LAN app signs them in when the
+/// internet is down.
+fn users_section(c: &rusqlite::Connection) -> Result<Option<UsersSection>, db::DbError> {
+    let revision = db::users_revision(c)?;
+    if revision == 0 {
+        return Ok(None);
+    }
+    let users = db::users(c)?
+        .into_iter()
+        .map(|u| LocalUser {
+            role: if u.user.role == "admin" {
+                Role::Admin
+            } else {
+                Role::Viewer
+            },
+            name: u.user.name,
+            password_phc: u.password_phc,
+            cameras: u.user.cameras,
+        })
+        .collect();
+    Ok(Some(UsersSection { revision, users }))
 }
 
 /// Runs the pusher until `shutdown`.
@@ -99,10 +126,12 @@ async fn push_peer(state: &VmState, peer: &str, reconnected: bool) {
                 ack(SectionName::KeySlots)?,
                 db::camera_set(c, &p)?,
                 ack(SectionName::Cameras)?,
+                users_section(c)?,
+                ack(SectionName::Users)?,
             )))
         })
         .await;
-    let (slots, slots_ack, cameras, cameras_ack) = match looked {
+    let (slots, slots_ack, cameras, cameras_ack, users, users_ack) = match looked {
         Ok(Some(v)) => v,
         Ok(None) => return,
         Err(e) => {
@@ -123,6 +152,10 @@ async fn push_peer(state: &VmState, peer: &str, reconnected: bool) {
         cameras.filter(|s| needs_push(Some(s.revision), cameras_ack.as_ref(), reconnected))
     {
         sections.push(Section::Cameras(set));
+    }
+    if let Some(u) = users.filter(|u| needs_push(Some(u.revision), users_ack.as_ref(), reconnected))
+    {
+        sections.push(Section::Users(u));
     }
     if sections.is_empty() {
         return;

@@ -22,6 +22,7 @@
 //! [`provision`] (`init`, `package edge`) and [`iso`] are the CLI side; they use the bottom
 //! layer only.
 
+pub mod access;
 pub mod alerts;
 pub mod allow;
 pub mod archive;
@@ -36,6 +37,7 @@ pub mod discovery;
 pub mod enroll;
 pub mod handlers;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod iso;
 pub mod playback;

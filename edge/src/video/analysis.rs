@@ -119,6 +119,8 @@ pub struct Analysis {
     machine: EventMachine,
     evidence: Evidence,
     detector_error: Option<String>,
+    /// Whether the last frame went through the detector.
+    looked: bool,
     /// When the detector last looked at the whole frame, stream ns.
     last_full_ns: Option<u64>,
 }
@@ -132,6 +134,7 @@ impl Analysis {
             machine: EventMachine::new(event_params(cam)),
             evidence: Evidence::default(),
             detector_error,
+            looked: false,
             last_full_ns: None,
             cam: cam.clone(),
         }
@@ -157,8 +160,15 @@ impl Analysis {
         self.detector_error.as_deref()
     }
 
+    /// Whether the last frame given to [`Analysis::on_frame`] went through the detector (its
+    /// time is the detector's latency).
+    pub fn looked(&self) -> bool {
+        self.looked
+    }
+
     /// One detection frame (packed RGB at the camera's detection size) at stream time `t_ns`.
     pub fn on_frame(&mut self, t_ns: u64, rgb: &[u8], detector: Option<&dyn Detect>) -> Step {
+        self.looked = false;
         let (w, h) = (self.cam.detect_width, self.cam.detect_height);
         if rgb.len() != (w * h * 3) as usize {
             tracing::warn!(camera = %self.cam.id, len = rgb.len(), "unexpected frame size");
@@ -176,6 +186,7 @@ impl Analysis {
             (Some(detector), Some(region)) => {
                 let dets = match detector.detect_frame(rgb, w, h, region) {
                     Ok(d) => {
+                        self.looked = true;
                         self.detector_error = None;
                         d
                     }

@@ -56,6 +56,8 @@ const RING_BYTES: usize = 96 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, Default)]
 struct Live {
     fps_milli: u32,
+    /// The detector's time per look, smoothed (ms).
+    detect_ms: u32,
     width: u32,
     height: u32,
     bitrate_kbps: u32,
@@ -261,6 +263,7 @@ impl Camera {
                     height: live.height,
                     bitrate_kbps: live.bitrate_kbps,
                     last_frame_ms: live.last_frame_ms,
+                    detect_ms: live.detect_ms,
                 },
             );
         }
@@ -450,7 +453,15 @@ impl Camera {
             );
         }
         let detector = self.ctx.detector.as_deref();
-        match self.analysis.on_frame(t, &rgb, detector) {
+        let started = std::time::Instant::now();
+        let step = self.analysis.on_frame(t, &rgb, detector);
+        if self.analysis.looked() {
+            // Smoothed over about ten looks: what the System screen plots.
+            let ms = started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
+            let prev = self.live.detect_ms;
+            self.live.detect_ms = if prev == 0 { ms } else { (prev * 9 + ms) / 10 };
+        }
+        match step {
             Step::Skipped => return,
             Step::Nothing => {}
             Step::Opened {
@@ -553,6 +564,9 @@ impl Camera {
     /// On a thread of its own: the camera thread goes on with its frames.
     fn announce(&self, record: EventRecord, second: Option<(Arc<Verifier>, Best, Look)>) {
         let fin = self.ctx.finish.clone();
+        if let Ok(mut live) = fin.live.lock() {
+            live.insert(record.event_id.clone(), record.clone());
+        }
         let (width, height) = (self.cam.detect_width, self.cam.detect_height);
         let spawned = std::thread::Builder::new()
             .name(format!("announce-{}", self.cam.id))
@@ -572,11 +586,17 @@ impl Camera {
                 let said = verifier.look(&best, width, height);
                 tracing::info!(event = %record.event_id, model = %said.model, verdict = ?said.verdict, score = said.score_milli, "second look");
                 look.set(said.clone());
-                queue(&EventRecord {
+                let update = EventRecord {
                     revision: 2,
                     verification: Some(said),
                     ..record
-                });
+                };
+                if let Ok(mut live) = fin.live.lock()
+                    && let Some(held) = live.get_mut(&update.event_id)
+                {
+                    *held = update.clone();
+                }
+                queue(&update);
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start a thread to announce an event");
@@ -688,6 +708,7 @@ pub(super) mod tests {
                 camera_archive: Default::default(),
                 clock: clock.clone(),
                 events_queued: Arc::new(tokio::sync::Notify::new()),
+                live: Default::default(),
             }),
             detector: None,
             detector_error: None,

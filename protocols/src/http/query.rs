@@ -160,6 +160,94 @@ pub fn listing(raw: &str) -> Result<Listing, QueryError> {
     })
 }
 
+/// The review timeline's query (`GET /api/v1/review`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Review {
+    /// Only this camera.
+    pub camera: Option<String>,
+    /// Only this category (`person`, `car`, ...).
+    pub label: Option<String>,
+    /// Only reviewed (`true`) or not reviewed (`false`) events.
+    pub reviewed: Option<bool>,
+    /// Started before this, Unix ms (exclusive): the next page.
+    pub before: Option<u64>,
+    /// Started at or after this, Unix ms.
+    pub after: Option<u64>,
+    /// At most this many rows (default [`DEFAULT_LIMIT`]).
+    pub limit: u32,
+}
+
+/// Parses the review timeline's query: `camera`, `label` (a-z and `_`, up to 32), `reviewed`
+/// (`true` or `false`), `before`, `after` (Unix ms) and `limit`.
+pub fn review(raw: &str) -> Result<Review, QueryError> {
+    let mut r = Review::default();
+    let (mut camera, mut label, mut reviewed, mut before, mut after, mut limit) =
+        (None, None, None, None, None, None);
+    let time = |key: &'static str, v: &str| {
+        bounded(v, MAX_SINCE_MS).ok_or(QueryError::OutOfRange {
+            key,
+            expected: "0 to 9223372036854775807 (Unix ms)",
+        })
+    };
+    for (k, v) in pairs(raw)? {
+        match k.as_str() {
+            "camera" => {
+                if !crate::messages::valid_id(&v) {
+                    return Err(QueryError::OutOfRange {
+                        key: "camera",
+                        expected: "a camera id (a-z, 0-9, -)",
+                    });
+                }
+                set(&mut camera, "camera", v)?;
+            }
+            "label" => {
+                if v.is_empty()
+                    || v.len() > 32
+                    || !v.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                {
+                    return Err(QueryError::OutOfRange {
+                        key: "label",
+                        expected: "a label (a-z and _)",
+                    });
+                }
+                set(&mut label, "label", v)?;
+            }
+            "reviewed" => {
+                let b = match v.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(QueryError::OutOfRange {
+                            key: "reviewed",
+                            expected: "true or false",
+                        });
+                    }
+                };
+                set(&mut reviewed, "reviewed", b)?;
+            }
+            "before" => set(&mut before, "before", time("before", &v)?)?,
+            "after" => set(&mut after, "after", time("after", &v)?)?,
+            "limit" => {
+                let n = bounded(&v, u64::from(MAX_LIMIT))
+                    .filter(|n| *n >= 1)
+                    .ok_or(QueryError::OutOfRange {
+                        key: "limit",
+                        expected: "1 to 1000",
+                    })?;
+                set(&mut limit, "limit", n as u32)?;
+            }
+            _ => return Err(QueryError::UnknownKey(k)),
+        }
+    }
+    r.camera = camera;
+    r.label = label;
+    r.reviewed = reviewed;
+    r.before = before;
+    r.after = after;
+    r.limit = limit.unwrap_or(DEFAULT_LIMIT);
+    Ok(r)
+}
+
 /// Parses the clip path's query string: an optional `token` (a playback token).
 pub fn token(raw: &str) -> Result<Option<String>, QueryError> {
     let mut token = None;
@@ -175,6 +263,37 @@ pub fn token(raw: &str) -> Result<Option<String>, QueryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_review_query_parses_and_refuses_what_it_does_not_take() {
+        let r =
+            review("camera=porch&label=person&reviewed=false&before=20&after=10&limit=24").unwrap();
+        assert_eq!(
+            r,
+            Review {
+                camera: Some("porch".into()),
+                label: Some("person".into()),
+                reviewed: Some(false),
+                before: Some(20),
+                after: Some(10),
+                limit: 24,
+            }
+        );
+        assert_eq!(review("").unwrap().limit, DEFAULT_LIMIT);
+        for bad in [
+            "reviewed=yes",
+            "label=Person",
+            "label=a%20b",
+            "before=-1",
+            "before=99999999999999999999",
+            "limit=0",
+            "camera=../x",
+            "since=1",
+            "before=1&before=2",
+        ] {
+            assert!(review(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn listings_parse_with_bounded_values() {

@@ -66,6 +66,10 @@ pub struct CameraStatus {
     /// When its last frame arrived, Unix ms (0: none yet).
     #[serde(default)]
     pub last_frame_ms: u64,
+    /// The detector's time per look at this camera's frames, smoothed, ms (0: no look yet;
+    /// absent from older edges).
+    #[serde(default)]
+    pub detect_ms: u32,
 }
 
 /// Camera states.
@@ -129,6 +133,7 @@ mod tests {
                     height: 1080,
                     bitrate_kbps: 4_000,
                     last_frame_ms: 1_790_000_000_000,
+                    detect_ms: 0,
                 })
                 .collect(),
             archive_backlog_objects: 3,

@@ -202,6 +202,7 @@ mod tests {
             height: 0,
             bitrate_kbps: 0,
             last_frame_ms: 0,
+            detect_ms: 0,
         }
     }
 

@@ -44,6 +44,8 @@ pub struct EventRow {
     pub zones: Vec<String>,
     /// The second model's verdict on the edge.
     pub verification: Option<Verification>,
+    /// When an owner marked it reviewed, Unix ms (`None`: not reviewed).
+    pub reviewed_at_ms: Option<u64>,
 }
 
 /// A record that changed the events cache: a new event, or a higher revision of one.
@@ -150,7 +152,7 @@ pub fn events(
     let mut stmt = c.prepare(
         "SELECT event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms, category, score_milli,
                 clip_cid, snapshot_cid, thumbnail_cid, truncated, received_at_ms, state, revision,
-                confirmed_at_ms, zones_json, verification_json
+                confirmed_at_ms, zones_json, verification_json, reviewed_at_ms
          FROM events
          WHERE started_at_ms >= ?1 AND (?2 IS NULL OR camera_id = ?2)
          ORDER BY started_at_ms, event_id LIMIT ?3",
@@ -159,9 +161,112 @@ pub fn events(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// What the review timeline asks for (see `GET /api/v1/review`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewFilter {
+    /// Only this camera.
+    pub camera: Option<String>,
+    /// Only this category.
+    pub label: Option<String>,
+    /// Only reviewed (`true`) or not reviewed (`false`) events.
+    pub reviewed: Option<bool>,
+    /// Started before this, Unix ms (exclusive).
+    pub before: Option<u64>,
+    /// Started at or after this, Unix ms.
+    pub after: Option<u64>,
+    /// The cameras the asker may see (`None`: all).
+    pub allowed: Option<Vec<String>>,
+}
+
+/// Events for the review timeline, newest first, at most `limit`.
+pub fn review(c: &Connection, f: &ReviewFilter, limit: u32) -> Result<Vec<EventRow>, DbError> {
+    let mut sql = String::from(
+        "SELECT event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms, category, score_milli,
+                clip_cid, snapshot_cid, thumbnail_cid, truncated, received_at_ms, state, revision,
+                confirmed_at_ms, zones_json, verification_json, reviewed_at_ms
+         FROM events WHERE 1 = 1",
+    );
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let (where_sql, where_args) = review_where(f);
+    sql.push_str(&where_sql);
+    args.extend(where_args);
+    sql.push_str(" ORDER BY started_at_ms DESC, event_id DESC LIMIT ?");
+    args.push(i64::from(limit).into());
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), event_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Start times and whether reviewed, of every event the filter (without its time bounds)
+/// lets through, newest first, at most `cap`: the calendar's input.
+pub fn review_times(
+    c: &Connection,
+    f: &ReviewFilter,
+    cap: u32,
+) -> Result<Vec<(u64, bool)>, DbError> {
+    let mut sql = String::from("SELECT started_at_ms, reviewed_at_ms IS NOT NULL FROM events WHERE 1 = 1");
+    let (where_sql, mut args) = review_where(f);
+    sql.push_str(&where_sql);
+    sql.push_str(" ORDER BY started_at_ms DESC LIMIT ?");
+    args.push(i64::from(cap).into());
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+        Ok((u(r.get(0)?), r.get::<_, bool>(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn review_where(f: &ReviewFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let mut sql = String::new();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(cam) = &f.camera {
+        sql.push_str(" AND camera_id = ?");
+        args.push(cam.clone().into());
+    }
+    if let Some(label) = &f.label {
+        sql.push_str(" AND category = ?");
+        args.push(label.clone().into());
+    }
+    match f.reviewed {
+        Some(true) => sql.push_str(" AND reviewed_at_ms IS NOT NULL"),
+        Some(false) => sql.push_str(" AND reviewed_at_ms IS NULL"),
+        None => {}
+    }
+    if let Some(b) = f.before {
+        sql.push_str(" AND started_at_ms < ?");
+        args.push((b.min(i64::MAX as u64) as i64).into());
+    }
+    if let Some(a) = f.after {
+        sql.push_str(" AND started_at_ms >= ?");
+        args.push((a.min(i64::MAX as u64) as i64).into());
+    }
+    if let Some(allowed) = &f.allowed {
+        if allowed.is_empty() {
+            sql.push_str(" AND 0");
+        } else {
+            sql.push_str(" AND camera_id IN (");
+            sql.push_str(&vec!["?"; allowed.len()].join(", "));
+            sql.push(')');
+            args.extend(allowed.iter().map(|a| a.clone().into()));
+        }
+    }
+    (sql, args)
+}
+
+/// Marks an event reviewed at `at_ms` (or not reviewed with `None`); false when there is no
+/// such event.
+pub fn set_reviewed(c: &Connection, event_id: &str, at_ms: Option<u64>) -> Result<bool, DbError> {
+    let n = c.execute(
+        "UPDATE events SET reviewed_at_ms = ?2 WHERE event_id = ?1",
+        params![event_id, at_ms.map(|v| v as i64)],
+    )?;
+    Ok(n == 1)
+}
+
 /// An `events` row selected as `event_id, edge_peer_id, camera_id, started_at_ms,
 /// ended_at_ms, category, score_milli, clip_cid, snapshot_cid, thumbnail_cid, truncated,
-/// received_at_ms, state, revision, confirmed_at_ms, zones_json, verification_json`.
+/// received_at_ms, state, revision, confirmed_at_ms, zones_json, verification_json,
+/// reviewed_at_ms`.
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     Ok(EventRow {
         event_id: r.get(0)?,
@@ -183,6 +288,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         verification: r
             .get::<_, Option<String>>(16)?
             .and_then(|v| serde_json::from_str(&v).ok()),
+        reviewed_at_ms: r.get::<_, Option<i64>>(17)?.map(u),
     })
 }
 
@@ -191,7 +297,7 @@ pub fn event(c: &Connection, event_id: &str) -> Result<Option<EventRow>, DbError
     Ok(c.query_row(
         "SELECT event_id, edge_peer_id, camera_id, started_at_ms, ended_at_ms, category, score_milli,
                 clip_cid, snapshot_cid, thumbnail_cid, truncated, received_at_ms, state, revision,
-                confirmed_at_ms, zones_json, verification_json
+                confirmed_at_ms, zones_json, verification_json, reviewed_at_ms
          FROM events WHERE event_id = ?1",
         [event_id],
         event_row,
@@ -268,6 +374,41 @@ mod tests {
             );
             assert_eq!(events(c, None, 11, 10)?.len(), 2);
             assert_eq!(events(c, None, 0, 1)?.len(), 1);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn the_review_timeline_is_newest_first_filtered_and_scoped() {
+        let db = Db::open_in_memory().unwrap();
+        db.with(|c| {
+            let batch: Vec<_> = (10..16).map(|i| record(&format!("e{i}"), i)).collect();
+            insert_events(c, "e", &batch, 1)?;
+            let ids = |rows: Vec<EventRow>| rows.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
+            let all = ReviewFilter::default();
+            assert_eq!(ids(review(c, &all, 3)?), ["e15", "e14", "e13"]);
+            let page2 = ReviewFilter { before: Some(13), ..all.clone() };
+            assert_eq!(ids(review(c, &page2, 10)?), ["e12", "e11", "e10"]);
+            let front = ReviewFilter { camera: Some("front".into()), ..all.clone() };
+            assert_eq!(ids(review(c, &front, 10)?), ["e14", "e12", "e10"]);
+            // A viewer allowed only the back camera never sees the front one, whatever it asks.
+            let viewer = ReviewFilter { allowed: Some(vec!["back".into()]), ..front.clone() };
+            assert!(review(c, &viewer, 10)?.is_empty());
+            let nobody = ReviewFilter { allowed: Some(vec![]), ..all.clone() };
+            assert!(review(c, &nobody, 10)?.is_empty());
+            assert!(set_reviewed(c, "e14", Some(99))?);
+            assert!(!set_reviewed(c, "nope", Some(99))?);
+            let done = ReviewFilter { reviewed: Some(true), ..all.clone() };
+            let rows = review(c, &done, 10)?;
+            assert_eq!((rows.len(), rows[0].reviewed_at_ms), (1, Some(99)));
+            let todo = ReviewFilter { reviewed: Some(false), after: Some(12), ..all.clone() };
+            assert_eq!(ids(review(c, &todo, 10)?), ["e15", "e13", "e12"]);
+            let none = ReviewFilter { label: Some("car".into()), ..all.clone() };
+            assert!(review(c, &none, 10)?.is_empty());
+            let times = review_times(c, &all, 100)?;
+            assert_eq!(times.len(), 6);
+            assert_eq!(times[1], (14, true));
             Ok(())
         })
         .unwrap();

@@ -36,6 +36,7 @@ pub mod packages;
 pub mod telemetry;
 pub mod thumbnails;
 pub mod uploads;
+pub mod users;
 
 pub use alerts::*;
 pub use archive::*;
@@ -48,6 +49,7 @@ pub use packages::*;
 pub use telemetry::*;
 pub use thumbnails::*;
 pub use uploads::*;
+pub use users::*;
 
 /// The vm's migrations, oldest first (`MIGRATIONS[i]` brings the schema to version `i + 1`).
 pub const MIGRATIONS: &[&str] = &[
@@ -62,6 +64,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0009_discovery.sql"),
     include_str!("../../migrations/0010_live_events.sql"),
     include_str!("../../migrations/0011_alerts.sql"),
+    include_str!("../../migrations/0012_users.sql"),
 ];
 
 const OPTIONS: Options = Options {

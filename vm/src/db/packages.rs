@@ -50,6 +50,17 @@ pub fn tenant_kdf_json(c: &Connection) -> Result<String, DbError> {
     Ok(c.query_row("SELECT kdf_json FROM tenant", [], |r| r.get(0))?)
 }
 
+/// The owner's recipient of the latest install package (what new edges seal to).
+pub fn latest_owner_recipient(c: &Connection) -> Result<Option<String>, DbError> {
+    use rusqlite::OptionalExtension;
+    Ok(c.query_row(
+        "SELECT recipient FROM packages ORDER BY issued_at_ms DESC LIMIT 1",
+        [],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
 /// Records a new install package.
 pub fn insert_package(c: &Connection, p: &PackageRow) -> Result<(), DbError> {
     c.execute(

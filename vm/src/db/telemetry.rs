@@ -48,6 +48,33 @@ pub fn latest_telemetry(
         .transpose()
 }
 
+/// An edge's reports measured at or after `since_ms`, the latest `limit` of them, oldest
+/// first (with the time each was received).
+pub fn telemetry_history(
+    c: &Connection,
+    edge_peer_id: &str,
+    since_ms: u64,
+    limit: u32,
+) -> Result<Vec<(u64, TelemetryReport)>, DbError> {
+    let mut stmt = c.prepare(
+        "SELECT received_at_ms, report_json FROM telemetry
+         WHERE edge_peer_id = ?1 AND at_ms >= ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![edge_peer_id, since_ms.min(i64::MAX as u64) as i64, limit],
+        |r| Ok((u(r.get(0)?), r.get::<_, String>(1)?)),
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (received, json) = row?;
+        let report: TelemetryReport =
+            serde_json::from_str(&json).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        out.push((received, report));
+    }
+    out.reverse();
+    Ok(out)
+}
+
 /// Reports kept for an edge.
 pub fn telemetry_count(c: &Connection, edge_peer_id: &str) -> Result<u64, DbError> {
     Ok(u(c.query_row(
@@ -87,6 +114,9 @@ mod tests {
             }
             assert_eq!(telemetry_count(c, "e")?, 4);
             assert_eq!(latest_telemetry(c, "e")?.unwrap().at_ms, 9);
+            let h = telemetry_history(c, "e", 7, 10)?;
+            assert_eq!(h.iter().map(|(_, r)| r.at_ms).collect::<Vec<_>>(), [7, 8, 9]);
+            assert_eq!(telemetry_history(c, "e", 0, 2)?.len(), 2);
             Ok(())
         })
         .unwrap();

@@ -20,6 +20,7 @@ struct ArchiveBody {
 
 pub(super) async fn list_archive(
     state: Arc<VmState>,
+    p: crate::access::Principal,
     q: Listing,
 ) -> Result<warp::reply::Response, Rejection> {
     let Listing {
@@ -35,6 +36,8 @@ pub(super) async fn list_archive(
     let next_since = (objects.len() == limit as usize)
         .then(|| objects.last().map(|o| o.archived_at_ms))
         .flatten();
+    let mut objects = objects;
+    objects.retain(|o| p.may_see(&o.camera_id));
     Ok(warp::reply::json(&ArchiveBody {
         objects,
         next_since,
@@ -42,7 +45,11 @@ pub(super) async fn list_archive(
     .into_response())
 }
 
-async fn archived(state: &VmState, cid: String) -> Result<db::ArchiveRow, Rejection> {
+async fn archived(
+    state: &VmState,
+    p: &crate::access::Principal,
+    cid: String,
+) -> Result<db::ArchiveRow, Rejection> {
     if cid.parse::<protocols::ContentId>().is_err() {
         return Err(warp::reject::custom(ApiError::BadRequest(format!(
             "{cid:?} is not the CID of a sealed object"
@@ -54,6 +61,7 @@ async fn archived(state: &VmState, cid: String) -> Result<db::ArchiveRow, Reject
         .call(move |conn| db::archived_object(conn, &c))
         .await
         .map_err(internal)?
+        .filter(|row| p.may_see(&row.camera_id))
         .ok_or_else(|| {
             warp::reject::custom(ApiError::NotFound(format!("no archived object {cid}")))
         })
@@ -62,8 +70,9 @@ async fn archived(state: &VmState, cid: String) -> Result<db::ArchiveRow, Reject
 pub(super) async fn get_manifest(
     cid: String,
     state: Arc<VmState>,
+    p: crate::access::Principal,
 ) -> Result<warp::reply::Response, Rejection> {
-    let row = archived(&state, cid).await?;
+    let row = archived(&state, &p, cid).await?;
     let event = row.event_id.clone();
     let json = state
         .db
@@ -77,9 +86,10 @@ pub(super) async fn get_manifest(
 pub(super) async fn get_object(
     cid: String,
     state: Arc<VmState>,
+    p: crate::access::Principal,
     range: Option<String>,
 ) -> Result<warp::reply::Response, Rejection> {
-    let row = archived(&state, cid).await?;
+    let row = archived(&state, &p, cid).await?;
     // The range is checked against the size the index holds before S3 is asked: a bad one
     // is a 400 or a 416 here, never an S3 error.
     let satisfied = range

@@ -4,6 +4,7 @@
 //! a limit on failed sign-ins per address. [`client_ip`] and [`Failures`] are pure.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use warp::{Filter, Rejection};
 
 use super::ApiError;
 use super::server::ClientAddr;
+use crate::access::{self, Principal};
 use crate::state::VmState;
 
 /// The address a request is from: the connection's peer, unless that peer is a trusted
@@ -44,10 +46,10 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) 
 /// enough here): past the limit an address is refused with 429 until its window ends,
 /// whatever it sends. Other addresses are not affected.
 #[derive(Debug)]
-pub struct Failures {
+pub struct Failures<K = IpAddr> {
     limit: u32,
     window: Duration,
-    by_address: HashMap<IpAddr, Window>,
+    by_address: HashMap<K, Window>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -69,8 +71,8 @@ pub struct Failed {
     pub now_limited: bool,
 }
 
-impl Failures {
-    /// At most `limit` failures per `window` and address.
+impl<K: Hash + Eq + Clone> Failures<K> {
+    /// At most `limit` failures per `window` and address (or user).
     pub fn new(limit: u32, window: Duration) -> Self {
         Failures {
             limit: limit.max(1),
@@ -80,14 +82,14 @@ impl Failures {
     }
 
     /// `Some(wait)` when `ip` is refused at `now`, for `wait` more.
-    pub fn blocked(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+    pub fn blocked(&self, ip: K, now: Instant) -> Option<Duration> {
         let w = self.by_address.get(&ip)?;
         let end = w.started + self.window;
         (w.failed >= self.limit && now < end).then(|| end - now)
     }
 
     /// Counts a failed sign-in from `ip` at `now`.
-    pub fn failed(&mut self, ip: IpAddr, now: Instant) -> Failed {
+    pub fn failed(&mut self, ip: K, now: Instant) -> Failed {
         if self.by_address.len() >= MAX_ADDRESSES && !self.by_address.contains_key(&ip) {
             let window = self.window;
             self.by_address.retain(|_, w| now < w.started + window);
@@ -96,7 +98,7 @@ impl Failures {
                     .by_address
                     .iter()
                     .min_by_key(|(_, w)| w.started)
-                    .map(|(a, _)| *a)
+                    .map(|(a, _)| a.clone())
             {
                 self.by_address.remove(&oldest);
             }
@@ -119,12 +121,23 @@ impl Failures {
     }
 }
 
-/// The HTTP side's sign-in state: trusted proxies and the failure counts.
+/// The HTTP side's sign-in state: trusted proxies, the failure counts per address and per
+/// user name, and the bound on concurrent password checks.
 pub struct SignIn {
     trusted: Vec<IpAddr>,
     failures: Mutex<Failures>,
+    /// Failed passwords per user name: a guesser spread over many addresses is slowed down
+    /// too. The owner token is not a user: the owner is never locked out by it.
+    user_failures: Mutex<Failures<String>>,
+    /// Argon2id runs at once (each takes memory and a core for a fraction of a second).
+    pub hashing: tokio::sync::Semaphore,
     clock: guardian_node::SharedClock,
 }
+
+/// Failed passwords per user name and minute before it is refused for the rest of the minute.
+pub const USER_FAILURES_PER_MINUTE: u32 = 10;
+/// Password hashes computed at once.
+pub const CONCURRENT_HASHES: usize = 2;
 
 impl SignIn {
     /// From `[http]`.
@@ -137,6 +150,11 @@ impl SignIn {
             clock,
             trusted,
             failures: Mutex::new(Failures::new(failures_per_minute, Duration::from_secs(60))),
+            user_failures: Mutex::new(Failures::new(
+                USER_FAILURES_PER_MINUTE,
+                Duration::from_secs(60),
+            )),
+            hashing: tokio::sync::Semaphore::new(CONCURRENT_HASHES),
         }
     }
 
@@ -157,6 +175,34 @@ impl SignIn {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// Refuses a user name that failed too often with 429.
+    pub fn check_user_not_blocked(&self, name: &str) -> Result<(), Rejection> {
+        match self
+            .user_failures
+            .lock()
+            .expect("sign-in lock")
+            .blocked(name.to_owned(), self.now())
+        {
+            Some(wait) => Err(warp::reject::custom(ApiError::TooManyAttempts(
+                wait.as_secs().max(1),
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a failed password for `name` from `ip` (both counted) and gives the rejection.
+    pub fn refuse_user(&self, ip: IpAddr, name: &str) -> Rejection {
+        let f = self
+            .user_failures
+            .lock()
+            .expect("sign-in lock")
+            .failed(name.to_owned(), self.now());
+        if f.now_limited {
+            tracing::warn!(user = %name, failures = f.count, "failed sign-ins: the user is refused for a minute");
+        }
+        self.refuse(ip, "password")
     }
 
     /// Records a failure from `ip` (logged) and gives the rejection to answer with.
@@ -208,25 +254,96 @@ pub fn bearer(header: Option<&str>) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The owner's token in `Authorization: Bearer`, or 401 (a wrong token counts as a failed
-/// sign-in; a request with none does not).
+/// The [`Principal`] of a request: the owner token in `Authorization: Bearer`, or a live
+/// session cookie (a user's, or one opened with the owner token); 401 otherwise. A wrong token
+/// counts as a failed sign-in; no credentials, or an expired session, do not.
+pub fn principal(
+    state: Arc<VmState>,
+    sign_in: Arc<SignIn>,
+) -> impl Filter<Extract = (Arc<VmState>, Principal), Error = Rejection> + Clone {
+    client(sign_in)
+        .and(warp::header::optional::<String>("authorization"))
+        .and(warp::header::optional::<String>("cookie"))
+        .and_then(
+            move |client: Client, header: Option<String>, cookie: Option<String>| {
+                let state = state.clone();
+                async move {
+                    let p = identify(&state, &client, header.as_deref(), cookie.as_deref()).await?;
+                    Ok::<_, Rejection>((state, p))
+                }
+            },
+        )
+        .untuple_one()
+}
+
+/// Who the credentials are (see [`principal`]).
+pub async fn identify(
+    state: &VmState,
+    client: &Client,
+    authorization: Option<&str>,
+    cookie: Option<&str>,
+) -> Result<Principal, Rejection> {
+    match bearer(authorization) {
+        Some(t) if state.owner_token_matches(t) => return Ok(Principal::owner()),
+        Some(_) => return Err(client.sign_in.refuse(client.ip, "owner token")),
+        None => {}
+    }
+    let Some(id) = access::session_cookie(cookie) else {
+        return Err(warp::reject::custom(ApiError::Unauthorized));
+    };
+    match session_principal(state, id).await? {
+        Some(p) => Ok(p),
+        None => Err(warp::reject::custom(ApiError::Unauthorized)),
+    }
+}
+
+/// The principal of a live session, by its cookie value.
+pub async fn session_principal(state: &VmState, id: &str) -> Result<Option<Principal>, Rejection> {
+    let key = session_key(id);
+    let now = state.clock.wall_ms();
+    let found = state
+        .db
+        .call(move |c| crate::db::session(c, &key, now))
+        .await
+        .map_err(super::internal)?;
+    Ok(found.map(|(user, _)| match user {
+        None => Principal::owner(),
+        Some(u) => Principal {
+            role: access::Role::parse(&u.user.role).unwrap_or(access::Role::Viewer),
+            name: u.user.name,
+            cameras: u.user.cameras,
+        },
+    }))
+}
+
+/// What a session is stored as: the SHA-256 of its cookie value, in hex.
+pub fn session_key(id: &str) -> String {
+    use sha2::Digest;
+    data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(id.as_bytes()))
+}
+
+/// Anyone signed in (the state only).
+pub fn signed_in(
+    state: Arc<VmState>,
+    sign_in: Arc<SignIn>,
+) -> impl Filter<Extract = (Arc<VmState>,), Error = Rejection> + Clone {
+    principal(state, sign_in).map(|s: Arc<VmState>, _p: Principal| s)
+}
+
+/// An admin (the owner token, or a user with the admin role), or 403.
 pub fn owner(
     state: Arc<VmState>,
     sign_in: Arc<SignIn>,
 ) -> impl Filter<Extract = (Arc<VmState>,), Error = Rejection> + Clone {
-    client(sign_in)
-        .and(warp::header::optional::<String>("authorization"))
-        .and_then(move |client: Client, header: Option<String>| {
-            let state = state.clone();
-            async move {
-                match bearer(header.as_deref()) {
-                    Some(t) if state.owner_token_matches(t) => Ok(state),
-                    Some(_) => Err(client.sign_in.refuse(client.ip, "owner token")),
-                    // No credentials at all is no guess: refused, not counted.
-                    None => Err(warp::reject::custom(ApiError::Unauthorized)),
-                }
-            }
-        })
+    principal(state, sign_in).and_then(|s: Arc<VmState>, p: Principal| async move {
+        if p.is_admin() {
+            Ok(s)
+        } else {
+            Err(warp::reject::custom(ApiError::Forbidden(
+                "this needs the admin role".into(),
+            )))
+        }
+    })
 }
 
 #[cfg(test)]

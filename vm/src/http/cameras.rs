@@ -500,7 +500,10 @@ fn view<'a>(
 }
 
 /// `GET /api/v1/cameras`.
-pub(super) async fn list(state: Arc<VmState>) -> Result<warp::reply::Response, Rejection> {
+pub(super) async fn list(
+    state: Arc<VmState>,
+    p: crate::access::Principal,
+) -> Result<warp::reply::Response, Rejection> {
     let (rows, devices, acks, reports) = state
         .db
         .call(|c| {
@@ -522,6 +525,7 @@ pub(super) async fn list(state: Arc<VmState>) -> Result<warp::reply::Response, R
         .map_err(internal)?;
     let cameras: Vec<CameraView<'_>> = rows
         .iter()
+        .filter(|r| p.may_see(&r.config.id))
         .map(|r| {
             let status = reports
                 .iter()
@@ -568,19 +572,42 @@ pub(super) async fn put(
     let edge = pick_edge(&devices, body.edge.as_deref())
         .map_err(bad)?
         .clone();
-    let config = to_config(&id, body, &edge, |r, cam, host, p| {
+    let mut config = to_config(&id, body, &edge, |r, cam, host, p| {
         credential::seal(r, cam, host, p).map_err(|e| e.to_string())
     })
     .map_err(bad)?;
     let (peer, now) = (edge.peer_id.clone(), state.clock.wall_ms());
     let revision = state
         .db
-        .call(move |c| db::put_camera(c, &peer, &config, now))
+        .call(move |c| {
+            let old = db::camera(c, &config.id)?;
+            keep_password(&mut config, old.as_ref().map(|o| (o.peer_id.as_str(), &o.config)), &peer);
+            db::put_camera(c, &peer, &config, now)
+        })
         .await
         .map_err(internal)?;
     tracing::info!(camera = %id, edge = %edge.peer_id, revision, "camera configured; offering it to the edge");
     state.config_changed.notify_one();
     one(&state, &id).await
+}
+
+/// A change that gives the same user name but no password keeps the stored sealed password,
+/// when the camera stays on the same edge with the same source (the seal is bound to the camera
+/// and its host): an owner edits a camera's zones without typing its password again.
+pub(super) fn keep_password(new: &mut CameraConfig, old: Option<(&str, &CameraConfig)>, peer: &str) {
+    let Some((old_peer, old)) = old else { return };
+    let (Some(n), Some(o)) = (new.credential.as_mut(), old.credential.as_ref()) else {
+        return;
+    };
+    if n.password_sealed.is_none()
+        && o.password_sealed.is_some()
+        && n.username == o.username
+        && old_peer == peer
+        && new.url == old.url
+        && new.onvif.as_ref().map(|x| &x.xaddr) == old.onvif.as_ref().map(|x| &x.xaddr)
+    {
+        n.password_sealed = o.password_sealed.clone();
+    }
 }
 
 async fn one(state: &Arc<VmState>, id: &str) -> Result<warp::reply::Response, Rejection> {
@@ -641,6 +668,27 @@ mod tests {
 
     fn body(json: serde_json::Value) -> CameraBody {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn an_edit_without_a_password_keeps_the_sealed_one_only_for_the_same_source() {
+        let edge = device("home", Some("age1edge"));
+        let make = |json| to_config("porch", body(json), &edge, |_, _, _, _| Ok("S".into())).unwrap();
+        let old = make(serde_json::json!({"source": {"url": "rtsp://192.0.2.5/main", "username": "u", "password": "p"}}));
+        let edit = serde_json::json!({"source": {"url": "rtsp://192.0.2.5/main", "username": "u"}});
+        let mut new = make(edit.clone());
+        keep_password(&mut new, Some(("peer-home", &old)), "peer-home");
+        assert_eq!(new.credential.unwrap().password_sealed.as_deref(), Some("S"));
+        // Another host, another user or another edge: the password is not carried over.
+        for (json, peer) in [
+            (serde_json::json!({"source": {"url": "rtsp://192.0.2.6/main", "username": "u"}}), "peer-home"),
+            (serde_json::json!({"source": {"url": "rtsp://192.0.2.5/main", "username": "v"}}), "peer-home"),
+            (edit.clone(), "peer-shop"),
+        ] {
+            let mut new = make(json);
+            keep_password(&mut new, Some(("peer-home", &old)), peer);
+            assert_eq!(new.credential.unwrap().password_sealed, None);
+        }
     }
 
     #[test]

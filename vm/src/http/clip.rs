@@ -125,10 +125,23 @@ pub(super) async fn get_clip(
     state: Arc<VmState>,
     client: Client,
     header: Option<String>,
+    cookie: Option<String>,
     query_token: Option<String>,
     range: Option<String>,
 ) -> Result<warp::reply::Response, Rejection> {
-    let owner = auth::bearer(header.as_deref()).is_some_and(|t| state.owner_token_matches(t));
+    let mut owner = auth::bearer(header.as_deref()).is_some_and(|t| state.owner_token_matches(t));
+    // The web app's session (a viewer only for its cameras' events).
+    if !owner
+        && header.is_none()
+        && query_token.is_none()
+        && let Some(id) = crate::access::session_cookie(cookie.as_deref())
+    {
+        let Some(p) = auth::session_principal(&state, id).await? else {
+            return Err(warp::reject::custom(ApiError::Unauthorized));
+        };
+        super::review::visible_event(&state, &p, &event_id).await?;
+        owner = true;
+    }
     if !owner {
         match query_token.as_deref() {
             Some(t) if playback::check_http_token(&state, t, &event_id) => {}

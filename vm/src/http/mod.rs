@@ -29,6 +29,7 @@ use serde::Serialize;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
+use crate::access::Principal;
 use crate::state::VmState;
 
 mod alerts;
@@ -41,7 +42,9 @@ mod cameras;
 mod clip;
 mod discovery;
 mod key_slots;
+mod review;
 pub mod server;
+mod users;
 
 pub use protocols::http::query::MAX_LIMIT;
 use protocols::http::query::{self, Listing};
@@ -58,6 +61,14 @@ fn listing_query() -> impl Filter<Extract = (Listing,), Error = Rejection> + Clo
     })
 }
 
+/// The review timeline's query, parsed and bounded once; 400 otherwise.
+fn review_query() -> impl Filter<Extract = (protocols::http::query::Review,), Error = Rejection> + Clone
+{
+    raw_query().and_then(|raw: String| async move {
+        query::review(&raw).map_err(|e| warp::reject::custom(ApiError::BadRequest(e.to_string())))
+    })
+}
+
 /// The clip path's `?token=`; 400 for anything else.
 fn token_query() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
     raw_query().and_then(|raw: String| async move {
@@ -68,6 +79,8 @@ fn token_query() -> impl Filter<Extract = (Option<String>,), Error = Rejection> 
 #[derive(Debug)]
 pub(crate) enum ApiError {
     Unauthorized,
+    /// Signed in, but the role or camera list does not allow it.
+    Forbidden(String),
     BadRequest(String),
     NotFound(String),
     Conflict(String),
@@ -110,56 +123,71 @@ pub fn routes(
         let state = state.clone();
         warp::any().map(move || state.clone())
     };
+    // `auth`: an admin; `member`: anyone signed in, with who they are (answers are scoped to
+    // their cameras); `anyone`: anyone signed in.
     let auth = auth::owner(state.clone(), sign_in.clone());
+    let member = auth::principal(state.clone(), sign_in.clone());
+    let anyone = auth::signed_in(state.clone(), sign_in.clone());
     let metrics_here = state.config.http.metrics_listen.is_empty();
 
     let devices = warp::path!("api" / "v1" / "devices")
         .and(warp::get())
-        .and(auth.clone())
+        .and(anyone.clone())
         .and_then(api::list_devices);
     let events = warp::path!("api" / "v1" / "events")
         .and(warp::get())
-        .and(auth.clone())
+        .and(member.clone())
         .and(listing_query())
         .and_then(api::list_events);
     let health = warp::path!("api" / "v1" / "health")
         .and(warp::get())
-        .and(auth.clone())
+        .and(anyone.clone())
         .and_then(api::get_health);
     let archive_list = warp::path!("api" / "v1" / "archive")
         .and(warp::get())
-        .and(auth.clone())
+        .and(member.clone())
         .and(listing_query())
         .and_then(archive::list_archive);
     let archive_manifest = warp::path!("api" / "v1" / "archive" / String / "manifest")
         .and(warp::get())
-        .and(auth.clone())
+        .and(member.clone())
         .and_then(archive::get_manifest);
     let archive_object = warp::path!("api" / "v1" / "archive" / String)
         .and(warp::get())
-        .and(auth.clone())
+        .and(member.clone())
         .and(warp::header::optional::<String>("range"))
         .and_then(archive::get_object);
     let play = warp::path!("api" / "v1" / "events" / String / "play")
         .and(warp::post())
-        .and(auth.clone())
+        .and(member.clone())
         .and(clip::small_body())
-        .and_then(clip::post_play);
+        .and_then(
+            |id: String, state: Arc<VmState>, p: Principal, body: bytes::Bytes| async move {
+                review::visible_event(&state, &p, &id).await?;
+                clip::post_play(id, state, body).await
+            },
+        );
     let clip = warp::path!("api" / "v1" / "events" / String / "clip")
         .and(warp::get())
         .and(with_state.clone())
         .and(auth::client(sign_in.clone()))
         .and(warp::header::optional::<String>("authorization"))
+        .and(warp::header::optional::<String>("cookie"))
         .and(token_query())
         .and(warp::header::optional::<String>("range"))
         .and_then(clip::get_clip);
     let thumbnail = warp::path!("api" / "v1" / "events" / String / "thumbnail")
         .and(warp::get())
-        .and(auth.clone())
-        .and_then(api::get_thumbnail);
+        .and(member.clone())
+        .and_then(
+            |id: String, state: Arc<VmState>, p: Principal| async move {
+                review::visible_event(&state, &p, &id).await?;
+                api::get_thumbnail(id, state).await
+            },
+        );
     let key_slots_get = warp::path!("api" / "v1" / "key-slots")
         .and(warp::get())
-        .and(auth.clone())
+        .and(anyone.clone())
         .and_then(key_slots::get_key_slots);
     let key_slots_put = warp::path!("api" / "v1" / "key-slots")
         .and(warp::put())
@@ -169,7 +197,7 @@ pub fn routes(
         .and_then(key_slots::put_key_slots);
     let cameras_get = warp::path!("api" / "v1" / "cameras")
         .and(warp::get())
-        .and(auth.clone())
+        .and(member.clone())
         .and_then(cameras::list);
     let camera_put = warp::path!("api" / "v1" / "cameras" / String)
         .and(warp::put())
@@ -207,11 +235,20 @@ pub fn routes(
         .and_then(discovery::discover);
     let snapshot = warp::path!("api" / "v1" / "cameras" / String / "snapshot")
         .and(warp::get())
-        .and(auth.clone())
-        .and_then(discovery::snapshot);
+        .and(member.clone())
+        .and_then(
+            |id: String, state: Arc<VmState>, p: Principal| async move {
+                if !p.may_see(&id) {
+                    return Err(warp::reject::custom(ApiError::NotFound(format!(
+                        "no camera {id}"
+                    ))));
+                }
+                discovery::snapshot(id, state).await
+            },
+        );
     let rules_get = warp::path!("api" / "v1" / "alerts" / "rules")
         .and(warp::get())
-        .and(auth.clone())
+        .and(anyone.clone())
         .and_then(alerts::get_rules);
     let rules_put = warp::path!("api" / "v1" / "alerts" / "rules")
         .and(warp::put())
@@ -221,7 +258,7 @@ pub fn routes(
         .and_then(alerts::put_rules);
     let mode_get = warp::path!("api" / "v1" / "mode")
         .and(warp::get())
-        .and(auth.clone())
+        .and(anyone.clone())
         .and_then(alerts::get_mode);
     let mode_put = warp::path!("api" / "v1" / "mode")
         .and(warp::put())
@@ -256,6 +293,95 @@ pub fn routes(
         .or(camera_delete)
         .unify()
         .boxed();
+    let session_post = warp::path!("api" / "v1" / "session")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(auth::client(sign_in.clone()))
+        .and(warp::body::content_length_limit(users::MAX_BODY))
+        .and(warp::body::bytes())
+        .and_then(users::sign_in);
+    let session_get = warp::path!("api" / "v1" / "session")
+        .and(warp::get())
+        .and(member.clone())
+        .and_then(users::whoami);
+    let session_delete = warp::path!("api" / "v1" / "session")
+        .and(warp::delete())
+        .and(with_state.clone())
+        .and(warp::header::optional::<String>("cookie"))
+        .and_then(users::sign_out);
+    let users_get = warp::path!("api" / "v1" / "users")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(users::list);
+    let user_put = warp::path!("api" / "v1" / "users" / String)
+        .and(warp::put())
+        .and(auth.clone())
+        .and(auth::client(sign_in.clone()))
+        .and(warp::body::content_length_limit(users::MAX_BODY))
+        .and(warp::body::bytes())
+        .and_then(users::put);
+    let user_delete = warp::path!("api" / "v1" / "users" / String)
+        .and(warp::delete())
+        .and(auth.clone())
+        .and_then(users::delete);
+    let tenant = warp::path!("api" / "v1" / "tenant")
+        .and(warp::get())
+        .and(anyone.clone())
+        .and_then(review::tenant);
+    let review_list = warp::path!("api" / "v1" / "review")
+        .and(warp::get())
+        .and(member.clone())
+        .and(review_query())
+        .and_then(review::list);
+    let review_days = warp::path!("api" / "v1" / "review" / "days")
+        .and(warp::get())
+        .and(member.clone())
+        .and(review_query())
+        .and_then(review::days);
+    let reviewed = warp::path!("api" / "v1" / "events" / String / "reviewed")
+        .and(warp::put())
+        .and(member.clone())
+        .and(warp::body::content_length_limit(users::MAX_BODY))
+        .and(warp::body::bytes())
+        .and_then(review::set_reviewed);
+    let event_get = warp::path!("api" / "v1" / "events" / String)
+        .and(warp::get())
+        .and(member.clone())
+        .and_then(
+            |id: String, state: Arc<VmState>, p: Principal| async move {
+                let row = review::visible_event(&state, &p, &id).await?;
+                Ok::<_, Rejection>(warp::reply::json(&row).into_response())
+            },
+        );
+    let telemetry = warp::path!("api" / "v1" / "devices" / String / "telemetry")
+        .and(warp::get())
+        .and(member.clone())
+        .and(listing_query())
+        .and_then(review::telemetry);
+    let app_routes = session_post
+        .or(session_get)
+        .unify()
+        .or(session_delete)
+        .unify()
+        .or(users_get)
+        .unify()
+        .or(user_put)
+        .unify()
+        .or(user_delete)
+        .unify()
+        .or(tenant)
+        .unify()
+        .or(review_list)
+        .unify()
+        .or(review_days)
+        .unify()
+        .or(reviewed)
+        .unify()
+        .or(telemetry)
+        .unify()
+        .or(event_get)
+        .unify()
+        .boxed();
     // Liveness for container health checks and load balancers: no token, and it says
     // nothing but that the process answers.
     let healthz = warp::path!("healthz")
@@ -274,7 +400,7 @@ pub fn routes(
         .and(auth.clone())
         .and_then(api::get_metrics);
 
-    devices
+    let core_routes = devices
         .or(events)
         .unify()
         .or(health)
@@ -283,13 +409,17 @@ pub fn routes(
         .unify()
         .or(archive_manifest)
         .unify()
-        .or(archive_object)
-        .unify()
+        .boxed();
+    let event_routes = archive_object
         .or(play)
         .unify()
         .or(clip)
         .unify()
         .or(thumbnail)
+        .unify()
+        .boxed();
+    core_routes
+        .or(event_routes)
         .unify()
         .or(key_slots_get.or(key_slots_put).unify())
         .unify()
@@ -297,9 +427,13 @@ pub fn routes(
         .unify()
         .or(alert_routes)
         .unify()
+        .or(app_routes)
+        .unify()
         .or(metrics)
         .unify()
         .or(healthz)
+        .unify()
+        .or(guardian_web::routes().boxed())
         .unify()
         .recover(recover)
         .unify()
@@ -345,8 +479,10 @@ async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
             ApiError::Unauthorized => json_error(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "missing or wrong owner token (Authorization: Bearer <token>)".into(),
+                "sign in first: a session cookie, or the owner token as Authorization: Bearer <token>"
+                    .into(),
             ),
+            ApiError::Forbidden(m) => json_error(StatusCode::FORBIDDEN, "forbidden", m.clone()),
             ApiError::BadRequest(m) => {
                 json_error(StatusCode::BAD_REQUEST, "bad_request", m.clone())
             }

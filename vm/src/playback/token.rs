@@ -82,6 +82,7 @@ mod tests {
             confirmed_at_ms: 0,
             zones: Vec::new(),
             verification: None,
+            reviewed_at_ms: None,
         }
     }
 

@@ -523,6 +523,58 @@ mod tests {
         ));
     }
 
+    /// The manifests the web app's tests verify in JavaScript (`web/test/vectors/`): signed
+    /// here with the fixed test key (ed25519 signing is deterministic), so each committed file
+    /// must be exactly what this code signs, and must verify. `manifest-escapes.json` has
+    /// strings that need escaping and non-ASCII text, to pin the canonical encoding across
+    /// both implementations. Rewrite them with `GUARDIAN_WRITE_WEB_VECTORS=1`.
+    #[test]
+    fn web_vectors_are_what_this_code_signs() {
+        let key = edge_key();
+        let plain = sample(&key, b"clip bytes", b"snapshot bytes");
+        let mut escapes = plain.clone();
+        escapes.event_id =
+            "ev-\u{e9}t\u{e9} \"quoted\" back\\slash\ttab\u{1}\u{7f} \u{1f512}".into();
+        escapes.labels = vec![
+            Label {
+                category: "person".into(),
+                score_milli: 1000,
+            },
+            Label {
+                category: "chat \u{1f408}".into(),
+                score_milli: 0,
+            },
+        ];
+        escapes.truncated = true;
+        escapes.sign(&key);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/test/vectors");
+        for (name, m) in [
+            ("manifest.json", &plain),
+            ("manifest-escapes.json", &escapes),
+        ] {
+            let mut want = m.to_json();
+            want.push(b'\n');
+            let path = dir.join(name);
+            if std::env::var_os("GUARDIAN_WRITE_WEB_VECTORS").is_some() {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &want).unwrap();
+            }
+            let have = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (GUARDIAN_WRITE_WEB_VECTORS=1 writes it)",
+                    path.display()
+                )
+            });
+            assert_eq!(
+                String::from_utf8_lossy(&have),
+                String::from_utf8_lossy(&want),
+                "{name} is not what this code signs"
+            );
+            let back = verify::<&[u8]>(&have, &key.verifying_key(), []).unwrap();
+            assert_eq!(&back, m);
+        }
+    }
+
     #[test]
     fn malformed_and_oversized_are_refused() {
         assert!(matches!(

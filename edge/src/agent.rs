@@ -25,6 +25,9 @@
 //! in progress is dropped (its rows stay for the next run), the cameras stop first so their
 //! open clips are finished and queued, then the clip server and the node, within 5 s in all.
 //!
+//! With `[http] listen` set it serves the web app and the local API on the LAN
+//! ([`crate::lan`]) from the start, whether or not the vm is reachable; it stops with the rest.
+//!
 //! It also serves `/guardian/clips/1` ([`crate::playback`]) and, to the vm alone,
 //! `/guardian/config/1` ([`crate::configure`]: the key slots the owner signed, the cameras),
 //! `/guardian/snapshot/1` ([`crate::snapshot`]: a camera's current picture, sealed) and
@@ -158,6 +161,36 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
     let cameras = video.status.clone();
     let frames = video.frames.clone();
     let events_queued = video.events_queued.clone();
+
+    // The web app and the local API on the LAN, enrolled or not, vm reachable or not.
+    let lan_stop = shutdown.child();
+    let lan_task = if installed.config.http.listen.is_empty() {
+        None
+    } else {
+        let lan = crate::lan::Lan::new(
+            &installed,
+            db.clone(),
+            cameras.clone(),
+            video.live.clone(),
+            clock.clone(),
+        );
+        let http = &installed.config.http;
+        match crate::lan::start(lan, &http.listen, &http.allow, lan_stop.clone()).await {
+            Ok((addr, task)) => {
+                tracing::info!(%addr, "LAN web app listening");
+                if !crate::local_token::exists(&installed.data) {
+                    tracing::warn!(
+                        "no local admin token: `guardian-edge local-token --rotate` makes one"
+                    );
+                }
+                Some(task)
+            }
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "the LAN web app is off");
+                None
+            }
+        }
+    };
 
     let mut node = None;
     // The stream servers (clips, configuration): their stop signals and tasks.
@@ -324,6 +357,10 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
         }
         for (stop, task) in servers {
             stop.trigger();
+            let _ = task.await;
+        }
+        lan_stop.trigger();
+        if let Some(task) = lan_task {
             let _ = task.await;
         }
         if let Some(node) = node {

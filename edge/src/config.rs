@@ -27,8 +27,50 @@ pub struct EdgeConfig {
     pub storage: StorageConfig,
     /// Looking for cameras on the LAN.
     pub discovery: DiscoveryConfig,
+    /// The web app and its local API on the LAN.
+    pub http: HttpConfig,
     /// Cameras (`[[cameras]]`), managed with `guardian-edge camera add|remove`.
     pub cameras: Vec<CameraSettings>,
+}
+
+/// The owner's web app and a local API served by the edge on its LAN (`[http]`), so the
+/// home still works when its internet is down. Off unless `listen` is set. Sign-in: the local
+/// admin token `guardian-edge init` prints (`guardian-edge local-token --rotate` makes a new
+/// one), or a user the vm synced with their password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// The listen address (`"0.0.0.0:8480"`, `"[::]:8480"`); empty (the default) for none.
+    pub listen: String,
+    /// The source networks allowed to connect (CIDR, `"192.168.1.0/24"`); a connection from
+    /// anywhere else is closed before any request is read. Default: loopback (127.0.0.0/8,
+    /// ::1), the private networks of RFC 1918 (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16),
+    /// link-local (169.254.0.0/16, fe80::/10) and IPv6 unique local addresses (fc00::/7):
+    /// the LAN and, later, the WireGuard overlay.
+    pub allow: Vec<String>,
+    /// Hours a sign-in lasts (1 to 720); default 12.
+    pub session_hours: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: String::new(),
+            allow: [
+                "127.0.0.0/8",
+                "::1/128",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "169.254.0.0/16",
+                "fe80::/10",
+                "fc00::/7",
+            ]
+            .map(String::from)
+            .to_vec(),
+            session_hours: 12,
+        }
+    }
 }
 
 /// Looking for cameras on the edge's LAN (`[discovery]`): ONVIF WS-Discovery, an RTSP probe
@@ -557,6 +599,25 @@ pub struct ObjectFilter {
     pub threshold: Option<f32>,
 }
 
+/// A network in CIDR form (`10.0.0.0/8`, `fe80::/10`; an address alone is a single host):
+/// its address and prefix length.
+pub fn parse_network(s: &str) -> Option<(std::net::IpAddr, u8)> {
+    let s = s.trim();
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a.parse::<std::net::IpAddr>().ok()?, Some(l)),
+        None => (s.parse::<std::net::IpAddr>().ok()?, None),
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match len {
+        Some(l) if !l.is_empty() && l.len() <= 3 && l.bytes().all(|b| b.is_ascii_digit()) => {
+            l.parse::<u8>().ok().filter(|n| *n <= max)?
+        }
+        Some(_) => return None,
+        None => max,
+    };
+    Some((addr, len))
+}
+
 /// Even-odd point in polygon.
 fn inside(poly: &Polygon, x: f32, y: f32) -> bool {
     let pts = &poly.points;
@@ -636,6 +697,20 @@ impl EdgeConfig {
             (1..=256).contains(&c.outbox.batch_size),
             "outbox.batch_size must be 1 to 256"
         );
+        anyhow::ensure!(
+            (1..=720).contains(&c.http.session_hours),
+            "http.session_hours must be 1 to 720"
+        );
+        if !c.http.listen.is_empty() {
+            c.http.listen.parse::<std::net::SocketAddr>().map_err(|_| {
+                anyhow::anyhow!("http.listen must be an address and port, such as \"0.0.0.0:8480\"")
+            })?;
+        }
+        for a in &c.http.allow {
+            parse_network(a).ok_or_else(|| {
+                anyhow::anyhow!("http.allow: {a:?} is not a network such as \"192.168.1.0/24\"")
+            })?;
+        }
         let mut ids = std::collections::HashSet::new();
         for cam in &c.cameras {
             cam.validate()?;

@@ -5,7 +5,8 @@
 //! applied on its own: key slots through [`KeySlots::apply`], which checks the owner's
 //! signature, tenant and version itself, so what the vm sends is never trusted as such;
 //! cameras through [`camera_config::apply`] (written to `edge.toml`, which the supervisor
-//! applies live; passwords open only for their camera and host). The
+//! applies live; passwords open only for their camera and host); users (for the LAN web
+//! app's sign-in) through [`crate::users::apply`], into the database. The
 //! ack carries the revision applied, or the refusal's reason and the revision still running,
 //! which the vm shows the owner (`guardian keys slots list`).
 
@@ -61,6 +62,27 @@ pub fn apply_section(ctx: &Context, section: &Section) -> SectionAck {
                 applied: camera_config::Applied::load(&ctx.data)
                     .ok()
                     .and_then(|a| a.revision),
+            },
+        },
+        Section::Users(users) => match crate::users::apply(&ctx.data, users) {
+            Ok(crate::store::UsersApplied::Applied(revision)) => {
+                tracing::info!(revision, users = users.users.len(), "users applied");
+                SectionOutcome::Applied { revision }
+            }
+            Ok(crate::store::UsersApplied::Stale { applied }) => SectionOutcome::Refused {
+                revision: users.revision,
+                reason: format!(
+                    "revision {} is older than the applied revision {applied}",
+                    users.revision
+                ),
+                applied: Some(applied),
+            },
+            Err(e) => SectionOutcome::Refused {
+                revision: users.revision,
+                reason: format!("{e:#}"),
+                applied: crate::store::Store::open(&ctx.data.join(crate::paths::DB))
+                    .ok()
+                    .and_then(|s| s.users_revision().ok().flatten()),
             },
         },
     };
@@ -121,6 +143,63 @@ mod tests {
     use protocols::key_slots::KeySlotList;
     use protocols::messages::config::SectionName;
     use protocols::signed::Signed;
+
+    fn phc(password: &str) -> String {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(64, 1, 1, None).unwrap(),
+        )
+        .hash_password(password.as_bytes(), &salt)
+        .unwrap()
+        .to_string()
+    }
+
+    /// The users section as the vm pushes it, applied by the same function the stream
+    /// handler calls: stored, then older revisions and bad hashes refused.
+    #[test]
+    fn the_users_section_is_applied_into_the_store() {
+        use protocols::messages::config::{LocalUser, Role, UsersSection};
+        let dir = tempfile::tempdir().unwrap();
+        crate::store::Store::open(&dir.path().join(crate::paths::DB)).unwrap();
+        let ctx = Context {
+            slots: KeySlots::fixed(vec![]),
+            data: dir.path().to_path_buf(),
+            identity: age::x25519::Identity::generate(),
+        };
+        let users = |revision, password_phc: String| UsersSection {
+            revision,
+            users: vec![LocalUser {
+                name: "sitter".into(),
+                password_phc,
+                role: Role::Viewer,
+                cameras: Some(vec!["porch".into()]),
+            }],
+        };
+        let ack = apply_section(&ctx, &Section::Users(users(5, phc("a long password"))));
+        assert_eq!(ack.section, SectionName::Users);
+        assert_eq!(ack.outcome, SectionOutcome::Applied { revision: 5 });
+        let store = crate::store::Store::open(&dir.path().join(crate::paths::DB)).unwrap();
+        let sitter = store.user("sitter").unwrap().unwrap();
+        assert_eq!(sitter.cameras, Some(vec!["porch".to_owned()]));
+        match apply_section(&ctx, &Section::Users(users(4, phc("x")))).outcome {
+            SectionOutcome::Refused {
+                revision, applied, ..
+            } => assert_eq!((revision, applied), (4, Some(5))),
+            other => panic!("{other:?}"),
+        }
+        match apply_section(&ctx, &Section::Users(users(6, "$argon2id$nonsense".into()))).outcome {
+            SectionOutcome::Refused {
+                reason, applied, ..
+            } => {
+                assert!(reason.contains("password_phc"), "{reason}");
+                assert_eq!(applied, Some(5));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn a_refused_section_says_why_and_what_still_runs() {

@@ -15,7 +15,11 @@
 //!    [`video`] (cameras, clips, events, local retention), [`camera_config`] (the vm's
 //!    cameras written to `edge.toml`, merged with changes made on the box), [`camera_report`]
 //!    (the box's own changes reported to the vm).
-//! 4. [`agent`]: the `run` command, which ties them together; only `main` imports it.
+//!    [`users`] (the household's users the vm syncs, for the LAN sign-in), [`local_token`]
+//!    (the LAN web app's local admin token, kept as its hash).
+//! 4. [`lan`]: the web app and a local API on the LAN (`[http]`), over the store, the
+//!    cameras' statuses, the live events and the sealed files.
+//! 5. [`agent`]: the `run` command, which ties them together; only `main` imports it.
 
 pub mod agent;
 pub mod archive;
@@ -32,13 +36,16 @@ pub mod event_sender;
 pub mod install;
 pub mod key_slots;
 pub mod keys;
+pub mod lan;
 pub mod link;
+pub mod local_token;
 pub mod playback;
 pub mod sealed;
 pub mod snapshot;
 pub mod store;
 pub mod telemetry;
 pub mod thumbnails;
+pub mod users;
 pub mod video;
 
 pub use data_dir::paths;

@@ -1,5 +1,6 @@
 //! `guardian-edge`: the edge appliance agent. `init` installs an install package and makes
-//! the edge's own keys, `status` shows them and the enrollment, `run` runs the cameras and
+//! the edge's own keys (and the LAN web app's local admin token, printed once;
+//! `local-token --rotate` makes a new one), `status` shows them and the enrollment, `run` runs the cameras and
 //! connects to the vm, delivering events, sealed clips and telemetry until SIGTERM or SIGINT; `camera add|list|remove` manages cameras; `detect` runs the
 //! detector on a photograph; `import-clip`, `archive-file` and `emit-test-event` queue things
 //! by hand.
@@ -42,6 +43,17 @@ enum Command {
         /// instructions) use it; off, nothing is sent to the LAN's hosts.
         #[arg(long)]
         discovery: bool,
+    },
+    /// The local admin token of the LAN web app (`[http] listen`): `--rotate` makes a new one
+    /// and prints it once (the old one stops working, its sessions end); without, says
+    /// whether one exists. Only its SHA-256 is kept.
+    LocalToken {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Make a new token.
+        #[arg(long)]
+        rotate: bool,
     },
     /// Show the edge's keys (peer id, fingerprints, age recipient), the owner's archive key
     /// id and whether it has enrolled.
@@ -321,6 +333,18 @@ fn run(cli: Cli) -> Result<()> {
             for a in &done.info.vm_addresses {
                 println!("vm address: {a}");
             }
+            if guardian_edge::local_token::exists(&data) {
+                println!(
+                    "local admin token for the LAN web app: kept (`guardian-edge local-token --rotate --data {}` makes a new one)",
+                    data.display()
+                );
+            } else {
+                let token = guardian_edge::local_token::make(&data)?;
+                println!("local admin token for the LAN web app: {token}");
+                println!(
+                    "(shown once; only its hash is kept. [http] listen in edge.toml turns the LAN web app on)"
+                );
+            }
             let config = EdgeConfig::load(&data.join(guardian_edge::paths::CONFIG))?;
             let model = locate::locate_model(&config.detector.model, &data);
             let found = model.path.as_ref().is_some_and(|p| p.is_file());
@@ -349,6 +373,21 @@ fn run(cli: Cli) -> Result<()> {
             println!("next: guardian-edge run --data {}", data.display());
         }
         Command::Status { data } => status(&data)?,
+        Command::LocalToken { data, rotate } => {
+            // Only an installed edge has a token.
+            Installed::load(&data)?;
+            if rotate {
+                let token = guardian_edge::local_token::make(&data)?;
+                println!("local admin token for the LAN web app: {token}");
+                println!("(shown once; the previous token no longer signs in)");
+            } else if guardian_edge::local_token::exists(&data) {
+                println!(
+                    "a local admin token exists (only its hash is kept); --rotate makes a new one"
+                );
+            } else {
+                println!("no local admin token; --rotate makes one");
+            }
+        }
         Command::Run { data } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {

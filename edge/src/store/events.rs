@@ -39,6 +39,63 @@ pub struct Playable {
     pub manifest_json: Option<Vec<u8>>,
 }
 
+/// What [`Store::review`] lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewQuery {
+    /// Only this camera's events.
+    pub camera: Option<String>,
+    /// Only this category's.
+    pub label: Option<String>,
+    /// Started before this, Unix ms.
+    pub before_ms: u64,
+    /// Started at or after this, Unix ms.
+    pub after_ms: u64,
+    /// Only these cameras' (a viewer's); `None` for all.
+    pub allowed: Option<Vec<String>>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// The columns [`local_event`] reads, in its order.
+const COLUMNS: &str = "e.event_id, e.record_json, e.track_json, e.clip_path, e.snapshot_path,
+    e.clip_bytes, e.camera_id, e.started_at_ms, e.ended_at_ms, e.category, e.score_milli,
+    e.thumbnail_path, e.objects_dir, e.manifest_json";
+
+/// An `events` row selected as [`COLUMNS`].
+fn local_event(
+    r: &guardian_sqlite::rusqlite::Row<'_>,
+) -> guardian_sqlite::rusqlite::Result<LocalEvent> {
+    let category: String = r.get(9)?;
+    let kept: Option<EventRecord> = r
+        .get::<_, Option<String>>(1)?
+        .and_then(|j| serde_json::from_str(&j).ok());
+    Ok(LocalEvent {
+        record: kept.unwrap_or(EventRecord {
+            event_id: r.get(0)?,
+            tenant_id: String::new(),
+            edge_id: String::new(),
+            camera_id: r.get(6)?,
+            started_at_ms: r.get::<_, i64>(7)? as u64,
+            ended_at_ms: r.get::<_, i64>(8)? as u64,
+            category: serde_json::from_value(serde_json::Value::String(category))
+                .unwrap_or(protocols::messages::Category::Other("unknown".into())),
+            score_milli: r.get(10)?,
+            clip_cid: None,
+            snapshot_cid: None,
+            thumbnail_cid: None,
+            truncated: false,
+            ..Default::default()
+        }),
+        track_json: r.get(2)?,
+        clip_path: r.get(3)?,
+        snapshot_path: r.get(4)?,
+        thumbnail_path: r.get(11)?,
+        objects_dir: r.get(12)?,
+        manifest_json: r.get(13)?,
+        bytes: r.get::<_, i64>(5)? as u64,
+    })
+}
+
 impl Store {
     /// Records a camera event and queues its record for the vm, and for the archive when
     /// `archive` (its manifest and objects folder then must be set), in one transaction
@@ -124,38 +181,48 @@ impl Store {
                  FROM events e
                  WHERE ?1 IS NULL OR e.camera_id = ?1 ORDER BY e.started_at_ms, e.event_id",
             )?;
-            let rows = stmt.query_map([camera], |r| {
-                let category: String = r.get(9)?;
-                let kept: Option<EventRecord> = r
-                    .get::<_, Option<String>>(1)?
-                    .and_then(|j| serde_json::from_str(&j).ok());
-                Ok(LocalEvent {
-                    record: kept.unwrap_or(EventRecord {
-                        event_id: r.get(0)?,
-                        tenant_id: String::new(),
-                        edge_id: String::new(),
-                        camera_id: r.get(6)?,
-                        started_at_ms: r.get::<_, i64>(7)? as u64,
-                        ended_at_ms: r.get::<_, i64>(8)? as u64,
-                        category: serde_json::from_value(serde_json::Value::String(category))
-                            .unwrap_or(protocols::messages::Category::Other("unknown".into())),
-                        score_milli: r.get(10)?,
-                        clip_cid: None,
-                        snapshot_cid: None,
-                        thumbnail_cid: None,
-                        truncated: false,
-                        ..Default::default()
-                    }),
-                    track_json: r.get(2)?,
-                    clip_path: r.get(3)?,
-                    snapshot_path: r.get(4)?,
-                    thumbnail_path: r.get(11)?,
-                    objects_dir: r.get(12)?,
-                    manifest_json: r.get(13)?,
-                    bytes: r.get::<_, i64>(5)? as u64,
-                })
-            })?;
+            let rows = stmt.query_map([camera], local_event)?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Events newest first for the LAN web app's review: started before `before_ms` and at or
+    /// after `after_ms`, optionally of one camera and one category, only of `allowed` cameras
+    /// when given; at most `limit`.
+    pub fn review(&self, q: &ReviewQuery) -> Result<Vec<LocalEvent>, StoreError> {
+        let allowed = q.allowed.as_ref().map(super::to_json).transpose()?;
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM events e
+                 WHERE (?1 IS NULL OR e.camera_id = ?1) AND (?2 IS NULL OR e.category = ?2)
+                   AND e.started_at_ms < ?3 AND e.started_at_ms >= ?4
+                   AND (?5 IS NULL OR e.camera_id IN (SELECT value FROM json_each(?5)))
+                 ORDER BY e.started_at_ms DESC, e.event_id DESC LIMIT ?6"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    q.camera,
+                    q.label,
+                    q.before_ms.min(i64::MAX as u64) as i64,
+                    q.after_ms.min(i64::MAX as u64) as i64,
+                    allowed,
+                    q.limit
+                ],
+                local_event,
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// One camera event by id.
+    pub fn event(&self, event_id: &str) -> Result<Option<LocalEvent>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                &format!("SELECT {COLUMNS} FROM events e WHERE e.event_id = ?1"),
+                [event_id],
+                local_event,
+            )
+            .optional()?)
         })
     }
 
@@ -252,6 +319,90 @@ mod tests {
         e.objects_dir = Some("clips/c/ev3".into());
         s.insert_event(&e, true, 1).unwrap();
         assert_eq!(s.due_archives(1, 10).unwrap()[0].objects_dir, "clips/c/ev3");
+    }
+
+    #[test]
+    fn review_lists_newest_first_within_the_filters() {
+        let mut s = Store::open_in_memory().unwrap();
+        for (id, cam, t) in [("a", "porch", 10), ("b", "yard", 20), ("c", "porch", 30)] {
+            s.insert_event(&event(id, cam, t), false, 1).unwrap();
+        }
+        let q = ReviewQuery {
+            camera: None,
+            label: None,
+            before_ms: u64::MAX,
+            after_ms: 0,
+            allowed: None,
+            limit: 10,
+        };
+        let ids = |q: &ReviewQuery| {
+            s.review(q)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.record.event_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&q), ["c", "b", "a"]);
+        assert_eq!(
+            ids(&ReviewQuery {
+                limit: 2,
+                ..q.clone()
+            }),
+            ["c", "b"]
+        );
+        assert_eq!(
+            ids(&ReviewQuery {
+                before_ms: 30,
+                ..q.clone()
+            }),
+            ["b", "a"]
+        );
+        assert_eq!(
+            ids(&ReviewQuery {
+                after_ms: 20,
+                ..q.clone()
+            }),
+            ["c", "b"]
+        );
+        assert_eq!(
+            ids(&ReviewQuery {
+                camera: Some("porch".into()),
+                ..q.clone()
+            }),
+            ["c", "a"]
+        );
+        assert_eq!(
+            ids(&ReviewQuery {
+                allowed: Some(vec!["yard".into()]),
+                ..q.clone()
+            }),
+            ["b"]
+        );
+        assert!(
+            ids(&ReviewQuery {
+                allowed: Some(vec![]),
+                ..q.clone()
+            })
+            .is_empty()
+        );
+        let label = record("x").category.as_str().to_owned();
+        assert_eq!(
+            ids(&ReviewQuery {
+                label: Some(label),
+                ..q.clone()
+            })
+            .len(),
+            3
+        );
+        assert!(
+            ids(&ReviewQuery {
+                label: Some("boat".into()),
+                ..q.clone()
+            })
+            .is_empty()
+        );
+        assert_eq!(s.event("b").unwrap().unwrap().record.camera_id, "yard");
+        assert_eq!(s.event("nope").unwrap(), None);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! the vm has acked it, so nothing is lost across restarts of either side.
 //!
 //! One file per table group: [`device`], [`outbox`], [`archive_outbox`],
-//! [`thumbnail_outbox`], [`events`], [`cameras`], [`nonces`], each adding its methods to [`Store`]. Threads and CLI commands
+//! [`thumbnail_outbox`], [`events`], [`cameras`], [`nonces`], [`users`] (the users the vm
+//! synced for the LAN web app), each adding its methods to [`Store`]. Threads and CLI commands
 //! use a [`Store`] directly; async code goes through [`Db`] (the blocking pool).
 
 pub mod archive_outbox;
@@ -18,6 +19,7 @@ pub mod events;
 pub mod nonces;
 pub mod outbox;
 pub mod thumbnail_outbox;
+pub mod users;
 
 use std::path::Path;
 
@@ -26,8 +28,9 @@ use guardian_sqlite::{Database, OpenError, Options};
 
 pub use archive_outbox::ArchiveItem;
 pub use cameras::CameraStatusRow;
-pub use events::{LocalEvent, Playable};
+pub use events::{LocalEvent, Playable, ReviewQuery};
 pub use thumbnail_outbox::ThumbnailItem;
+pub use users::{UserRow, UsersApplied};
 
 /// The migrations, in order (`MIGRATIONS[i]` brings the schema to version `i + 1`).
 pub const MIGRATIONS: &[&str] = &[
@@ -38,6 +41,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_sealed.sql"),
     include_str!("../../migrations/0006_thumbnails.sql"),
     include_str!("../../migrations/0007_live_events.sql"),
+    include_str!("../../migrations/0008_local_users.sql"),
 ];
 
 /// Errors of the store.
@@ -208,6 +212,7 @@ mod tests {
         "camera_status",
         "event_outbox",
         "events",
+        "local_users",
         "playback_nonces",
         "state",
     ];

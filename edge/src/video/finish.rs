@@ -61,7 +61,14 @@ pub struct FinishContext {
     pub clock: SharedClock,
     /// Woken when an event's record is queued for the vm (the agent sends it at once).
     pub events_queued: Arc<tokio::sync::Notify>,
+    /// Events being recorded now (the LAN API lists them and answers 409 for their clips).
+    pub live: LiveEvents,
 }
+
+/// The events being recorded now, by event id, each with its latest open record: a camera
+/// adds one when it opens and the finisher removes it once its rows are written (or it
+/// failed).
+pub type LiveEvents = Arc<std::sync::Mutex<std::collections::BTreeMap<String, EventRecord>>>;
 
 /// A closed event whose clip is still open.
 pub struct ClosedEvent {
@@ -97,8 +104,12 @@ pub fn spawn(
     std::thread::Builder::new()
         .name(format!("finish-{}", cam.id))
         .spawn(move || {
+            let id = event.event_id.clone();
             if let Err(e) = finish(&ctx, &cam, event) {
                 tracing::error!(camera = %cam.id, error = %format!("{e:#}"), "event not saved");
+            }
+            if let Ok(mut live) = ctx.live.lock() {
+                live.remove(&id);
             }
         })
 }

@@ -20,7 +20,7 @@ use guardian_node::shutdown::Shutdown;
 
 use super::analysis::Detect;
 use super::camera::{CameraContext, CameraHandle, FrameBoard, StatusBoard, join_within};
-use super::finish::FinishContext;
+use super::finish::{FinishContext, LiveEvents};
 use super::retention;
 use super::second_look::Verifier;
 use crate::config::{DetectorConfig, EdgeConfig};
@@ -44,6 +44,8 @@ pub struct Video {
     pub frames: FrameBoard,
     /// Woken when an event's record is queued for the vm.
     pub events_queued: Arc<tokio::sync::Notify>,
+    /// The events being recorded now.
+    pub live: LiveEvents,
 }
 
 impl Video {
@@ -58,7 +60,9 @@ impl Video {
         let status: StatusBoard = Arc::new(Mutex::new(BTreeMap::new()));
         let frames: FrameBoard = Arc::new(Mutex::new(BTreeMap::new()));
         let events_queued = Arc::new(tokio::sync::Notify::new());
+        let live: LiveEvents = Arc::default();
         let mut sup = Supervisor {
+            live: live.clone(),
             frames: frames.clone(),
             events_queued: events_queued.clone(),
             data: installed.data.clone(),
@@ -87,6 +91,7 @@ impl Video {
             status,
             frames,
             events_queued,
+            live,
         })
     }
 
@@ -120,6 +125,7 @@ struct Supervisor {
     status: StatusBoard,
     frames: FrameBoard,
     events_queued: Arc<tokio::sync::Notify>,
+    live: LiveEvents,
     cameras: HashMap<String, CameraHandle>,
     ctx: Option<Arc<CameraContext>>,
     clock: SharedClock,
@@ -225,6 +231,7 @@ impl Supervisor {
                 .collect(),
             clock: self.clock.clone(),
             events_queued: self.events_queued.clone(),
+            live: self.live.clone(),
         }
     }
 

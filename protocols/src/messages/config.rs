@@ -13,6 +13,9 @@
 //! the signature itself ([`crate::key_slots::accept`]); the vm cannot make one.
 //! The camera section's revision is the vm's per-edge camera revision; its payload holds
 //! every camera of the edge, passwords sealed to the edge ([`SealedCredential`]).
+//! The users section's revision is the vm's user revision; its payload is every user of the
+//! household who may sign in to the edge's LAN web app, with the Argon2id hash of their
+//! password (never the password), their role and their cameras ([`UsersSection`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -305,6 +308,106 @@ pub struct Polygon {
     pub points: Vec<(u16, u16)>,
 }
 
+/// A user's role in the web app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Sees and changes everything.
+    Admin,
+    /// Sees its cameras' events, clips and state; changes nothing (but marking reviewed).
+    Viewer,
+}
+
+impl Role {
+    /// The name as stored and shown (`admin`, `viewer`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// From [`Role::as_str`].
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// One user who may sign in to the edge's LAN web app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalUser {
+    /// The user name (see [`valid_user_name`]).
+    pub name: String,
+    /// The Argon2id hash of the password, a PHC string (`$argon2id$v=19$m=...`).
+    pub password_phc: String,
+    /// Admin or viewer.
+    pub role: Role,
+    /// The cameras the user sees; `None` for every camera.
+    pub cameras: Option<Vec<String>>,
+}
+
+/// Every user of the household at one revision of the vm's user list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsersSection {
+    /// The revision (from 1, one sequence for every change).
+    pub revision: u64,
+    /// The users.
+    pub users: Vec<LocalUser>,
+}
+
+/// The most users a household has.
+pub const MAX_USERS: usize = 256;
+/// The longest PHC string taken.
+pub const MAX_PHC: usize = 512;
+
+/// A user name: 1 to 64 characters of a-z, A-Z, 0-9, `.`, `_`, `-` and `@`.
+pub fn valid_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+}
+
+impl UsersSection {
+    /// Checks its form (names, hashes' form and length, camera ids, no name twice); the
+    /// message names the user and the field. The hash itself is parsed where it is used.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.users.len() > MAX_USERS {
+            return Err(format!("at most {MAX_USERS} users"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for u in &self.users {
+            if !valid_user_name(&u.name) {
+                let n: String = u.name.chars().take(64).collect();
+                return Err(format!(
+                    "user name {n:?} must be 1 to 64 characters of a-z, A-Z, 0-9, ., _, - and @"
+                ));
+            }
+            if !seen.insert(u.name.as_str()) {
+                return Err(format!("user {} appears twice", u.name));
+            }
+            if !u.password_phc.starts_with("$argon2id$") || u.password_phc.len() > MAX_PHC {
+                return Err(format!(
+                    "user {}: password_phc must be an Argon2id PHC string of at most {MAX_PHC} \
+                     characters",
+                    u.name
+                ));
+            }
+            if let Some(cams) = &u.cameras
+                && (cams.len() > 1024 || cams.iter().any(|c| !super::valid_id(c)))
+            {
+                return Err(format!("user {}: cameras must be camera ids", u.name));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One section of configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Section {
@@ -312,6 +415,8 @@ pub enum Section {
     KeySlots(Signed<KeySlotList>),
     /// The edge's cameras.
     Cameras(CameraSet),
+    /// The users who may sign in to the edge's LAN web app.
+    Users(UsersSection),
 }
 
 /// A section's name.
@@ -322,6 +427,8 @@ pub enum SectionName {
     KeySlots,
     /// [`Section::Cameras`].
     Cameras,
+    /// [`Section::Users`].
+    Users,
 }
 
 impl SectionName {
@@ -330,6 +437,7 @@ impl SectionName {
         match self {
             SectionName::KeySlots => "key_slots",
             SectionName::Cameras => "cameras",
+            SectionName::Users => "users",
         }
     }
 }
@@ -340,6 +448,7 @@ impl Section {
         match self {
             Section::KeySlots(_) => SectionName::KeySlots,
             Section::Cameras(_) => SectionName::Cameras,
+            Section::Users(_) => SectionName::Users,
         }
     }
 
@@ -349,6 +458,7 @@ impl Section {
         match self {
             Section::KeySlots(list) => list.peek().ok().map(|l| l.version),
             Section::Cameras(set) => Some(set.revision),
+            Section::Users(u) => Some(u.revision),
         }
     }
 }
@@ -619,6 +729,70 @@ mod tests {
         assert_eq!(
             serde_json::to_value(SectionName::KeySlots).unwrap(),
             "key_slots"
+        );
+    }
+
+    fn users() -> UsersSection {
+        UsersSection {
+            revision: 3,
+            users: vec![
+                LocalUser {
+                    name: "alice".into(),
+                    password_phc:
+                        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+                    role: Role::Admin,
+                    cameras: None,
+                },
+                LocalUser {
+                    name: "sitter@home".into(),
+                    password_phc:
+                        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+                    role: Role::Viewer,
+                    cameras: Some(vec!["porch".into()]),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn the_users_section_travels_and_validates() {
+        let push = ConfigPush {
+            sections: vec![Section::Users(users())],
+        };
+        conformance::check(&push);
+        assert_eq!(push.sections[0].name(), SectionName::Users);
+        assert_eq!(push.sections[0].revision(), Some(3));
+        assert_eq!(SectionName::Users.as_str(), "users");
+        assert_eq!(serde_json::to_value(Role::Viewer).unwrap(), "viewer");
+        assert_eq!(Role::parse("admin"), Some(Role::Admin));
+        assert_eq!(Role::parse("root"), None);
+        conformance::check(&ConfigAck {
+            sections: vec![SectionAck {
+                section: SectionName::Users,
+                outcome: SectionOutcome::Applied { revision: 3 },
+            }],
+        });
+        assert_eq!(users().validate(), Ok(()));
+        let bad = |f: fn(&mut UsersSection), what: &str| {
+            let mut u = users();
+            f(&mut u);
+            let e = u.validate().unwrap_err();
+            assert!(e.contains(what), "{e} should say {what}");
+        };
+        bad(|u| u.users[1].name = "alice".into(), "twice");
+        bad(|u| u.users[0].name = "a b".into(), "user name");
+        bad(|u| u.users[0].name = String::new(), "user name");
+        bad(
+            |u| u.users[0].password_phc = "hunter2".into(),
+            "password_phc",
+        );
+        bad(
+            |u| u.users[0].password_phc = "$argon2i$v=19$m=8,t=1,p=1$x$y".into(),
+            "password_phc",
+        );
+        bad(
+            |u| u.users[1].cameras = Some(vec!["Porch Cam".into()]),
+            "cameras",
         );
     }
 

@@ -170,7 +170,10 @@ mod tests {
         }
         assert!(check_password("0123456789").is_ok());
         assert_eq!(check_password("short"), Err(UserError::BadPassword));
-        assert_eq!(check_password(&"p".repeat(257)), Err(UserError::BadPassword));
+        assert_eq!(
+            check_password(&"p".repeat(257)),
+            Err(UserError::BadPassword)
+        );
         // Characters, not bytes: ten accented letters are enough.
         assert!(check_password("éééééééééé").is_ok());
         assert!(check_cameras(&Some(vec!["porch".into()])).is_ok());

@@ -153,17 +153,20 @@ async fn push_peer(state: &VmState, peer: &str, reconnected: bool) {
     {
         sections.push(Section::Cameras(set));
     }
-    if let Some(u) = users.filter(|u| needs_push(Some(u.revision), users_ack.as_ref(), reconnected))
-    {
-        sections.push(Section::Users(u));
-    }
-    if sections.is_empty() {
-        return;
-    }
-    let push = ConfigPush { sections };
-    match send(state, peer, &push).await {
-        Ok(ack) => record(state, peer, ack).await,
-        Err(e) => tracing::debug!(%peer, error = %e, "configuration push failed; will retry"),
+    // The users travel in a push of their own: an edge older than the section cannot decode
+    // it, and must still get its key slots and cameras.
+    let users = users
+        .filter(|u| needs_push(Some(u.revision), users_ack.as_ref(), reconnected))
+        .map(|u| vec![Section::Users(u)]);
+    for sections in [Some(sections), users].into_iter().flatten() {
+        if sections.is_empty() {
+            continue;
+        }
+        let push = ConfigPush { sections };
+        match send(state, peer, &push).await {
+            Ok(ack) => record(state, peer, ack).await,
+            Err(e) => tracing::debug!(%peer, error = %e, "configuration push failed; will retry"),
+        }
     }
 }
 

@@ -91,9 +91,16 @@ mod tests {
         );
         let berlin = days(&times, &jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
         assert_eq!(berlin.len(), 2);
-        assert_eq!((berlin[0].day.as_str(), berlin[0].events), ("2026-12-08", 1));
         assert_eq!(
-            (berlin[1].day.as_str(), berlin[1].events, berlin[1].unreviewed),
+            (berlin[0].day.as_str(), berlin[0].events),
+            ("2026-12-08", 1)
+        );
+        assert_eq!(
+            (
+                berlin[1].day.as_str(),
+                berlin[1].events,
+                berlin[1].unreviewed
+            ),
             ("2026-12-07", 2, 1)
         );
     }

@@ -142,6 +142,7 @@ fn the_server_matches_its_openapi_document() {
     assert_eq!(
         documented,
         [
+            "/",
             "/api/v1/alerts",
             "/api/v1/alerts/rules",
             "/api/v1/archive",
@@ -153,13 +154,22 @@ fn the_server_matches_its_openapi_document() {
             "/api/v1/cameras/{id}",
             "/api/v1/cameras/{id}/snapshot",
             "/api/v1/devices",
+            "/api/v1/devices/{peer_id}/telemetry",
             "/api/v1/events",
             "/api/v1/events/{id}/clip",
             "/api/v1/events/{id}/play",
+            "/api/v1/events/{id}/reviewed",
             "/api/v1/events/{id}/thumbnail",
             "/api/v1/health",
             "/api/v1/key-slots",
             "/api/v1/mode",
+            "/api/v1/review",
+            "/api/v1/review/days",
+            "/api/v1/session",
+            "/api/v1/tenant",
+            "/api/v1/users",
+            "/api/v1/users/{name}",
+            "/assets/{file}",
             "/healthz",
             "/metrics"
         ]
@@ -550,6 +560,316 @@ fn the_server_matches_its_openapi_document() {
         ),
         404
     );
+
+    // The web app's reads: with the token, without (not counted as a failed sign-in), and
+    // one wrong token (each counts towards the address's limit of 20 a minute).
+    for path in [
+        "/api/v1/session",
+        "/api/v1/tenant",
+        "/api/v1/review",
+        "/api/v1/review/days",
+        "/api/v1/users",
+    ] {
+        assert_eq!(check(&spec, &vm, path, path, Some(&token)), 200, "{path}");
+        assert_eq!(check(&spec, &vm, path, path, None), 401, "{path}");
+    }
+    assert_eq!(
+        check(
+            &spec,
+            &vm,
+            "/api/v1/tenant",
+            "/api/v1/tenant",
+            Some("gdn_wrong")
+        ),
+        401
+    );
+    let (_, session) = check_body(
+        &spec,
+        &vm,
+        "/api/v1/session",
+        "/api/v1/session",
+        Some(&token),
+    );
+    assert_eq!(
+        (&session["user"]["name"], &session["user"]["role"]),
+        (&json!("owner"), &json!("admin"))
+    );
+    let (_, tenant) = check_body(&spec, &vm, "/api/v1/tenant", "/api/v1/tenant", Some(&token));
+    assert_eq!(tenant["tenant_id"], vm.tenant_id.as_str());
+    assert_eq!(tenant["served_by"], "vm");
+    assert_eq!(tenant["owner_recipient"], RECIPIENT, "{tenant}");
+    let (_, review) = check_body(&spec, &vm, "/api/v1/review", "/api/v1/review", Some(&token));
+    assert_eq!(review["events"].as_array().unwrap().len(), 4, "{review}");
+    let (_, days) = check_body(
+        &spec,
+        &vm,
+        "/api/v1/review/days",
+        "/api/v1/review/days",
+        Some(&token),
+    );
+    let counted: u64 = days["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["events"].as_u64().unwrap())
+        .sum();
+    assert_eq!((counted, &days["time_zone"]), (4, &json!("UTC")), "{days}");
+    for (url, want) in [
+        (
+            "/api/v1/review?camera=front-door&label=person&reviewed=false&limit=2",
+            200,
+        ),
+        ("/api/v1/review?before=9223372036854775807&after=0", 200),
+        ("/api/v1/review?reviewed=yes", 400),
+        ("/api/v1/review?label=Person", 400),
+        ("/api/v1/review?before=-1", 400),
+        ("/api/v1/review?limit=0", 400),
+        ("/api/v1/review?since=0", 400),
+    ] {
+        assert_eq!(
+            check(&spec, &vm, "/api/v1/review", url, Some(&token)),
+            want,
+            "{url}"
+        );
+    }
+    for (url, want) in [
+        ("/api/v1/review/days?camera=front-door&reviewed=true", 200),
+        ("/api/v1/review/days?reviewed=1", 400),
+    ] {
+        assert_eq!(
+            check(&spec, &vm, "/api/v1/review/days", url, Some(&token)),
+            want,
+            "{url}"
+        );
+    }
+    // The edge's telemetry history.
+    let telemetry = "/api/v1/devices/{peer_id}/telemetry";
+    let peer = edge.peer_id();
+    let (status, history) = check_body(
+        &spec,
+        &vm,
+        telemetry,
+        &format!("/api/v1/devices/{peer}/telemetry?since=0&limit=10"),
+        Some(&token),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        !history["samples"].as_array().unwrap().is_empty(),
+        "{history}"
+    );
+    for (url, tok, want) in [
+        (format!("/api/v1/devices/{peer}/telemetry"), None, 401),
+        (
+            format!("/api/v1/devices/{peer}/telemetry?limit=0"),
+            Some(&token),
+            400,
+        ),
+        (
+            "/api/v1/devices/Bad%20Id/telemetry".to_owned(),
+            Some(&token),
+            400,
+        ),
+        (
+            format!("/api/v1/devices/{}/telemetry", vm.peer_id),
+            Some(&token),
+            404,
+        ),
+    ] {
+        assert_eq!(
+            check(&spec, &vm, telemetry, &url, tok.map(|t| t.as_str())),
+            want,
+            "{url}"
+        );
+    }
+    // Marking reviewed.
+    let reviewed = "/api/v1/events/{id}/reviewed";
+    let first = vm.event_ids()[0].clone();
+    let validate_put = |url: &str, headers: &[(&str, &str)], body: &Value| {
+        let a = vm.request("PUT", url, headers, Some(body));
+        let schema = response_schema_of(&spec, "put", reviewed, a.status);
+        let errors: Vec<String> = jsonschema::validator_for(&schema)
+            .unwrap()
+            .iter_errors(&a.json)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "PUT {url} -> {} {}: {errors:?}",
+            a.status,
+            a.json
+        );
+        a
+    };
+    let bearer = format!("Bearer {token}");
+    let owner = [("Authorization", bearer.as_str())];
+    let url = format!("/api/v1/events/{first}/reviewed");
+    let a = validate_put(&url, &owner, &json!({"reviewed": true}));
+    assert_eq!(a.status, 200);
+    assert!(a.json["reviewed_at_ms"].is_u64(), "{}", a.json);
+    let (_, listed) = check_body(
+        &spec,
+        &vm,
+        "/api/v1/review",
+        "/api/v1/review?reviewed=true",
+        Some(&token),
+    );
+    assert_eq!(listed["events"][0]["event_id"], first.as_str());
+    assert_eq!(
+        listed["events"][0]["reviewed_at_ms"],
+        a.json["reviewed_at_ms"]
+    );
+    for (url, headers, body, want) in [
+        (url.clone(), &owner[..], json!({"reviewed": false}), 200),
+        (url.clone(), &owner[..], json!({"reviewed": "yes"}), 400),
+        (
+            url.clone(),
+            &owner[..],
+            json!({"reviewed": true, "x": 1}),
+            400,
+        ),
+        (url.clone(), &[][..], json!({"reviewed": true}), 401),
+        (
+            "/api/v1/events/nope/reviewed".to_owned(),
+            &owner[..],
+            json!({"reviewed": true}),
+            404,
+        ),
+        (
+            "/api/v1/events/Bad%20Id/reviewed".to_owned(),
+            &owner[..],
+            json!({"reviewed": true}),
+            400,
+        ),
+    ] {
+        assert_eq!(
+            validate_put(&url, headers, &body).status,
+            want,
+            "{url} {body}"
+        );
+    }
+    // Signing in: the owner token, then a user; refusals.
+    let session_path = "/api/v1/session";
+    let (status, signed) = check_post(
+        &spec,
+        &vm,
+        session_path,
+        session_path,
+        None,
+        &json!({"token": token}).to_string(),
+    );
+    assert_eq!(status, 200, "{signed}");
+    assert!(signed["expires_at_ms"].is_u64());
+    for (body, want) in [
+        (json!({"token": "gdn_wrong"}), 401),
+        (json!({"username": "nobody", "password": "0123456789"}), 401),
+        (json!({"token": token, "username": "x"}), 400),
+        (json!({"nope": 1}), 400),
+    ] {
+        assert_eq!(
+            check_post(
+                &spec,
+                &vm,
+                session_path,
+                session_path,
+                None,
+                &body.to_string()
+            )
+            .0,
+            want,
+            "{body}"
+        );
+    }
+    // Users: made by the owner; a viewer is refused the admin pages with 403.
+    let user_path = "/api/v1/users/{name}";
+    for (name, body, want) in [
+        (
+            "ana",
+            json!({"password": "correct horse", "role": "viewer", "cameras": ["front-door"]}),
+            200,
+        ),
+        (
+            "ana",
+            json!({"role": "viewer", "cameras": ["front-door"]}),
+            200,
+        ),
+        ("bob", json!({"role": "viewer"}), 400),
+        ("bob", json!({"password": "short", "role": "viewer"}), 400),
+        (
+            "bob",
+            json!({"password": "0123456789", "role": "root"}),
+            400,
+        ),
+        (
+            "owner",
+            json!({"password": "0123456789", "role": "admin"}),
+            400,
+        ),
+    ] {
+        let (status, answer) = vm.send("PUT", &format!("/api/v1/users/{name}"), Some(&body));
+        assert_eq!(status, want, "{name} {body} -> {answer}");
+        validate("put", user_path, status, &answer);
+    }
+    let (_, users) = check_body(&spec, &vm, "/api/v1/users", "/api/v1/users", Some(&token));
+    assert_eq!(users["users"][0]["name"], "ana");
+    let (status, ana) = check_post(
+        &spec,
+        &vm,
+        session_path,
+        session_path,
+        None,
+        &json!({"username": "ana", "password": "correct horse"}).to_string(),
+    );
+    assert_eq!((status, &ana["user"]["role"]), (200, &json!("viewer")));
+    let signed_in = vm.request(
+        "POST",
+        session_path,
+        &[],
+        Some(&json!({"username": "ana", "password": "correct horse"})),
+    );
+    let cookie = signed_in.session_cookie();
+    let a = vm.with_cookie("GET", "/api/v1/users", &cookie, None);
+    assert_eq!((a.status, &a.json["error"]), (403, &json!("forbidden")));
+    validate("get", "/api/v1/users", 403, &a.json);
+    let a = vm.with_cookie(
+        "PUT",
+        "/api/v1/users/ana",
+        &cookie,
+        Some(&json!({"role": "admin"})),
+    );
+    validate("put", user_path, a.status, &a.json);
+    assert_eq!(a.status, 403);
+    let a = vm.with_cookie("GET", session_path, &cookie, None);
+    assert_eq!((a.status, &a.json["user"]["name"]), (200, &json!("ana")));
+    validate("get", session_path, 200, &a.json);
+    let a = vm.with_cookie("DELETE", session_path, &cookie, None);
+    assert_eq!(a.status, 204);
+    assert_eq!(
+        vm.with_cookie("GET", session_path, &cookie, None).status,
+        401
+    );
+    for (name, want) in [("ana", 204), ("ana", 404)] {
+        let (status, answer) = vm.send("DELETE", &format!("/api/v1/users/{name}"), None);
+        assert_eq!(status, want, "{name} -> {answer}");
+        if status != 204 {
+            validate("delete", user_path, status, &answer);
+        }
+    }
+    // The web app: the page and its files, with the policy; an unknown file is a JSON 404.
+    let page = vm.request("GET", "/", &[], None);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let missing = vm.request("GET", "/assets/nope.js", &[], None);
+    assert_eq!(missing.status, 404);
+    validate("get", "/assets/{file}", 404, &missing.json);
 
     // Paging: a full page names where the next starts.
     let (_, page) = vm.get("/api/v1/events?limit=2");

@@ -24,9 +24,16 @@ fn the_vms_app_is_this_releases_and_a_changed_page_is_caught() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("is this release's"), "{text}");
-    assert!(!text.contains("DIFFERENT") && !text.contains("MISSING"), "{text}");
+    assert!(
+        !text.contains("DIFFERENT") && !text.contains("MISSING"),
+        "{text}"
+    );
 
     // Another server: the same page with one more script.
     let page = ureq::get(&format!("{}/", vm.http))
@@ -38,12 +45,21 @@ fn the_vms_app_is_this_releases_and_a_changed_page_is_caught() {
     std::fs::create_dir_all(&site).unwrap();
     std::fs::write(
         site.join("index.html"),
-        page.replace("</head>", "<script src=\"/assets/steal.js\"></script></head>"),
+        page.replace(
+            "</head>",
+            "<script src=\"/assets/steal.js\"></script></head>",
+        ),
     )
     .unwrap();
     let port = free_port();
     let mut server = Command::new("python3")
-        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
         .current_dir(&site)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -59,7 +75,12 @@ fn the_vms_app_is_this_releases_and_a_changed_page_is_caught() {
         .unwrap();
     let _ = server.kill();
     let _ = server.wait();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
     let files = v["files"].as_array().unwrap();

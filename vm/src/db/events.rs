@@ -204,7 +204,8 @@ pub fn review_times(
     f: &ReviewFilter,
     cap: u32,
 ) -> Result<Vec<(u64, bool)>, DbError> {
-    let mut sql = String::from("SELECT started_at_ms, reviewed_at_ms IS NOT NULL FROM events WHERE 1 = 1");
+    let mut sql =
+        String::from("SELECT started_at_ms, reviewed_at_ms IS NOT NULL FROM events WHERE 1 = 1");
     let (where_sql, mut args) = review_where(f);
     sql.push_str(&where_sql);
     sql.push_str(" ORDER BY started_at_ms DESC LIMIT ?");
@@ -385,26 +386,49 @@ mod tests {
         db.with(|c| {
             let batch: Vec<_> = (10..16).map(|i| record(&format!("e{i}"), i)).collect();
             insert_events(c, "e", &batch, 1)?;
-            let ids = |rows: Vec<EventRow>| rows.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
+            let ids =
+                |rows: Vec<EventRow>| rows.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
             let all = ReviewFilter::default();
             assert_eq!(ids(review(c, &all, 3)?), ["e15", "e14", "e13"]);
-            let page2 = ReviewFilter { before: Some(13), ..all.clone() };
+            let page2 = ReviewFilter {
+                before: Some(13),
+                ..all.clone()
+            };
             assert_eq!(ids(review(c, &page2, 10)?), ["e12", "e11", "e10"]);
-            let front = ReviewFilter { camera: Some("front".into()), ..all.clone() };
+            let front = ReviewFilter {
+                camera: Some("front".into()),
+                ..all.clone()
+            };
             assert_eq!(ids(review(c, &front, 10)?), ["e14", "e12", "e10"]);
             // A viewer allowed only the back camera never sees the front one, whatever it asks.
-            let viewer = ReviewFilter { allowed: Some(vec!["back".into()]), ..front.clone() };
+            let viewer = ReviewFilter {
+                allowed: Some(vec!["back".into()]),
+                ..front.clone()
+            };
             assert!(review(c, &viewer, 10)?.is_empty());
-            let nobody = ReviewFilter { allowed: Some(vec![]), ..all.clone() };
+            let nobody = ReviewFilter {
+                allowed: Some(vec![]),
+                ..all.clone()
+            };
             assert!(review(c, &nobody, 10)?.is_empty());
             assert!(set_reviewed(c, "e14", Some(99))?);
             assert!(!set_reviewed(c, "nope", Some(99))?);
-            let done = ReviewFilter { reviewed: Some(true), ..all.clone() };
+            let done = ReviewFilter {
+                reviewed: Some(true),
+                ..all.clone()
+            };
             let rows = review(c, &done, 10)?;
             assert_eq!((rows.len(), rows[0].reviewed_at_ms), (1, Some(99)));
-            let todo = ReviewFilter { reviewed: Some(false), after: Some(12), ..all.clone() };
+            let todo = ReviewFilter {
+                reviewed: Some(false),
+                after: Some(12),
+                ..all.clone()
+            };
             assert_eq!(ids(review(c, &todo, 10)?), ["e15", "e13", "e12"]);
-            let none = ReviewFilter { label: Some("car".into()), ..all.clone() };
+            let none = ReviewFilter {
+                label: Some("car".into()),
+                ..all.clone()
+            };
             assert!(review(c, &none, 10)?.is_empty());
             let times = review_times(c, &all, 100)?;
             assert_eq!(times.len(), 6);

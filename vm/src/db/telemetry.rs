@@ -115,7 +115,10 @@ mod tests {
             assert_eq!(telemetry_count(c, "e")?, 4);
             assert_eq!(latest_telemetry(c, "e")?.unwrap().at_ms, 9);
             let h = telemetry_history(c, "e", 7, 10)?;
-            assert_eq!(h.iter().map(|(_, r)| r.at_ms).collect::<Vec<_>>(), [7, 8, 9]);
+            assert_eq!(
+                h.iter().map(|(_, r)| r.at_ms).collect::<Vec<_>>(),
+                [7, 8, 9]
+            );
             assert_eq!(telemetry_history(c, "e", 0, 2)?.len(), 2);
             Ok(())
         })

@@ -50,8 +50,7 @@ fn user_secret(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserSecret> {
     })
 }
 
-const USER_COLUMNS: &str =
-    "name, password_phc, role, cameras_json, created_at_ms, last_sign_in_ms";
+const USER_COLUMNS: &str = "name, password_phc, role, cameras_json, created_at_ms, last_sign_in_ms";
 
 /// Every user, by name.
 pub fn users(c: &Connection) -> Result<Vec<UserSecret>, DbError> {
@@ -197,10 +196,23 @@ mod tests {
         let db = Db::open_in_memory().unwrap();
         db.with(|c| {
             let cams = Some(vec!["porch".to_owned()]);
-            assert!(put_user(c, "ana", Some("$argon2id$x"), "viewer", &cams, 10)?);
-            assert!(!put_user(c, "bob", None, "viewer", &None, 10)?, "no such user");
+            assert!(put_user(
+                c,
+                "ana",
+                Some("$argon2id$x"),
+                "viewer",
+                &cams,
+                10
+            )?);
+            assert!(
+                !put_user(c, "bob", None, "viewer", &None, 10)?,
+                "no such user"
+            );
             let ana = user(c, "ana")?.unwrap();
-            assert_eq!((ana.user.role.as_str(), ana.user.cameras.clone()), ("viewer", cams));
+            assert_eq!(
+                (ana.user.role.as_str(), ana.user.cameras.clone()),
+                ("viewer", cams)
+            );
             insert_session(c, "s1", Some("ana"), 20, 100)?;
             insert_session(c, "s0", None, 20, 100)?;
             assert!(session(c, "s1", 50)?.unwrap().0.is_some());

@@ -581,7 +581,11 @@ pub(super) async fn put(
         .db
         .call(move |c| {
             let old = db::camera(c, &config.id)?;
-            keep_password(&mut config, old.as_ref().map(|o| (o.peer_id.as_str(), &o.config)), &peer);
+            keep_password(
+                &mut config,
+                old.as_ref().map(|o| (o.peer_id.as_str(), &o.config)),
+                &peer,
+            );
             db::put_camera(c, &peer, &config, now)
         })
         .await
@@ -594,7 +598,11 @@ pub(super) async fn put(
 /// A change that gives the same user name but no password keeps the stored sealed password,
 /// when the camera stays on the same edge with the same source (the seal is bound to the camera
 /// and its host): an owner edits a camera's zones without typing its password again.
-pub(super) fn keep_password(new: &mut CameraConfig, old: Option<(&str, &CameraConfig)>, peer: &str) {
+pub(super) fn keep_password(
+    new: &mut CameraConfig,
+    old: Option<(&str, &CameraConfig)>,
+    peer: &str,
+) {
     let Some((old_peer, old)) = old else { return };
     let (Some(n), Some(o)) = (new.credential.as_mut(), old.credential.as_ref()) else {
         return;
@@ -673,16 +681,28 @@ mod tests {
     #[test]
     fn an_edit_without_a_password_keeps_the_sealed_one_only_for_the_same_source() {
         let edge = device("home", Some("age1edge"));
-        let make = |json| to_config("porch", body(json), &edge, |_, _, _, _| Ok("S".into())).unwrap();
-        let old = make(serde_json::json!({"source": {"url": "rtsp://192.0.2.5/main", "username": "u", "password": "p"}}));
+        let make =
+            |json| to_config("porch", body(json), &edge, |_, _, _, _| Ok("S".into())).unwrap();
+        let old = make(
+            serde_json::json!({"source": {"url": "rtsp://192.0.2.5/main", "username": "u", "password": "p"}}),
+        );
         let edit = serde_json::json!({"source": {"url": "rtsp://192.0.2.5/main", "username": "u"}});
         let mut new = make(edit.clone());
         keep_password(&mut new, Some(("peer-home", &old)), "peer-home");
-        assert_eq!(new.credential.unwrap().password_sealed.as_deref(), Some("S"));
+        assert_eq!(
+            new.credential.unwrap().password_sealed.as_deref(),
+            Some("S")
+        );
         // Another host, another user or another edge: the password is not carried over.
         for (json, peer) in [
-            (serde_json::json!({"source": {"url": "rtsp://192.0.2.6/main", "username": "u"}}), "peer-home"),
-            (serde_json::json!({"source": {"url": "rtsp://192.0.2.5/main", "username": "v"}}), "peer-home"),
+            (
+                serde_json::json!({"source": {"url": "rtsp://192.0.2.6/main", "username": "u"}}),
+                "peer-home",
+            ),
+            (
+                serde_json::json!({"source": {"url": "rtsp://192.0.2.5/main", "username": "v"}}),
+                "peer-home",
+            ),
             (edit.clone(), "peer-shop"),
         ] {
             let mut new = make(json);

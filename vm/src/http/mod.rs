@@ -62,8 +62,8 @@ fn listing_query() -> impl Filter<Extract = (Listing,), Error = Rejection> + Clo
 }
 
 /// The review timeline's query, parsed and bounded once; 400 otherwise.
-fn review_query() -> impl Filter<Extract = (protocols::http::query::Review,), Error = Rejection> + Clone
-{
+fn review_query()
+-> impl Filter<Extract = (protocols::http::query::Review,), Error = Rejection> + Clone {
     raw_query().and_then(|raw: String| async move {
         query::review(&raw).map_err(|e| warp::reject::custom(ApiError::BadRequest(e.to_string())))
     })
@@ -179,12 +179,10 @@ pub fn routes(
     let thumbnail = warp::path!("api" / "v1" / "events" / String / "thumbnail")
         .and(warp::get())
         .and(member.clone())
-        .and_then(
-            |id: String, state: Arc<VmState>, p: Principal| async move {
-                review::visible_event(&state, &p, &id).await?;
-                api::get_thumbnail(id, state).await
-            },
-        );
+        .and_then(|id: String, state: Arc<VmState>, p: Principal| async move {
+            review::visible_event(&state, &p, &id).await?;
+            api::get_thumbnail(id, state).await
+        });
     let key_slots_get = warp::path!("api" / "v1" / "key-slots")
         .and(warp::get())
         .and(anyone.clone())
@@ -236,16 +234,14 @@ pub fn routes(
     let snapshot = warp::path!("api" / "v1" / "cameras" / String / "snapshot")
         .and(warp::get())
         .and(member.clone())
-        .and_then(
-            |id: String, state: Arc<VmState>, p: Principal| async move {
-                if !p.may_see(&id) {
-                    return Err(warp::reject::custom(ApiError::NotFound(format!(
-                        "no camera {id}"
-                    ))));
-                }
-                discovery::snapshot(id, state).await
-            },
-        );
+        .and_then(|id: String, state: Arc<VmState>, p: Principal| async move {
+            if !p.may_see(&id) {
+                return Err(warp::reject::custom(ApiError::NotFound(format!(
+                    "no camera {id}"
+                ))));
+            }
+            discovery::snapshot(id, state).await
+        });
     let rules_get = warp::path!("api" / "v1" / "alerts" / "rules")
         .and(warp::get())
         .and(anyone.clone())
@@ -347,12 +343,10 @@ pub fn routes(
     let event_get = warp::path!("api" / "v1" / "events" / String)
         .and(warp::get())
         .and(member.clone())
-        .and_then(
-            |id: String, state: Arc<VmState>, p: Principal| async move {
-                let row = review::visible_event(&state, &p, &id).await?;
-                Ok::<_, Rejection>(warp::reply::json(&row).into_response())
-            },
-        );
+        .and_then(|id: String, state: Arc<VmState>, p: Principal| async move {
+            let row = review::visible_event(&state, &p, &id).await?;
+            Ok::<_, Rejection>(warp::reply::json(&row).into_response())
+        });
     let telemetry = warp::path!("api" / "v1" / "devices" / String / "telemetry")
         .and(warp::get())
         .and(member.clone())

@@ -174,9 +174,7 @@ pub(super) async fn tenant(state: Arc<VmState>) -> Result<warp::reply::Response,
     Ok(warp::reply::json(&TenantBody {
         tenant_id: state.config.tenant_id.clone(),
         kdf,
-        owner_key_id: recipient
-            .as_deref()
-            .map(protocols::owner_key::key_id),
+        owner_key_id: recipient.as_deref().map(protocols::owner_key::key_id),
         owner_recipient: recipient,
         owner_signing_key: signing_key.map(|k| data_encoding::HEXLOWER.encode(k.as_bytes())),
         owner_signing_fingerprint: signing_key

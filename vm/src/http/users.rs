@@ -67,9 +67,7 @@ pub(super) async fn sign_in(
             check_password(&state, &client, &name, password).await?
         }
         _ => {
-            return Err(bad(
-                "give either token, or username and password",
-            ));
+            return Err(bad("give either token, or username and password"));
         }
     };
     open_session(&state, principal).await

@@ -224,6 +224,61 @@ impl Vm {
         }
     }
 
+    /// `method` on `path` with only the credentials in `headers` (a `Cookie`, an
+    /// `Authorization`, an `X-Forwarded-For`...) and an optional JSON body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Answer {
+        let mut req = ureq::request(method, &format!("{}{path}", self.http));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let answer = match body {
+            Some(b) => req.send_json(b.clone()),
+            None => req.call(),
+        };
+        let r = match answer {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = r.status();
+        let headers = r
+            .headers_names()
+            .into_iter()
+            .flat_map(|name| {
+                r.all(&name)
+                    .into_iter()
+                    .map(|v| (name.to_ascii_lowercase(), v.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut r.into_reader(), &mut bytes).unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Answer {
+            status,
+            headers,
+            json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+            text,
+        }
+    }
+
+    /// [`Vm::request`] with a session cookie (`guardian_session=...`).
+    pub fn with_cookie(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Answer {
+        self.request(method, path, &[("Cookie", cookie)], body)
+    }
+
     /// Event ids the vm holds, in order.
     pub fn event_ids(&self) -> Vec<String> {
         let (status, body) = self.get("/api/v1/events?limit=1000");
@@ -427,6 +482,37 @@ impl Edge {
             serde_json::to_vec_pretty(v).unwrap(),
         )
         .unwrap();
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    /// Every header, names in lower case, in order (a name may repeat).
+    pub headers: Vec<(String, String)>,
+    /// The body as JSON (`Null` when it is empty or not JSON).
+    pub json: serde_json::Value,
+    /// The body as text (lossy).
+    pub text: String,
+}
+
+impl Answer {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `name=value` of the session cookie the answer sets (for a `Cookie` header).
+    pub fn session_cookie(&self) -> String {
+        let set = self
+            .header("set-cookie")
+            .unwrap_or_else(|| panic!("no Set-Cookie in {self:?}"));
+        set.split(';').next().unwrap().trim().to_owned()
     }
 }
 

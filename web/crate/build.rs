@@ -25,7 +25,10 @@ fn main() {
     // The folder and each file in it: a rebuilt bundle (new names included) rebuilds this crate.
     println!("cargo:rerun-if-changed={}", dist.display());
     println!("cargo:rerun-if-changed={}", dist.join("assets").display());
-    println!("cargo:rerun-if-changed={}", dist.join("index.html").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        dist.join("index.html").display()
+    );
     println!("cargo:rustc-env=GUARDIAN_WEB_FOLDER={}", folder.display());
     println!("cargo:rustc-check-cfg=cfg(guardian_web_built)");
     if built {

@@ -110,7 +110,10 @@ pub fn files() -> Vec<(String, String)> {
             } else {
                 format!("/{name}")
             };
-            Some((path, data_encoding::HEXLOWER.encode(&file.metadata.sha256_hash())))
+            Some((
+                path,
+                data_encoding::HEXLOWER.encode(&file.metadata.sha256_hash()),
+            ))
         })
         .collect();
     out.sort();

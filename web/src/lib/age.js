@@ -23,6 +23,9 @@ export async function recipientOf(identity) {
 export async function unlock(identity, itsRecipient) {
   decrypter = decrypterFor(identity);
   recipient = itsRecipient || (await identityToRecipient(identity));
+  // What was fetched ahead is decrypted now, all of it at once (what is still on its way, as
+  // it comes).
+  for (const [key, { path }] of [...early]) sealedImageUrl(key, path).catch(() => {});
 }
 
 /** Forgets the identity and every decrypted URL. */
@@ -32,6 +35,8 @@ export function lock() {
   for (const u of urls) URL.revokeObjectURL(u);
   urls.clear();
   thumbs.clear();
+  early.clear();
+  done.clear();
 }
 
 export const isUnlocked = () => decrypter !== null;
@@ -70,11 +75,14 @@ export function revoke(u) {
   if (u && urls.delete(u)) URL.revokeObjectURL(u);
 }
 
-// A few sealed images at a time: they are small, the page shows many.
+// Sealed images are small and the page shows many: a dozen fetches at a time (the fetch is the
+// slow part), and each is decrypted as soon as its bytes are here and the key is known, all at
+// once (decrypting one is cheap).
+const FETCHES = 12;
 let running = 0;
 const waiting = [];
 async function limited(fn) {
-  if (running >= 8) await new Promise((r) => waiting.push(r));
+  if (running >= FETCHES) await new Promise((r) => waiting.push(r));
   running++;
   try {
     return await fn();
@@ -85,6 +93,14 @@ async function limited(fn) {
   }
 }
 
+/** The sealed bytes at `path` (a dozen fetches at a time). */
+function fetchSealed(path, signal) {
+  return limited(async () => {
+    const res = await api(path, { raw: true, signal, headers: { Accept: 'application/octet-stream' } });
+    return new Uint8Array(await res.arrayBuffer());
+  });
+}
+
 /** Fetches a sealed file and decrypts it whole: {bytes, headers}. */
 export async function fetchDecrypted(path, signal) {
   const res = await api(path, { raw: true, signal, headers: { Accept: 'application/octet-stream' } });
@@ -92,14 +108,38 @@ export async function fetchDecrypted(path, signal) {
   return { bytes: await decryptBytes(sealed), headers: res.headers };
 }
 
-const thumbs = new Map();
+const thumbs = new Map(); // key -> Promise<blob: URL>
+// Sealed images fetched ahead (before the key exists, while the worker runs Argon2id): key ->
+// {path, bytes: Promise<Uint8Array>}. Only sealed bytes, which need no key; each leaves this
+// map when it is decrypted.
+const early = new Map();
+
+/** Fetches the sealed image at `path` now, to be decrypted as soon as the key is known. */
+export function prefetchSealed(key, path) {
+  if (thumbs.has(key) || early.has(key)) return;
+  const bytes = fetchSealed(path);
+  bytes.catch(() => {
+    if (early.get(key)?.bytes === bytes) early.delete(key);
+  });
+  early.set(key, { path, bytes });
+  if (decrypter) sealedImageUrl(key, path).catch(() => {});
+}
+
+const done = new Map(); // key -> blob: URL, once decrypted
+
+/** The blob: URL of `key` when it is decrypted already, else null. */
+export const sealedImageNow = (key) => done.get(key) || null;
 
 /** A blob: URL of a sealed JPEG at `path`, cached by `key`. */
 export function sealedImageUrl(key, path) {
   if (!thumbs.has(key)) {
-    const p = limited(async () => {
-      const { bytes } = await fetchDecrypted(path);
-      return objectUrl(new Blob([bytes], { type: 'image/jpeg' }));
+    const pre = early.get(key);
+    early.delete(key);
+    const bytes = pre ? pre.bytes.catch(() => fetchSealed(path)) : fetchSealed(path);
+    const p = bytes.then(async (sealed) => {
+      const u = objectUrl(new Blob([await decryptBytes(sealed)], { type: 'image/jpeg' }));
+      if (thumbs.get(key) === p) done.set(key, u);
+      return u;
     });
     p.catch(() => thumbs.delete(key));
     thumbs.set(key, p);

@@ -87,3 +87,12 @@ export function bytes(n) {
 
 export const score = (milli) => (milli == null ? '' : `${Math.round(milli / 10)}%`);
 export const cap = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s);
+
+/** `1 event`, `2 events`. */
+export const plural = (n, one, many = one + 's') => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * A 0-1 score as the API gives it (often a 32-bit float, 0.30000001192092896) rounded to 2
+ * decimals for showing and editing: 0.3. Empty stays empty.
+ */
+export const score2 = (x) => (x === '' || x == null || !Number.isFinite(Number(x)) ? x : Math.round(Number(x) * 100) / 100);

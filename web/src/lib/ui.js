@@ -1,6 +1,6 @@
 // Shared pieces of the screens.
 import { html, useState, useEffect } from './html.js';
-import { sealedImageUrl } from './age.js';
+import { sealedImageUrl, sealedImageNow } from './age.js';
 
 export function ErrorBox({ error, title }) {
   if (!error) return null;
@@ -29,12 +29,14 @@ export function Page({ title, actions, children }) {
 
 /** An <img> of a sealed JPEG, decrypted here (a blob: URL). */
 export function SealedImg({ cacheKey, path, alt = '', className = '' }) {
-  const [src, setSrc] = useState(null);
+  const [src, setSrc] = useState(() => sealedImageNow(cacheKey));
   const [err, setErr] = useState(null);
   useEffect(() => {
     let live = true;
-    setSrc(null);
+    const now = sealedImageNow(cacheKey);
+    setSrc(now);
     setErr(null);
+    if (now) return;
     sealedImageUrl(cacheKey, path).then((u) => live && setSrc(u), (e) => live && setErr(e));
     return () => {
       live = false;

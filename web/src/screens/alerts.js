@@ -3,7 +3,7 @@
 import { html, useState, useAsync } from '../lib/html.js';
 import { get, put } from '../lib/api.js';
 import { ErrorBox, Loading, Badge, Page, Field } from '../lib/ui.js';
-import { dateTime, ago } from '../lib/format.js';
+import { dateTime, ago, score2 } from '../lib/format.js';
 import { toast, update, useStore } from '../lib/store.js';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -57,7 +57,7 @@ export function ModePicker({ mode, compact }) {
 
 function toForm(r) {
   return {
-    name: r.name || '', cameras: csv(r.cameras), categories: csv(r.categories ?? ['person', 'vehicle']), min_score: r.min_score ?? 0,
+    name: r.name || '', cameras: csv(r.cameras), categories: csv(r.categories ?? ['person', 'vehicle']), min_score: score2(r.min_score ?? 0),
     zones: csv(r.zones), days: new Set(r.days || []), hours: csv(r.hours), modes: new Set(r.modes ?? ['away']),
     cooldown_secs: r.cooldown_secs ?? 60, severity: r.severity || 'warning', require_verification: r.require_verification ?? true,
   };
@@ -101,7 +101,7 @@ function RulesEditor({ data, onSaved }) {
         <${Field} label="Name"><input value=${r.name} pattern="[a-z0-9-]{1,48}" required onInput=${(e) => change(i, 'name', e.target.value)} /></${Field}>
         <${Field} label="Cameras" hint="comma separated; empty: every camera"><input value=${r.cameras} onInput=${(e) => change(i, 'cameras', e.target.value)} /></${Field}>
         <${Field} label="Labels" hint="person, vehicle or a detector label"><input value=${r.categories} onInput=${(e) => change(i, 'categories', e.target.value)} /></${Field}>
-        <${Field} label="Minimum score"><input type="number" min="0" max="1" step="0.05" value=${r.min_score} onInput=${(e) => change(i, 'min_score', e.target.value)} /></${Field}>
+        <${Field} label="Minimum score" hint="0 to 1; 0: any score"><input type="number" min="0" max="1" step="0.01" value=${r.min_score} onInput=${(e) => change(i, 'min_score', e.target.value)} /></${Field}>
         <${Field} label="Zones" hint="empty: anywhere"><input value=${r.zones} onInput=${(e) => change(i, 'zones', e.target.value)} /></${Field}>
         <${Field} label="Hours" hint="such as 22-06; empty: all day"><input value=${r.hours} onInput=${(e) => change(i, 'hours', e.target.value)} /></${Field}>
         <${Field} label="Quiet after firing (s)"><input type="number" min="0" value=${r.cooldown_secs} onInput=${(e) => change(i, 'cooldown_secs', e.target.value)} /></${Field}>

@@ -3,7 +3,7 @@ import { html, useState, useAsync } from '../lib/html.js';
 import { get, enc } from '../lib/api.js';
 import { fetchDecrypted, saveBlob, objectUrl } from '../lib/age.js';
 import { ErrorBox, Loading, Empty, Page } from '../lib/ui.js';
-import { bytes, dayKey, dayTitle, time, dateTime } from '../lib/format.js';
+import { bytes, dayKey, dayTitle, time, dateTime, plural } from '../lib/format.js';
 import { toast } from '../lib/store.js';
 
 const NAMES = { clip: ['clip.mp4', 'video/mp4'], snapshot: ['snapshot.jpg', 'image/jpeg'], thumbnail: ['thumbnail.jpg', 'image/jpeg'] };
@@ -61,7 +61,7 @@ export function Archive({ query }) {
     ${[...byCam].map(([cam, days]) => html`<section class="card archive-cam">
       <h2>${camName(cam)}</h2>
       ${[...days].map(([day, events]) => html`<details class="archive-day" open=${days.size < 4}>
-        <summary>${dayTitle([...events.values()][0][0].archived_at_ms)} <span class="muted">· ${events.size} events</span></summary>
+        <summary>${dayTitle([...events.values()][0][0].archived_at_ms)} <span class="muted">· ${plural(events.size, 'event')}</span></summary>
         <table class="table"><thead><tr><th>Event</th><th>Object</th><th>Size</th><th>Archived</th><th>Kept until</th><th></th></tr></thead><tbody>
           ${[...events].map(([ev, objs]) => objs.map((o, i) => html`<tr data-cid=${o.cid}>
             <td>${i === 0 ? html`<a href=${'#/event/' + enc(ev)}>${ev}</a>` : ''}</td>

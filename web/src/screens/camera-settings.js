@@ -6,7 +6,7 @@ import { get, put, post, del, enc } from '../lib/api.js';
 import { fetchDecrypted, objectUrl, revoke } from '../lib/age.js';
 import { sealCredential, splitUserinfo, hostOf } from '../lib/credential.js';
 import { ErrorBox, Loading, Badge, Page, Field } from '../lib/ui.js';
-import { ago } from '../lib/format.js';
+import { ago, score2 } from '../lib/format.js';
 import { go } from '../lib/router.js';
 import { toast } from '../lib/store.js';
 
@@ -46,8 +46,8 @@ function fromCamera(c) {
     transport: c.transport,
     enabled: c.enabled,
     categories: c.detect.categories.join(', '),
-    min_score: c.detect.min_score,
-    threshold: c.detect.threshold,
+    min_score: score2(c.detect.min_score),
+    threshold: score2(c.detect.threshold),
     fps: c.detect.fps,
     width: c.detect.width,
     height: c.detect.height,
@@ -203,8 +203,8 @@ function Editor({ cam, cams, devices, discovered, rescan }) {
       <h3>Detection</h3>
       <div class="form-grid">
         <${Field} label="Labels" hint="comma separated"><input value=${f.categories} onInput=${set('categories')} /></${Field}>
-        <${Field} label="Minimum score"><input type="number" step="0.05" min="0" max="1" value=${f.min_score} onInput=${set('min_score')} /></${Field}>
-        <${Field} label="Threshold"><input type="number" step="0.05" min="0" max="1" value=${f.threshold} onInput=${set('threshold')} /></${Field}>
+        <${Field} label="Minimum score"><input type="number" step="0.01" min="0" max="1" value=${f.min_score} onInput=${set('min_score')} /></${Field}>
+        <${Field} label="Threshold"><input type="number" step="0.01" min="0" max="1" value=${f.threshold} onInput=${set('threshold')} /></${Field}>
         <${Field} label="Detection fps"><input type="number" min="1" max="30" value=${f.fps} onInput=${set('fps')} /></${Field}>
         <${Field} label="Width"><input type="number" min="64" max="1920" step="4" value=${f.width} onInput=${set('width')} /></${Field}>
         <${Field} label="Height"><input type="number" min="64" max="1080" value=${f.height} onInput=${set('height')} /></${Field}>

@@ -40,7 +40,7 @@ export function Keys() {
             <td>${x.cameras === 'all' ? 'all' : x.cameras.only.join(', ')}</td><td><code>${x.key_id}</code></td><td>${dateTime(x.added_at_ms)}</td></tr>`)}
         </tbody></table>` : html`<p class="muted">No key slots: only the owner's key opens new clips.</p>`}
         ${!onEdge() && slots.data.edges.length ? html`<h3>Edges</h3><table class="table"><thead><tr><th>Edge</th><th>State</th><th>Version</th></tr></thead><tbody>
-          ${slots.data.edges.map((e) => html`<tr><td>${e.name}</td><td><${Badge} kind=${e.state === 'applied' ? 'ok' : e.state === 'refused' ? 'bad' : 'warn'}>${e.state}</${Badge}> ${e.reason || ''}</td><td>${e.applied_version ?? '—'}</td></tr>`)}
+          ${slots.data.edges.map((e) => html`<tr><td>${e.name}</td><td>${e.state === 'none' ? html`<span class="muted">no key slots yet</span>` : html`<${Badge} kind=${e.state === 'applied' ? 'ok' : e.state === 'refused' ? 'bad' : 'warn'}>${e.state}</${Badge}>`} ${e.reason || ''}</td><td>${e.applied_version ?? '—'}</td></tr>`)}
         </tbody></table>` : null}` : null}
     </div>
   </${Page}>`;

@@ -3,37 +3,64 @@
 // keyboard: j/k or arrows to move, Enter to open, r to mark reviewed.
 import { html, useState, useEffect, useRef, useAsync } from '../lib/html.js';
 import { get, enc } from '../lib/api.js';
-import { review, setReviewed } from '../lib/events.js';
+import { review, reviewReady, setReviewed, prefetchReview, thumbPath, thumbKey } from '../lib/events.js';
+import { prefetchSealed } from '../lib/age.js';
 import { ErrorBox, Loading, Empty, Badge, Page, SealedImg } from '../lib/ui.js';
 import { dayKey, hourKey, dayTitle, hourOnly, time, duration, score, dayStart, nextDay, cap } from '../lib/format.js';
-import { go } from '../lib/router.js';
+import { go, parse } from '../lib/router.js';
 import { toast } from '../lib/store.js';
 
 const LABELS = ['person', 'car', 'truck', 'bus', 'motorcycle', 'bicycle'];
 const PAGE = 48;
 
+const filtersOf = (query) => ({ camera: query.camera || '', label: query.label || '', reviewed: query.reviewed || '', day: query.day || '' });
+
+/** The first page's query for these filters. */
+function firstPage(filters) {
+  const q = { camera: filters.camera, label: filters.label, reviewed: filters.reviewed, limit: PAGE };
+  if (filters.day) {
+    q.after = dayStart(filters.day);
+    q.before = dayStart(nextDay(filters.day));
+  }
+  return q;
+}
+
+/**
+ * While the key is being made: when the page opens on the review screen, its first page and
+ * that page's sealed thumbnails (none of which needs the key), newest first, to be decrypted
+ * as soon as the key exists.
+ */
+export function prefetchFirstPage() {
+  const route = parse();
+  if (route.name !== 'review') return;
+  prefetchReview(firstPage(filtersOf(route.query))).then(
+    (r) => r.events.forEach((ev) => ev.thumbnail_cid && prefetchSealed(thumbKey(ev.event_id), thumbPath(ev.event_id))),
+    () => {},
+  );
+}
+
 export function Review({ query }) {
-  const filters = { camera: query.camera || '', label: query.label || '', reviewed: query.reviewed || '', day: query.day || '' };
+  const filters = filtersOf(query);
   const setFilter = (k, v) => go('review', { ...filters, [k]: v });
   const cameras = useAsync(() => get('/api/v1/cameras').then((r) => r.cameras).catch(() => []), []);
   const days = useAsync(() => get('/api/v1/review/days').catch(() => ({ days: [] })), []);
-  const [events, setEvents] = useState([]);
-  const [next, setNext] = useState(null);
+  // The first page, when it was asked for while the key was being made: shown at once.
+  const [ready] = useState(() => reviewReady(firstPage(filters)));
+  const [events, setEvents] = useState(ready ? ready.events : []);
+  const [next, setNext] = useState(ready ? ready.next_before : null);
   const [error, setError] = useState(null);
-  const [loading, setLoading] = useState(true);
+  const [loading, setLoading] = useState(!ready);
+  const first = useRef(ready);
   const [sel, setSel] = useState(0);
   const listRef = useRef(null);
 
-  const base = () => {
-    const q = { camera: filters.camera, label: filters.label, reviewed: filters.reviewed, limit: PAGE };
-    if (filters.day) {
-      q.after = dayStart(filters.day);
-      q.before = dayStart(nextDay(filters.day));
-    }
-    return q;
-  };
+  const base = () => firstPage(filters);
 
   useEffect(() => {
+    if (first.current) {
+      first.current = null;
+      return;
+    }
     let live = true;
     setLoading(true);
     setError(null);
@@ -159,7 +186,7 @@ function EventCard({ ev, index, selected, cam, onSelect, onToggle }) {
       data-index=${index} tabindex="0" onFocus=${onSelect}>
     <a class="thumb" href=${'#/event/' + enc(ev.event_id)} tabindex="-1">
       ${ev.thumbnail_cid
-        ? html`<${SealedImg} cacheKey=${'t:' + ev.event_id} path=${`/api/v1/events/${enc(ev.event_id)}/thumbnail`} alt=${`${ev.category} on ${cam}`} />`
+        ? html`<${SealedImg} cacheKey=${thumbKey(ev.event_id)} path=${thumbPath(ev.event_id)} alt=${`${ev.category} on ${cam}`} />`
         : html`<div class="img-placeholder"><span class="muted">no picture</span></div>`}
       ${ev.state === 'open' ? html`<span class="live-dot" title="still recording">REC</span>` : null}
     </a>

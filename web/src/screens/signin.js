@@ -6,6 +6,7 @@ import { api, get } from '../lib/api.js';
 import { store, update, useStore } from '../lib/store.js';
 import { unlockWith, WrongPassphrase } from '../lib/keys.js';
 import { ErrorBox } from '../lib/ui.js';
+import { prefetchFirstPage } from './review.js';
 
 export function SignIn({ onSignedIn }) {
   const [error, setError] = useState(null);
@@ -65,6 +66,8 @@ export function Passphrase({ onSignOut }) {
     setBusy(true);
     setError(null);
     try {
+      // While the worker runs Argon2id: the review list and its sealed thumbnails.
+      prefetchFirstPage();
       await unlockWith(passphrase);
     } catch (err) {
       setError(err);

@@ -12,6 +12,8 @@ const ISSUES = {
   offline: 'offline', disk_nearly_full: 'disk nearly full', backlog_high: 'archive backlog high',
   no_telemetry: 'no telemetry', parked: 'work parked after a refusal',
 };
+// The vm answers at most 1000 samples (400 beyond); it keeps the latest ones.
+const TELEMETRY_LIMIT = 1000;
 const RANGES = { '6h': 6 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3 };
 
 export function System() {
@@ -49,7 +51,7 @@ function Overview({ health }) {
 }
 
 function EdgePanel({ device, health, since }) {
-  const tele = useAsync(() => get(`/api/v1/devices/${enc(device.peer_id)}/telemetry`, { since: Date.now() - since, limit: 5000 }), [device.peer_id, since]);
+  const tele = useAsync(() => get(`/api/v1/devices/${enc(device.peer_id)}/telemetry`, { since: Date.now() - since, limit: TELEMETRY_LIMIT }), [device.peer_id, since]);
   const issues = health?.issues || [];
   const now = Date.now();
   const from = now - since;

@@ -2,45 +2,17 @@
 //! and a camera list), what a user name and password must be, and the session cookie's text.
 //! The HTTP layer asks these on every endpoint; the UI only hides what they refuse.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The name the owner token signs in as.
 pub const OWNER: &str = "owner";
-/// The session cookie's name.
-pub const COOKIE: &str = "guardian_session";
+pub use protocols::http::session::{COOKIE, session_cookie};
+/// Admin or viewer: the same role the edges are sent with the users.
+pub use protocols::messages::config::Role;
 /// The shortest password accepted.
 pub const MIN_PASSWORD: usize = 10;
 /// The longest password accepted (Argon2 takes any length; this bounds the work per request).
 pub const MAX_PASSWORD: usize = 256;
-
-/// What a signed-in person may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything: settings, users, alerts, cameras.
-    Admin,
-    /// Watch its cameras' events and clips, mark them reviewed.
-    Viewer,
-}
-
-impl Role {
-    /// The role's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Viewer => "viewer",
-        }
-    }
-
-    /// Parses `admin` or `viewer`.
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "viewer" => Some(Role::Viewer),
-            _ => None,
-        }
-    }
-}
 
 /// The one a request is from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -123,20 +95,9 @@ pub fn check_cameras(cameras: &Option<Vec<String>>) -> Result<(), UserError> {
     Ok(())
 }
 
-/// The session id in a `Cookie` header, if it has ours.
-pub fn session_cookie(header: Option<&str>) -> Option<&str> {
-    header?.split(';').find_map(|part| {
-        let (k, v) = part.trim().split_once('=')?;
-        (k == COOKIE && !v.is_empty()).then_some(v)
-    })
-}
-
 /// The `Set-Cookie` value for a new session (empty `value` and `max_age_secs` 0 clear it).
 pub fn set_cookie(value: &str, max_age_secs: u64, secure: bool) -> String {
-    format!(
-        "{COOKIE}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{}",
-        if secure { "; Secure" } else { "" }
-    )
+    protocols::http::session::set_cookie(value, max_age_secs, secure)
 }
 
 #[cfg(test)]

@@ -56,11 +56,7 @@ fn users_section(c: &rusqlite::Connection) -> Result<Option<UsersSection>, db::D
     let users = db::users(c)?
         .into_iter()
         .map(|u| LocalUser {
-            role: if u.user.role == "admin" {
-                Role::Admin
-            } else {
-                Role::Viewer
-            },
+            role: Role::parse(&u.user.role).unwrap_or(Role::Viewer),
             name: u.user.name,
             password_phc: u.password_phc,
             cameras: u.user.cameras,

@@ -12,7 +12,7 @@ use protocols::messages::config::Role;
 use serde::Serialize;
 
 /// The session cookie's name.
-pub const COOKIE: &str = "guardian_session";
+pub use protocols::http::session::COOKIE;
 /// The name the local admin token signs in as.
 pub const LOCAL_ADMIN: &str = "local-admin";
 /// Password checks (Argon2id, tens of MiB each) running at once; more wait their turn.
@@ -155,32 +155,17 @@ fn key(secret: &str) -> [u8; 32] {
     sha2::Sha256::digest(secret.as_bytes()).into()
 }
 
-/// The value of the session cookie in a `Cookie` header.
-pub fn session_cookie(header: Option<&str>) -> Option<&str> {
-    header?.split(';').find_map(|part| {
-        let (k, v) = part.trim().split_once('=')?;
-        (k.trim() == COOKIE && !v.trim().is_empty()).then(|| v.trim())
-    })
-}
+pub use protocols::http::session::{bearer, session_cookie};
 
-/// The `Set-Cookie` value that holds `secret` for `max_age`.
+/// The `Set-Cookie` value that holds `secret` for `max_age` (plain http on the LAN: not
+/// Secure).
 pub fn set_cookie(secret: &str, max_age: Duration) -> String {
-    format!(
-        "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        max_age.as_secs()
-    )
+    protocols::http::session::set_cookie(secret, max_age.as_secs(), false)
 }
 
 /// The `Set-Cookie` value that clears the cookie.
 pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
-}
-
-/// The bearer token of an `Authorization` header.
-pub fn bearer(header: Option<&str>) -> Option<&str> {
-    header
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
+    protocols::http::session::set_cookie("", 0, false)
 }
 
 /// Failed sign-ins per key (an address, a user name) in a fixed window: past `limit` the key

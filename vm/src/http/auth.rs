@@ -247,12 +247,7 @@ pub fn client(sign_in: Arc<SignIn>) -> impl Filter<Extract = (Client,), Error = 
         })
 }
 
-/// The bearer token of an `Authorization` header.
-pub fn bearer(header: Option<&str>) -> Option<&str> {
-    header
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-}
+pub use protocols::http::session::bearer;
 
 /// The [`Principal`] of a request: the owner token in `Authorization: Bearer`, or a live
 /// session cookie (a user's, or one opened with the owner token); 401 otherwise. A wrong token

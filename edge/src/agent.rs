@@ -83,6 +83,8 @@ struct Agent<'a> {
     cameras: crate::video::camera::StatusBoard,
     /// Cameras changed on the box, reported to the vm.
     camera_report: crate::camera_report::Reporter,
+    /// The WireGuard overlay's path to the vm (`None`: no tunnel).
+    overlay_path: tokio::sync::watch::Receiver<Option<guardian_overlay::path::Path>>,
 }
 
 /// A running node and the task that owns its swarm.
@@ -164,18 +166,19 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
 
     // The web app and the local API on the LAN, enrolled or not, vm reachable or not.
     let lan_stop = shutdown.child();
+    // (The same API is served on the WireGuard overlay's addresses once it is up.)
+    let lan = crate::lan::Lan::new(
+        &installed,
+        db.clone(),
+        cameras.clone(),
+        video.live.clone(),
+        clock.clone(),
+    );
     let lan_task = if installed.config.http.listen.is_empty() {
         None
     } else {
-        let lan = crate::lan::Lan::new(
-            &installed,
-            db.clone(),
-            cameras.clone(),
-            video.live.clone(),
-            clock.clone(),
-        );
         let http = &installed.config.http;
-        match crate::lan::start(lan, &http.listen, &http.allow, lan_stop.clone()).await {
+        match crate::lan::start(lan.clone(), &http.listen, &http.allow, lan_stop.clone()).await {
             Ok((addr, task)) => {
                 tracing::info!(%addr, "LAN web app listening");
                 if !crate::local_token::exists(&installed.data) {
@@ -195,6 +198,8 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
     let mut node = None;
     // The stream servers (clips, configuration): their stop signals and tasks.
     let mut servers = Vec::new();
+    // The WireGuard overlay's path, for telemetry.
+    let (overlay_path, overlay_path_rx) = tokio::sync::watch::channel(None);
     let result = async {
         let device = match device {
             Some(d) => d,
@@ -321,6 +326,24 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
             )),
         ));
 
+        // The WireGuard overlay to the vm, once enrolled and connected.
+        let overlay_stop = shutdown.child();
+        servers.push((
+            overlay_stop.clone(),
+            tokio::spawn(crate::overlay::run(
+                crate::overlay::Context {
+                    data: installed.data.clone(),
+                    config: installed.config.wg.clone(),
+                    handle: handle.clone(),
+                    vm,
+                    clock: clock.clone(),
+                    lan: Some((lan.clone(), installed.config.http.allow.clone())),
+                    path: overlay_path.clone(),
+                },
+                overlay_stop,
+            )),
+        ));
+
         let telemetry_interval =
             Duration::from_secs(u64::from(device.telemetry_interval_secs.max(1)));
         let poll = Duration::from_millis(installed.config.outbox.poll_millis.max(50));
@@ -336,6 +359,7 @@ pub async fn run(data: &Path, shutdown: Shutdown, clock: SharedClock) -> Result<
             telemetry_interval,
             next_telemetry: now,
             camera_report: crate::camera_report::Reporter::new(now),
+            overlay_path: overlay_path_rx.clone(),
             cameras,
         };
         agent.serve(&shutdown, poll).await
@@ -710,6 +734,9 @@ impl Agent<'_> {
             events_parked,
             archive_parked,
             thumbnails_parked,
+            overlay_path: (*self.overlay_path.borrow())
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
         };
         match self.handle.send_telemetry(self.vm, report).await {
             Ok(ack) => {

@@ -29,6 +29,8 @@ pub struct EdgeConfig {
     pub discovery: DiscoveryConfig,
     /// The web app and its local API on the LAN.
     pub http: HttpConfig,
+    /// The WireGuard overlay to the vm.
+    pub wg: WgConfig,
     /// Cameras (`[[cameras]]`), managed with `guardian-edge camera add|remove`.
     pub cameras: Vec<CameraSettings>,
 }
@@ -672,6 +674,38 @@ impl Default for OutboxConfig {
     }
 }
 
+/// The WireGuard overlay to the vm (`[wg]`, `docs/overlay.md`): negotiated over libp2p once
+/// enrolled, when the vm has it on. Needs root (or CAP_NET_ADMIN) and `/dev/net/tun`;
+/// without them the edge runs on without the overlay and says why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WgConfig {
+    /// Whether to ask the vm for a tunnel; default true.
+    pub enabled: bool,
+    /// The TUN interface's name (at most 15 characters); default `guardian0`.
+    pub interface: String,
+    /// The local API and web app's port on the overlay addresses (the vm and the owner's
+    /// devices reach it there, with the edge's own sign-in); 0 for none; default 7080.
+    pub api_port: u16,
+    /// Seconds without an answer to the UDP probes before the tunnel moves to the libp2p
+    /// stream (2 to 120); default 10.
+    pub udp_timeout_secs: u32,
+    /// Hours between key rotations (1 to 8760); default 168 (a week).
+    pub rotate_hours: u32,
+}
+
+impl Default for WgConfig {
+    fn default() -> Self {
+        WgConfig {
+            enabled: true,
+            interface: "guardian0".into(),
+            api_port: 7080,
+            udp_timeout_secs: 10,
+            rotate_hours: 168,
+        }
+    }
+}
+
 /// Telemetry settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -706,6 +740,18 @@ impl EdgeConfig {
                 anyhow::anyhow!("http.listen must be an address and port, such as \"0.0.0.0:8480\"")
             })?;
         }
+        anyhow::ensure!(
+            (1..=15).contains(&c.wg.interface.len()),
+            "wg.interface must be 1 to 15 characters"
+        );
+        anyhow::ensure!(
+            (2..=120).contains(&c.wg.udp_timeout_secs),
+            "wg.udp_timeout_secs must be 2 to 120"
+        );
+        anyhow::ensure!(
+            (1..=8760).contains(&c.wg.rotate_hours),
+            "wg.rotate_hours must be 1 to 8760"
+        );
         for a in &c.http.allow {
             parse_network(a).ok_or_else(|| {
                 anyhow::anyhow!("http.allow: {a:?} is not a network such as \"192.168.1.0/24\"")

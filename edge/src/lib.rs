@@ -19,6 +19,8 @@
 //!    (the LAN web app's local admin token, kept as its hash).
 //! 4. [`lan`]: the web app and a local API on the LAN (`[http]`), over the store, the
 //!    cameras' statuses, the live events and the sealed files.
+//!    [`overlay`]: the WireGuard overlay to the vm (key, negotiation, device, UDP or the
+//!    relay stream), which serves [`lan`]'s API on its overlay addresses.
 //! 5. [`agent`]: the `run` command, which ties them together; only `main` imports it.
 
 pub mod agent;
@@ -39,6 +41,7 @@ pub mod keys;
 pub mod lan;
 pub mod link;
 pub mod local_token;
+pub mod overlay;
 pub mod playback;
 pub mod sealed;
 pub mod snapshot;

@@ -28,6 +28,9 @@ pub const CLIPS: &str = "/guardian/clips/1";
 pub const THUMBNAILS: &str = "/guardian/thumbnails/1";
 /// `/guardian/wg/1`: WireGuard peer negotiation between edge and vm.
 pub const WG: &str = "/guardian/wg/1";
+/// `/guardian/wg-relay/1`: the WireGuard tunnel's packets over the libp2p connection, when
+/// UDP does not pass (length-prefixed frames, both ways).
+pub const WG_RELAY: &str = "/guardian/wg-relay/1";
 /// `/guardian/config/1`: versioned configuration sections (key slots, ...) pushed from vm to
 /// edge.
 pub const CONFIG: &str = "/guardian/config/1";
@@ -43,7 +46,7 @@ pub const SCAN: &str = "/guardian/scan/1";
 pub const SNAPSHOT: &str = "/guardian/snapshot/1";
 
 /// All protocol ids, for listings and tests.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     ENROLL,
     EVENTS,
     TELEMETRY,
@@ -51,6 +54,7 @@ pub const ALL: [&str; 12] = [
     CLIPS,
     THUMBNAILS,
     WG,
+    WG_RELAY,
     CONFIG,
     CONFIG_CHANGE,
     DISCOVERY,

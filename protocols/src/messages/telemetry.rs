@@ -40,6 +40,10 @@ pub struct TelemetryReport {
     /// Sealed thumbnails the vm refused for good, kept on the edge.
     #[serde(default)]
     pub thumbnails_parked: u64,
+    /// The WireGuard overlay's path to the vm: `udp`, `stream`, or empty when the tunnel is
+    /// not up (absent from older edges).
+    #[serde(default)]
+    pub overlay_path: String,
 }
 
 /// A camera's state as the edge sees it.
@@ -142,6 +146,7 @@ mod tests {
             events_parked: 0,
             archive_parked: 0,
             thumbnails_parked: 0,
+            overlay_path: String::new(),
         }
     }
 

@@ -42,9 +42,12 @@ elapsed() { python3 -c "import time; print(f'{time.time() - $t0:5.1f} s')"; }
 
 step "The vm (tenant node) on loopback: libp2p QUIC+TCP, the HTTP API, its embedded S3 server"
 p2p=$(free_port); http=$(free_port)
+# The WireGuard overlay on (as root; else the vm says why and runs on), on an interface and
+# port of the demo's own (the edge on this machine has guardian0).
 "$bin/guardian-vm" init --data "$work/vm" --fqdn 127.0.0.1 \
   --listen "/ip4/127.0.0.1/udp/$p2p/quic-v1" --listen "/ip4/127.0.0.1/tcp/$p2p" \
-  --http-listen "127.0.0.1:$http" > "$work/vm-init.txt"
+  --http-listen "127.0.0.1:$http" --wg --wg-interface gdn-demo-vm --wg-port "$(free_port)" \
+  > "$work/vm-init.txt"
 tenant=$(awk '/^tenant id:/{print $3}' "$work/vm-init.txt")
 token=$(awk '/^owner API token:/{print $4}' "$work/vm-init.txt")
 # The household's home automation: a webhook receiver that checks the vm's signatures.
@@ -60,6 +63,7 @@ GUARDIAN_LOG=info "$bin/guardian-vm" run --data "$work/vm" > "$work/vm.log" 2>&1
 api() { curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$http$1"; }
 wait_until 30 "the vm's API" api /api/v1/health
 say "tenant $tenant, API http://127.0.0.1:$http"
+say "WireGuard overlay: $(api /api/v1/wg | python3 -c 'import json, sys; w = json.load(sys.stdin); print("up on %s, %s and %s, endpoint %s" % (w["interface"], w["prefix_v6"], w["range_v4"], w["endpoint"]) if w["enabled"] else "off (%s)" % w["error"])')"
 
 step "The owner's keys, derived from a passphrase (only the owner holds it; the vm gets the public recipient)"
 printf 'correct horse battery staple, the owner demo passphrase\n' > "$work/owner.secret"

@@ -48,6 +48,132 @@ pub struct VmConfig {
     /// Webhooks, ntfy and e-mail.
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// The WireGuard overlay to the edges and the owner's devices.
+    #[serde(default)]
+    pub wg: WgConfig,
+}
+
+/// The WireGuard overlay (`[wg]`, `docs/overlay.md`): a userspace WireGuard device on a TUN
+/// interface, whose peers are the enrolled edges (negotiated over `/guardian/wg/1`) and the
+/// owner's devices (`POST /api/v1/wg/devices`, `guardian-vm wg device add`). Needs root (or
+/// CAP_NET_ADMIN) and `/dev/net/tun`; without them the vm runs on without it and says why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WgConfig {
+    /// Whether the overlay runs (default false; the compose file and the demo turn it on).
+    pub enabled: bool,
+    /// The TUN interface's name, 1 to 15 characters (default `guardian0`); it also names the
+    /// UAPI socket `/var/run/wireguard/<interface>.sock` that `wg show` reads.
+    pub interface: String,
+    /// The UDP port WireGuard listens on (default 51820).
+    pub listen_port: u16,
+    /// The host in the endpoint edges and devices send to; empty (the default) for `fqdn`.
+    pub endpoint_host: String,
+    /// The overlay's IPv6 ULA /64; empty (the default) for `fdXX:XXXX:XXXX::/64` derived from
+    /// the tenant id.
+    pub prefix_v6: String,
+    /// The overlay's private IPv4 range (default `10.77.0.0/16`).
+    pub range_v4: String,
+    /// Persistent keepalive the peers are told to use, seconds (default 25; 0: none).
+    pub keepalive_secs: u16,
+    /// How often an edge offers its key again, seconds (default 60, 5 to 3600).
+    pub recheck_secs: u32,
+    /// The interface's MTU (default 1420, 1280 to 9000).
+    pub mtu: u16,
+}
+
+impl Default for WgConfig {
+    fn default() -> Self {
+        WgConfig {
+            enabled: false,
+            interface: "guardian0".into(),
+            listen_port: 51820,
+            endpoint_host: String::new(),
+            prefix_v6: String::new(),
+            range_v4: guardian_overlay::addressing::DEFAULT_RANGE_V4.into(),
+            keepalive_secs: 25,
+            recheck_secs: 60,
+            mtu: guardian_overlay::device::DEFAULT_MTU,
+        }
+    }
+}
+
+/// What `[wg]` comes to, with the defaults filled in: the overlay's prefixes and the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverlaySettings {
+    /// The TUN interface.
+    pub interface: String,
+    /// The UDP port.
+    pub listen_port: u16,
+    /// `host:port` (an IPv6 host in brackets).
+    pub endpoint: String,
+    /// The overlay's prefixes.
+    pub prefixes: guardian_overlay::OverlayPrefixes,
+    /// Persistent keepalive, seconds.
+    pub keepalive_secs: u16,
+    /// How often edges offer their key again, seconds.
+    pub recheck_secs: u32,
+    /// The interface's MTU.
+    pub mtu: u16,
+}
+
+impl WgConfig {
+    /// The settings of the tenant `tenant_id` reached at `fqdn`, or what is wrong with them.
+    pub fn settings(&self, tenant_id: &str, fqdn: &str) -> Result<OverlaySettings> {
+        let name_ok = (1..=15).contains(&self.interface.len())
+            && self
+                .interface
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        anyhow::ensure!(
+            name_ok,
+            "wg.interface must be 1 to 15 characters of a-z, A-Z, 0-9, '-', '_' and '.', not {:?}",
+            self.interface
+        );
+        anyhow::ensure!(
+            self.listen_port != 0,
+            "wg.listen_port must be a fixed port (edges and devices send to it)"
+        );
+        anyhow::ensure!(
+            (5..=3600).contains(&self.recheck_secs),
+            "wg.recheck_secs must be 5 to 3600"
+        );
+        anyhow::ensure!(
+            (1280..=9000).contains(&self.mtu),
+            "wg.mtu must be 1280 to 9000"
+        );
+        let prefixes =
+            guardian_overlay::OverlayPrefixes::new(tenant_id, &self.prefix_v6, &self.range_v4)
+                .map_err(|e| anyhow::anyhow!("wg: {e}"))?;
+        let host = if self.endpoint_host.trim().is_empty() {
+            fqdn.trim()
+        } else {
+            self.endpoint_host.trim()
+        };
+        anyhow::ensure!(
+            !host.is_empty() && !host.contains(char::is_whitespace) && !host.contains('/'),
+            "wg.endpoint_host (or fqdn) {host:?} is not a host name or address"
+        );
+        Ok(OverlaySettings {
+            interface: self.interface.clone(),
+            listen_port: self.listen_port,
+            endpoint: endpoint(host, self.listen_port),
+            prefixes,
+            keepalive_secs: self.keepalive_secs,
+            recheck_secs: self.recheck_secs,
+            mtu: self.mtu,
+        })
+    }
+}
+
+/// `host:port`, an IPv6 literal in brackets (as wg-quick's `Endpoint` takes it).
+pub fn endpoint(host: &str, port: u16) -> String {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{bare}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// Alerts (`[alerts]`). The rules here seed the vm's database the first time; changes made
@@ -352,6 +478,7 @@ impl VmConfig {
             alerts: Default::default(),
             mqtt: Default::default(),
             notify: Default::default(),
+            wg: Default::default(),
         }
     }
 
@@ -365,6 +492,7 @@ impl VmConfig {
         crate::alerts::rules::validate(&c.alerts.rules)
             .map_err(|e| anyhow::anyhow!("alerts.rules: {e}"))?;
         crate::alerts::channels::validate(&c.notify).map_err(|e| anyhow::anyhow!("notify: {e}"))?;
+        c.overlay_settings()?;
         Ok(c)
     }
 
@@ -374,6 +502,11 @@ impl VmConfig {
             "# guardian-vm configuration; every key is documented in README.md (\"vm.toml\").\n{}",
             toml::to_string_pretty(self).expect("serializable")
         )
+    }
+
+    /// `[wg]` with its defaults filled in (checked at load, whether the overlay is on or not).
+    pub fn overlay_settings(&self) -> Result<OverlaySettings> {
+        self.wg.settings(&self.tenant_id, &self.fqdn)
     }
 
     /// The API URL written into packages.
@@ -401,5 +534,52 @@ mod tests {
         assert_eq!(minimal.enrollment.token_valid_hours, 168);
         assert_eq!(minimal.playback.token_secs, 300);
         assert!(toml::from_str::<VmConfig>("tenant_id = \"t\"\nfqdn = \"x\"\ntypo = 1\n").is_err());
+        assert_eq!(minimal.wg, WgConfig::default());
+        assert!(!minimal.wg.enabled);
+        assert_eq!(back.wg, WgConfig::default());
+    }
+
+    #[test]
+    fn overlay_settings_fill_in_the_defaults_and_refuse_bad_values() {
+        let mut c = VmConfig::new("t-one", "vm.example.org");
+        let s = c.overlay_settings().unwrap();
+        assert_eq!(s.endpoint, "vm.example.org:51820");
+        assert_eq!(s.interface, "guardian0");
+        assert_eq!(
+            s.prefixes,
+            guardian_overlay::OverlayPrefixes::new("t-one", "", "10.77.0.0/16").unwrap()
+        );
+        assert_eq!((s.keepalive_secs, s.recheck_secs, s.mtu), (25, 60, 1420));
+        c.fqdn = "2001:db8::7".into();
+        assert_eq!(
+            c.overlay_settings().unwrap().endpoint,
+            "[2001:db8::7]:51820"
+        );
+        c.wg.endpoint_host = "203.0.113.9".into();
+        c.wg.listen_port = 4500;
+        assert_eq!(c.overlay_settings().unwrap().endpoint, "203.0.113.9:4500");
+        c.wg.prefix_v6 = "fd12:3456:789a::/64".into();
+        c.wg.range_v4 = "192.168.77.0/24".into();
+        let s = c.overlay_settings().unwrap();
+        assert_eq!(
+            s.prefixes.cidrs(),
+            ["fd12:3456:789a::/64", "192.168.77.0/24"]
+        );
+        let bad_settings: [fn(&mut WgConfig); 9] = [
+            |w: &mut WgConfig| w.interface = "a-name-far-too-long".into(),
+            |w: &mut WgConfig| w.interface = "".into(),
+            |w: &mut WgConfig| w.interface = "bad/name".into(),
+            |w: &mut WgConfig| w.listen_port = 0,
+            |w: &mut WgConfig| w.recheck_secs = 1,
+            |w: &mut WgConfig| w.mtu = 576,
+            |w: &mut WgConfig| w.prefix_v6 = "2001:db8::/64".into(),
+            |w: &mut WgConfig| w.range_v4 = "8.8.8.0/24".into(),
+            |w: &mut WgConfig| w.endpoint_host = "two words".into(),
+        ];
+        for bad in bad_settings {
+            let mut c = VmConfig::new("t", "vm.example.org");
+            bad(&mut c.wg);
+            assert!(c.overlay_settings().is_err(), "{:?}", c.wg);
+        }
     }
 }

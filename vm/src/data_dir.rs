@@ -5,10 +5,11 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use ed25519_dalek::SigningKey;
 use guardian_node::Multiaddr;
 use guardian_node::identity::read_key;
+use guardian_overlay::keys::SecretKey;
 use libp2p::multiaddr::Protocol;
 use sha2::{Digest, Sha256};
 
@@ -62,6 +63,58 @@ pub fn external_addresses(fqdn: &str, p2p: &P2pConfig) -> Result<Vec<Multiaddr>>
     Ok(out)
 }
 
+/// The vm's WireGuard private key (`wg.key`: its base64 and a newline, mode 0600), made now
+/// when there is none. It never leaves the vm and is never logged. A new key is written to a
+/// temporary file and linked into place, so two processes making it at once (the CLI beside
+/// a starting vm) end up with the same key.
+pub fn wg_key(data: &Path) -> Result<SecretKey> {
+    let path = data.join(paths::WG_KEY);
+    let read = |path: &Path| -> Result<Option<SecretKey>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let text = zeroize::Zeroizing::new(text);
+                SecretKey::from_base64(text.trim()).map(Some).map_err(|_| {
+                    anyhow!(
+                        "{} does not hold a WireGuard key (base64 of 32 bytes)",
+                        path.display()
+                    )
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    };
+    if let Some(key) = read(&path)? {
+        return Ok(key);
+    }
+    let key = SecretKey::generate();
+    let tmp = data.join(format!("{}.{}.tmp", paths::WG_KEY, std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let written = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let mut text = zeroize::Zeroizing::new(key.to_base64());
+        text.push('\n');
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    })();
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, &path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(key),
+        // Another process made it first: its key is the vm's.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            read(&path)?.ok_or_else(|| anyhow!("{} vanished while it was made", path.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot write {}", path.display())),
+    }
+}
+
 /// The loaded pieces of a vm's data directory.
 pub struct DataDir {
     /// `vm.toml`.
@@ -100,6 +153,26 @@ impl DataDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wireguard_key_is_made_once_private_and_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let first = wg_key(dir.path()).unwrap();
+        let path = dir.path().join(paths::WG_KEY);
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{}\n", first.to_base64()));
+        let again = wg_key(dir.path()).unwrap();
+        assert_eq!(again.public(), first.public());
+        // Nothing else is left in the folder.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        std::fs::write(&path, "not a key\n").unwrap();
+        let e = wg_key(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("does not hold a WireGuard key"), "{e}");
+        assert!(!e.contains("not a key"), "{e}");
+    }
 
     #[test]
     fn external_addresses_follow_fqdn_and_put_quic_first() {

@@ -118,6 +118,7 @@ mod tests {
             events_parked: 0,
             archive_parked: 0,
             thumbnails_parked: 0,
+            overlay_path: String::new(),
         }
     }
 

@@ -15,7 +15,10 @@
 //!    streams from edges), [`allow`] (the allow-list refresher), [`presence`] (who is
 //!    connected), [`configure`] (configuration pushed to edges), [`camera_changes`]
 //!    (cameras changed on an edge's box), [`discovery`] (cameras edges found) and
-//!    [`camera_ops`] (scans and snapshots asked of an edge);
+//!    [`camera_ops`] (scans and snapshots asked of an edge), and [`overlay`] (the WireGuard
+//!    overlay: the device, key negotiation, the relay streams, the owner's devices; its
+//!    [`overlay::handle`], the running device the HTTP API reads, is shared through the
+//!    state and imports nothing above the bottom layer);
 //! 5. [`http`]: the owner's HTTP API and `/metrics`;
 //! 6. [`service`]: `run`, on top.
 //!
@@ -40,6 +43,7 @@ pub mod health;
 pub mod history;
 pub mod http;
 pub mod iso;
+pub mod overlay;
 pub mod playback;
 pub mod presence;
 pub mod provision;
@@ -58,4 +62,6 @@ pub mod paths {
     pub const NODE_KEY: &str = "node.key";
     /// The database.
     pub const DB: &str = "vm.sqlite";
+    /// The vm's WireGuard private key (base64, made on the first start with the overlay on).
+    pub const WG_KEY: &str = "wg.key";
 }

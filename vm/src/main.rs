@@ -1,14 +1,19 @@
 //! `guardian-vm`: the tenant's private cloud node. `init` creates the tenant, `package edge`
 //! writes an edge's install package, `run` serves libp2p and the HTTP API until SIGTERM or
-//! SIGINT.
+//! SIGINT, `wg device add|list|remove` manages the owner's devices on the WireGuard overlay.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, Subcommand, ValueEnum};
+use guardian_node::{Clock, SystemClock};
 
+use guardian_vm::overlay::devices;
 use guardian_vm::{provision, service};
+
+/// Where `wg` commands find the data directory when `--data` is not given.
+const DEFAULT_DATA: &str = "/var/lib/guardian/vm";
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +42,16 @@ enum Command {
         /// HTTP API listen address; default 127.0.0.1:8080.
         #[arg(long)]
         http_listen: Option<String>,
+        /// Turn the WireGuard overlay on (`[wg] enabled = true`; it needs root or
+        /// CAP_NET_ADMIN and /dev/net/tun when the vm runs).
+        #[arg(long)]
+        wg: bool,
+        /// The overlay's UDP port (`[wg] listen_port`); default 51820.
+        #[arg(long)]
+        wg_port: Option<u16>,
+        /// The overlay's TUN interface (`[wg] interface`); default guardian0.
+        #[arg(long)]
+        wg_interface: Option<String>,
     },
     /// Install packages.
     #[command(subcommand)]
@@ -45,6 +60,49 @@ enum Command {
     Run {
         /// The data directory.
         #[arg(long)]
+        data: PathBuf,
+    },
+    /// The WireGuard overlay.
+    #[command(subcommand)]
+    Wg(WgCommand),
+}
+
+#[derive(Subcommand)]
+enum WgCommand {
+    /// The owner's devices (phones, laptops with the WireGuard apps). The commands write the
+    /// database; a running vm applies them to its WireGuard device within 2 s.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Register a device's public key (made on the device, `wg genkey | wg pubkey`) and print
+    /// its addresses and the vm's side of its configuration.
+    Add {
+        /// The device's name (a-z, 0-9 and -, 1 to 48 characters).
+        #[arg(long)]
+        name: String,
+        /// The device's WireGuard public key (base64).
+        #[arg(long)]
+        public_key: String,
+        /// The data directory.
+        #[arg(long, env = "GUARDIAN_DATA", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// List the registered devices.
+    List {
+        /// The data directory.
+        #[arg(long, env = "GUARDIAN_DATA", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Remove a device (it is cut off the overlay).
+    Remove {
+        /// The device's name.
+        #[arg(long)]
+        name: String,
+        /// The data directory.
+        #[arg(long, env = "GUARDIAN_DATA", default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
 }
@@ -106,8 +164,22 @@ fn run(cli: Cli) -> Result<()> {
             fqdn,
             listen,
             http_listen,
+            wg,
+            wg_port,
+            wg_interface,
         } => {
-            let done = provision::init(&data, &fqdn, &listen, http_listen.as_deref())?;
+            let mut overlay = guardian_vm::config::WgConfig {
+                enabled: wg,
+                ..Default::default()
+            };
+            if let Some(p) = wg_port {
+                overlay.listen_port = p;
+            }
+            if let Some(i) = wg_interface {
+                overlay.interface = i;
+            }
+            let done =
+                provision::init_with(&data, &fqdn, &listen, http_listen.as_deref(), overlay)?;
             println!("tenant id: {}", done.tenant_id);
             println!("vm peer id: {}", done.vm_peer_id);
             for a in &done.addresses {
@@ -177,8 +249,104 @@ fn run(cli: Cli) -> Result<()> {
             // Blocking-pool work left behind (a database call) must not hold the exit.
             rt.shutdown_timeout(std::time::Duration::from_millis(500));
         }
+        Command::Wg(WgCommand::Device(c)) => match c {
+            DeviceCommand::Add {
+                name,
+                public_key,
+                data,
+            } => print!("{}", wg_device_add(&data, &name, &public_key)?),
+            DeviceCommand::List { data } => print!("{}", wg_device_list(&data)?),
+            DeviceCommand::Remove { name, data } => {
+                let dir = provision::DataDir::open(&data)?;
+                let removed = dir
+                    .db
+                    .with(|c| guardian_vm::db::delete_overlay_device(c, &name))?;
+                if removed.is_none() {
+                    bail!("no WireGuard device named {name:?} (see `guardian-vm wg device list`)");
+                }
+                println!(
+                    "removed {name}; a running vm takes it off its WireGuard device within 2 s"
+                );
+            }
+        },
     }
     Ok(())
+}
+
+/// `wg device add`: registers the key; what to print.
+fn wg_device_add(data: &Path, name: &str, public_key: &str) -> Result<String> {
+    let dir = provision::DataDir::open(data)?;
+    ensure!(
+        dir.config.wg.enabled,
+        "the WireGuard overlay is off: set [wg] enabled = true in {} and restart the vm first",
+        data.join(guardian_vm::paths::CONFIG).display()
+    );
+    let settings = dir.config.overlay_settings()?;
+    let vm_key = guardian_vm::data_dir::wg_key(data)?.public();
+    let key = devices::check(name, public_key)?;
+    let now = SystemClock.wall_ms();
+    let row = dir.db.with(|c| {
+        Ok(devices::register(
+            c,
+            &settings.prefixes,
+            &vm_key,
+            name,
+            &key,
+            now,
+        ))
+    })??;
+    let view = devices::view(&settings.prefixes, &row).context("the device has no address")?;
+    let cidrs = settings.prefixes.cidrs().join(", ");
+    Ok(format!(
+        "device: {name}\n\
+         overlay addresses: {v6}, {v4}\n\
+         vm public key: {vm_key}\n\
+         vm endpoint: {endpoint}\n\
+         allowed ips: {cidrs}\n\
+         persistent keepalive: {keepalive}\n\
+         (a running vm puts the device on its WireGuard device within 2 s)\n\
+         \n\
+         The device's wg-quick configuration (its private key stays on the device):\n\
+         [Interface]\n\
+         PrivateKey = <the device's private key>\n\
+         Address = {v6}/128, {v4}/32\n\
+         \n\
+         [Peer]\n\
+         PublicKey = {vm_key}\n\
+         Endpoint = {endpoint}\n\
+         AllowedIPs = {cidrs}\n\
+         PersistentKeepalive = {keepalive}\n",
+        v6 = view.overlay_ip,
+        v4 = view.overlay_ipv4,
+        endpoint = settings.endpoint,
+        keepalive = settings.keepalive_secs,
+    ))
+}
+
+/// `wg device list`: one line per device.
+fn wg_device_list(data: &Path) -> Result<String> {
+    let dir = provision::DataDir::open(data)?;
+    let settings = dir.config.overlay_settings()?;
+    let rows = dir.db.with(|c| guardian_vm::db::overlay_peers(c))?;
+    let devices: Vec<_> = rows
+        .iter()
+        .filter(|r| r.kind == guardian_vm::db::OverlayKind::Device)
+        .filter_map(|r| devices::view(&settings.prefixes, r))
+        .collect();
+    if devices.is_empty() {
+        return Ok("no WireGuard devices (add one with `guardian-vm wg device add`)\n".into());
+    }
+    let mut out = format!(
+        "{:<20} {:<28} {:<16} {:<14} {}\n",
+        "NAME", "IPV6", "IPV4", "ADDED (ms)", "PUBLIC KEY"
+    );
+    for d in devices {
+        out += &format!(
+            "{:<20} {:<28} {:<16} {:<14} {}\n",
+            d.name, d.overlay_ip, d.overlay_ipv4, d.created_ms, d.public_key
+        );
+    }
+    Ok(out)
 }
 
 fn main() -> ExitCode {

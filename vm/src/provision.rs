@@ -45,6 +45,18 @@ pub fn init(
     listen: &[String],
     http_listen: Option<&str>,
 ) -> Result<Initialized> {
+    init_with(data, fqdn, listen, http_listen, Default::default())
+}
+
+/// [`init`] with the WireGuard overlay's settings (`[wg]`; checked before anything is
+/// written).
+pub fn init_with(
+    data: &Path,
+    fqdn: &str,
+    listen: &[String],
+    http_listen: Option<&str>,
+    wg: crate::config::WgConfig,
+) -> Result<Initialized> {
     let config_path = data.join(paths::CONFIG);
     if config_path.exists() {
         bail!(
@@ -67,6 +79,8 @@ pub fn init(
     if let Some(h) = http_listen {
         config.http.listen = h.to_owned();
     }
+    config.wg = wg;
+    config.overlay_settings()?;
     let addresses = external_addresses(&config.fqdn, &config.p2p)?;
 
     let tenant_key = SigningKey::generate(&mut rand::rngs::OsRng);

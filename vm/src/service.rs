@@ -6,7 +6,8 @@
 //! refresher ([`crate::allow`]); the archive stream handler ([`crate::archive`]); the
 //! thumbnail stream handler ([`crate::thumbnails`]); the configuration pusher
 //! ([`crate::configure`]); the camera change handler ([`crate::camera_changes`]); the camera
-//! discovery handler ([`crate::discovery`]); the
+//! discovery handler ([`crate::discovery`]); the WireGuard negotiation, relay streams and
+//! reconciliation ([`crate::overlay`], which takes the device down on the way out); the
 //! retention sweep and the archive reconciliation ([`crate::archive::retention`]); the HTTP server ([`crate::http`], graceful
 //! shutdown). Periodic tasks sleep on the vm's clock.
 
@@ -150,6 +151,8 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
             tasks.child(),
         ))
     };
+    // Before the HTTP server, so that `GET /api/v1/wg` says from the start whether it runs.
+    let overlay = crate::overlay::start(&state, data, &handle, &tasks).await?;
     let reconciler = tokio::spawn(crate::archive::retention::reconcile_periodically(
         state.db.clone(),
         storage.clone(),
@@ -286,6 +289,7 @@ pub async fn run_with_clock(data: &Path, shutdown: Shutdown, clock: SharedClock)
         ("node", task),
     ]
     .into_iter()
+    .chain(overlay)
     .chain(metrics_http.map(|t| ("metrics server", t)))
     .chain(mqtt.map(|t| ("MQTT client", t)))
     {

@@ -157,6 +157,8 @@ pub struct VmState {
     pub notifications_queued: tokio::sync::Notify,
     /// Woken (all waiters) when the mode changes (MQTT publishes it).
     pub mode_changed: tokio::sync::Notify,
+    /// The WireGuard overlay, once started with `[wg] enabled` (running, or why not).
+    pub(crate) overlay: OnceLock<Arc<crate::overlay::handle::Overlay>>,
 }
 
 impl VmState {
@@ -193,6 +195,7 @@ impl VmState {
             storage: parts.storage,
             clock: parts.clock,
             config_changed: tokio::sync::Notify::new(),
+            overlay: OnceLock::new(),
         }
     }
 

@@ -1,8 +1,9 @@
 //! `compose/`: Debian's docker-compose parses `docker-compose.yml` with `.env.example` (no
 //! Docker engine runs here), and the vm binary, started by the image's entry point with the
 //! vm service's environment from that parsed file (its S3 endpoint and keys pointed at the
-//! local radosgw instead of the MinIO container), initialises, serves its API, and archives
-//! an edge's clip into S3.
+//! local radosgw instead of the MinIO container), initialises (with the WireGuard overlay on,
+//! as the file asks, and the container's NET_ADMIN, TUN device and forwarding sysctls),
+//! serves its API, and archives an edge's clip into S3.
 
 mod support;
 
@@ -43,8 +44,10 @@ fn compose_vm_env() -> HashMap<String, String> {
         .args([
             "-c",
             "import sys, yaml, json; c = yaml.safe_load(sys.stdin); \
+             vm = c['services']['vm']; \
              json.dump({'services': sorted(c['services']), 'volumes': sorted(c.get('volumes') or {}), \
-             'env': c['services']['vm']['environment'], 'ports': c['services']['vm']['ports']}, sys.stdout)",
+             'env': vm['environment'], 'ports': vm['ports'], 'cap_add': vm.get('cap_add'), \
+             'devices': vm.get('devices'), 'sysctls': vm.get('sysctls'), 'user': vm.get('user')}, sys.stdout)",
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -62,6 +65,19 @@ fn compose_vm_env() -> HashMap<String, String> {
         ports.contains("4001/udp") || ports.contains("\"protocol\":\"udp\""),
         "{ports}"
     );
+    // The WireGuard overlay: its UDP port published, a TUN device, NET_ADMIN, forwarding.
+    assert!(ports.contains("51820"), "{ports}");
+    assert_eq!(v["cap_add"], serde_json::json!(["NET_ADMIN"]));
+    assert!(
+        v["devices"].to_string().contains("/dev/net/tun"),
+        "{}",
+        v["devices"]
+    );
+    let sysctls = v["sysctls"].to_string();
+    for key in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
+        assert!(sysctls.contains(key), "{sysctls}");
+    }
+    assert_eq!(v["user"], "0:0");
     v["env"]
         .as_object()
         .unwrap()
@@ -103,6 +119,12 @@ fn compose_parses_and_its_vm_environment_runs_against_local_s3() {
         "GUARDIAN_VM_BIN".into(),
         bin("guardian-vm").display().to_string(),
     );
+    // The overlay on, as the file says, on an interface and port of this test's own.
+    assert_eq!(env["GUARDIAN_WG_ENABLED"], "true");
+    let wg_port = free_port();
+    let wg_interface = format!("gcmp{}", std::process::id() % 100_000);
+    env.insert("GUARDIAN_WG_PORT".into(), wg_port.to_string());
+    env.insert("GUARDIAN_WG_INTERFACE".into(), wg_interface.clone());
     let log = root.path().join("vm.log");
     let mut cmd = Command::new(repo().join("compose/entrypoint.sh"));
     cmd.env_clear()
@@ -120,6 +142,23 @@ fn compose_parses_and_its_vm_environment_runs_against_local_s3() {
         .expect("the entry point prints the owner's token once")
         .trim()
         .to_owned();
+    let wg: serde_json::Value = ureq::get(&format!("{url}/api/v1/wg"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(wg["interface"], wg_interface.as_str(), "{wg}");
+    assert_eq!(
+        wg["endpoint"],
+        format!("127.0.0.1:{wg_port}").as_str(),
+        "{wg}"
+    );
+    // Up as root; elsewhere off with the reason (the vm serves on either way).
+    assert!(
+        wg["enabled"] == true || wg["error"].is_string(),
+        "the overlay neither runs nor says why: {wg}"
+    );
 
     // An edge archives a clip; it lands in radosgw through the environment's settings.
     let pkg = root.path().join("home.tar");

@@ -154,6 +154,8 @@ fn the_server_matches_its_openapi_document() {
             "/api/v1/cameras/{id}",
             "/api/v1/cameras/{id}/snapshot",
             "/api/v1/devices",
+            "/api/v1/devices/{peer_id}/overlay/rotate",
+            "/api/v1/devices/{peer_id}/proxy/{path}",
             "/api/v1/devices/{peer_id}/telemetry",
             "/api/v1/events",
             "/api/v1/events/{id}/clip",
@@ -169,6 +171,9 @@ fn the_server_matches_its_openapi_document() {
             "/api/v1/tenant",
             "/api/v1/users",
             "/api/v1/users/{name}",
+            "/api/v1/wg",
+            "/api/v1/wg/devices",
+            "/api/v1/wg/devices/{name}",
             "/assets/{file}",
             "/healthz",
             "/metrics"
@@ -185,6 +190,8 @@ fn the_server_matches_its_openapi_document() {
         "/api/v1/alerts",
         "/api/v1/alerts/rules",
         "/api/v1/mode",
+        "/api/v1/wg",
+        "/api/v1/wg/devices",
     ] {
         assert_eq!(check(&spec, &vm, path, path, Some(&token)), 200);
         assert_eq!(check(&spec, &vm, path, path, None), 401);
@@ -680,6 +687,96 @@ fn the_server_matches_its_openapi_document() {
             want,
             "{url}"
         );
+    }
+    // The WireGuard overlay, off here ([wg] enabled = false): its settings with no key, no
+    // devices; registering one is 503, the edge has no tunnel to rotate or proxy through.
+    let (_, wg) = check_body(&spec, &vm, "/api/v1/wg", "/api/v1/wg", Some(&token));
+    assert_eq!(
+        (&wg["enabled"], &wg["public_key"], &wg["error"]),
+        (&json!(false), &Value::Null, &Value::Null),
+        "{wg}"
+    );
+    assert!(wg["prefix_v6"].as_str().unwrap().ends_with("::/64"), "{wg}");
+    let (_, listed) = check_body(
+        &spec,
+        &vm,
+        "/api/v1/wg/devices",
+        "/api/v1/wg/devices",
+        Some(&token),
+    );
+    assert_eq!(listed["devices"], json!([]));
+    let phone_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    for (tok, body, want) in [
+        (
+            Some(token.as_str()),
+            json!({"name": "phone", "public_key": phone_key}),
+            503,
+        ),
+        (None, json!({"name": "phone", "public_key": phone_key}), 401),
+        (Some(token.as_str()), json!({"name": "phone"}), 400),
+    ] {
+        let (status, answer) = check_post(
+            &spec,
+            &vm,
+            "/api/v1/wg/devices",
+            "/api/v1/wg/devices",
+            tok,
+            &body.to_string(),
+        );
+        assert_eq!(status, want, "{body} -> {answer}");
+    }
+    for (name, want) in [("phone", 404), ("Bad%20Name", 400)] {
+        let (status, answer) = vm.send("DELETE", &format!("/api/v1/wg/devices/{name}"), None);
+        assert_eq!(status, want, "{name} -> {answer}");
+        validate("delete", "/api/v1/wg/devices/{name}", status, &answer);
+    }
+    let rotate = "/api/v1/devices/{peer_id}/overlay/rotate";
+    for (who, want) in [(peer.as_str(), 404), ("Bad%20Id", 400)] {
+        let (status, answer) = vm.send(
+            "POST",
+            &format!("/api/v1/devices/{who}/overlay/rotate"),
+            None,
+        );
+        assert_eq!(status, want, "{who} -> {answer}");
+        validate("post", rotate, status, &answer);
+    }
+    let proxy = "/api/v1/devices/{peer_id}/proxy/{path}";
+    for (url, tok, want) in [
+        (
+            format!("/api/v1/devices/{peer}/proxy/api/v1/health"),
+            Some(&token),
+            503,
+        ),
+        (
+            format!("/api/v1/devices/{}/proxy/api/v1/health", vm.peer_id),
+            Some(&token),
+            404,
+        ),
+        (
+            "/api/v1/devices/Bad%20Id/proxy/api/v1/health".to_owned(),
+            Some(&token),
+            400,
+        ),
+        (
+            format!("/api/v1/devices/{peer}/proxy/api/v1/health"),
+            None,
+            401,
+        ),
+    ] {
+        let bearer = tok.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .iter()
+            .map(|b| ("Authorization", b.as_str()))
+            .collect();
+        let a = vm.request("GET", &url, &headers, None);
+        assert_eq!(a.status, want, "{url} -> {}", a.text);
+        validate("get", proxy, a.status, &a.json);
+        if want == 503 {
+            assert_eq!(
+                a.header("content-security-policy"),
+                Some("default-src 'none'")
+            );
+        }
     }
     // Marking reviewed.
     let reviewed = "/api/v1/events/{id}/reviewed";

@@ -19,6 +19,7 @@
 //! - [`discovery`]: each edge's latest report of the cameras on its LAN.
 //! - [`alerts`]: the mode and rules set through the API, decisions, cooldowns, the
 //!   notification outbox, the health conditions raised.
+//! - [`overlay`]: the WireGuard overlay's peers (edges and the owner's devices).
 
 use std::path::Path;
 
@@ -32,6 +33,7 @@ pub mod devices;
 pub mod discovery;
 pub mod events;
 pub mod key_slots;
+pub mod overlay;
 pub mod packages;
 pub mod telemetry;
 pub mod thumbnails;
@@ -45,6 +47,7 @@ pub use devices::*;
 pub use discovery::*;
 pub use events::*;
 pub use key_slots::*;
+pub use overlay::*;
 pub use packages::*;
 pub use telemetry::*;
 pub use thumbnails::*;
@@ -65,6 +68,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0010_live_events.sql"),
     include_str!("../../migrations/0011_alerts.sql"),
     include_str!("../../migrations/0012_users.sql"),
+    include_str!("../../migrations/0013_overlay.sql"),
 ];
 
 const OPTIONS: Options = Options {

@@ -17,6 +17,11 @@ struct DeviceView {
     #[serde(flatten)]
     device: db::DeviceRow,
     online: bool,
+    /// Its WireGuard overlay as the vm's device sees it (all null without a tunnel).
+    #[serde(flatten)]
+    overlay: crate::overlay::status::EdgeOverlay,
+    /// The overlay path the edge reported in its last telemetry (`udp`, `stream`), if any.
+    overlay_path_reported: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -25,11 +30,30 @@ struct DevicesBody {
 }
 
 pub(super) async fn list_devices(state: Arc<VmState>) -> Result<warp::reply::Response, Rejection> {
-    let devices = state.db.call(|c| db::devices(c)).await.map_err(internal)?;
+    let devices = state
+        .db
+        .call(|c| {
+            db::devices(c)?
+                .into_iter()
+                .map(|d| {
+                    let reported = db::latest_telemetry(c, &d.peer_id)?
+                        .map(|t| t.overlay_path)
+                        .filter(|p| !p.is_empty());
+                    Ok((d, reported))
+                })
+                .collect::<Result<Vec<_>, db::DbError>>()
+        })
+        .await
+        .map_err(internal)?;
+    let mut overlay = crate::overlay::status::edges(&state)
+        .await
+        .map_err(internal)?;
     let devices = devices
         .into_iter()
-        .map(|d| DeviceView {
+        .map(|(d, reported)| DeviceView {
             online: state.is_connected(&d.peer_id),
+            overlay: overlay.remove(&d.peer_id).unwrap_or_default(),
+            overlay_path_reported: reported,
             device: d,
         })
         .collect();

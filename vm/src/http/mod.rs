@@ -19,8 +19,9 @@
 //! thumbnails, health, metrics), `archive` (archive listing, manifests, objects), `clip`
 //! (play tickets, the clip path), `key_slots` (the owner's signed key-slot list and what
 //! each edge runs), `cameras` (camera configuration owned by the vm, with live state) and
-//! `discovery` (cameras the edges found, a scan now, a camera's sealed current picture) and
-//! `alerts` (rules, the mode, the notifications).
+//! `discovery` (cameras the edges found, a scan now, a camera's sealed current picture),
+//! `alerts` (rules, the mode, the notifications), `wg` (the WireGuard overlay and the owner's
+//! devices on it) and `proxy` (an edge's JSON API through the overlay).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -42,9 +43,11 @@ mod cameras;
 mod clip;
 mod discovery;
 mod key_slots;
+mod proxy;
 mod review;
 pub mod server;
 mod users;
+mod wg;
 
 pub use protocols::http::query::MAX_LIMIT;
 use protocols::http::query::{self, Listing};
@@ -90,6 +93,8 @@ pub(crate) enum ApiError {
     /// The camera gives no picture now (not running, not streaming).
     NotStreaming(String),
     RangeNotSatisfiable(u64),
+    /// The WireGuard overlay does not run at this vm.
+    OverlayOff(String),
     /// Too many failed sign-ins from the address: retry after this many seconds.
     TooManyAttempts(u64),
     Internal(String),
@@ -352,6 +357,59 @@ pub fn routes(
         .and(member.clone())
         .and(listing_query())
         .and_then(review::telemetry);
+    let wg_get = warp::path!("api" / "v1" / "wg")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(wg::get);
+    let wg_devices_get = warp::path!("api" / "v1" / "wg" / "devices")
+        .and(warp::get())
+        .and(auth.clone())
+        .and_then(wg::list);
+    let wg_devices_post = warp::path!("api" / "v1" / "wg" / "devices")
+        .and(warp::post())
+        .and(auth.clone())
+        .and(warp::body::content_length_limit(wg::MAX_BODY))
+        .and(warp::body::bytes())
+        .and_then(wg::add);
+    let wg_device_delete = warp::path!("api" / "v1" / "wg" / "devices" / String)
+        .and(warp::delete())
+        .and(auth.clone())
+        .and_then(wg::delete);
+    let rotate = warp::path!("api" / "v1" / "devices" / String / "overlay" / "rotate")
+        .and(warp::post())
+        .and(auth.clone())
+        .and_then(|peer: String, state: Arc<VmState>| async move {
+            check_peer_id(&peer)?;
+            wg::rotate(peer, state).await
+        });
+    let proxy = warp::path!("api" / "v1" / "devices" / String / "proxy" / ..)
+        .and(warp::path::tail())
+        .and(warp::get())
+        .and(auth.clone())
+        .and(raw_query())
+        .and(warp::header::optional::<String>("x-edge-authorization"))
+        .and_then(
+            |peer: String,
+             tail: warp::path::Tail,
+             state: Arc<VmState>,
+             query: String,
+             edge_auth: Option<String>| async move {
+                check_peer_id(&peer)?;
+                proxy::get(peer, tail, state, query, edge_auth).await
+            },
+        );
+    let overlay_routes = wg_get
+        .or(wg_devices_get)
+        .unify()
+        .or(wg_devices_post)
+        .unify()
+        .or(wg_device_delete)
+        .unify()
+        .or(rotate)
+        .unify()
+        .or(proxy)
+        .unify()
+        .boxed();
     let app_routes = session_post
         .or(session_get)
         .unify()
@@ -422,6 +480,8 @@ pub fn routes(
         .or(alert_routes)
         .unify()
         .or(app_routes)
+        .unify()
+        .or(overlay_routes)
         .unify()
         .or(metrics)
         .unify()
@@ -497,6 +557,9 @@ async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
                 tracing::warn!(error = %m, "request to the edge failed");
                 json_error(StatusCode::BAD_GATEWAY, "edge_error", m.clone())
             }
+            ApiError::OverlayOff(m) => {
+                json_error(StatusCode::SERVICE_UNAVAILABLE, "overlay_off", m.clone())
+            }
             ApiError::NotStreaming(m) => {
                 json_error(StatusCode::SERVICE_UNAVAILABLE, "not_streaming", m.clone())
             }
@@ -569,6 +632,16 @@ async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
         )
     };
     Ok(resp)
+}
+
+/// Refuses a path segment that is not a libp2p peer id.
+pub(crate) fn check_peer_id(peer: &str) -> Result<(), Rejection> {
+    match peer.parse::<libp2p::PeerId>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(warp::reject::custom(ApiError::BadRequest(format!(
+            "{peer:?} is not a peer id"
+        )))),
+    }
 }
 
 /// Refuses a path segment that is not an event id.

@@ -1,13 +1,13 @@
 //! The owner's client library behind the `guardian` command: reading the owner's secret,
 //! the file operations of each subcommand (seal, open, CID, manifest verification), and
 //! fetching archived objects from the vm ([`fetch`]), playing clips from the edge
-//! ([`play`]), the household's key slots ([`slots`]) and cameras configured at the vm with
-//! passwords sealed to the edge ([`cameras`]); every output file is written
-//! atomically ([`output`]).
+//! ([`play`]), the household's key slots ([`slots`]), cameras configured at the vm with
+//! passwords sealed to the edge ([`cameras`]) and the owner's devices on the WireGuard
+//! overlay ([`wg`]); every output file is written atomically ([`output`]).
 //!
 //! Layers, bottom up: [`output`]; [`commands`] (on `output`); [`api`], the vm's HTTP API;
-//! [`fetch`] (on `api`, `commands`), [`play`] (on `api`, `output`, the node), [`slots`] and
-//! [`cameras`] (on `api`).
+//! [`fetch`] (on `api`, `commands`), [`play`] (on `api`, `output`, the node), [`slots`],
+//! [`cameras`] and [`wg`] (on `api`).
 
 pub mod api;
 pub mod cameras;
@@ -17,6 +17,7 @@ pub mod output;
 pub mod play;
 pub mod slots;
 pub mod web;
+pub mod wg;
 
 use std::path::Path;
 

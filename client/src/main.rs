@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use guardian_client::{Secret, commands, play};
@@ -146,6 +146,10 @@ enum Command {
     /// The web app: check that a server gives out this release's.
     #[command(subcommand)]
     Web(WebCommand),
+    /// The WireGuard overlay: the owner's phones and laptops join it through the vm, with
+    /// the stock WireGuard apps.
+    #[command(subcommand)]
+    Wg(WgCommand),
     /// Verify a signed event manifest, and the sealed objects it names.
     Verify {
         /// The manifest (`manifest.json`).
@@ -158,6 +162,129 @@ enum Command {
         /// `clip=PATH` / `snapshot=PATH`.
         objects: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum WgCommand {
+    /// Devices (phones, laptops) on the vm's overlay.
+    #[command(subcommand)]
+    Device(WgDeviceCommand),
+}
+
+#[derive(Subcommand)]
+enum WgDeviceCommand {
+    /// Make a key pair here, register its public key at the vm (the private key never
+    /// leaves this machine) and give the device's wg-quick configuration, with a QR code of
+    /// it for the WireGuard app.
+    Add {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// The device's name.
+        #[arg(long)]
+        name: String,
+        /// Write the configuration to this file (mode 0600; the QR code then goes to stdout)
+        /// instead of stdout (the QR code then goes to stderr).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Print no QR code.
+        #[arg(long)]
+        no_qr: bool,
+    },
+    /// List the devices, with their addresses and last handshake.
+    List {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// Print the vm's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a device: it leaves the vm's WireGuard device at once.
+    Remove {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// The device's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn wg(command: WgDeviceCommand) -> Result<()> {
+    use guardian_client::wg;
+    match command {
+        WgDeviceCommand::Add {
+            vm,
+            name,
+            output,
+            no_qr,
+        } => {
+            // An unwritable destination fails before anything is registered.
+            let file = output
+                .as_deref()
+                .map(|path| -> Result<_> {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mut f = guardian_client::output::AtomicFile::create(path)?;
+                    f.file()
+                        .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                    Ok((f, path))
+                })
+                .transpose()?;
+            let added = wg::add(&vm.api(), &name)?;
+            let summary = format!(
+                "added WireGuard device {name}: {}",
+                wg::show(&added.addresses)
+            );
+            match file {
+                Some((mut f, path)) => {
+                    use std::io::Write;
+                    f.file()
+                        .write_all(added.config.as_bytes())
+                        .and_then(|()| f.file().flush())
+                        .map_err(anyhow::Error::from)
+                        .and_then(|()| f.commit())
+                        .with_context(|| {
+                            format!(
+                                "the device {name:?} is registered at the vm but its \
+                                 configuration was not written; remove it with `guardian wg \
+                                 device remove --name {name}` and add it again"
+                            )
+                        })?;
+                    if !no_qr {
+                        print!("{}", wg::qr(&added.config)?.as_str());
+                    }
+                    println!(
+                        "{summary}; its configuration (with its private key) is in {}",
+                        path.display()
+                    );
+                }
+                None => {
+                    print!("{}", added.config.as_str());
+                    if !no_qr {
+                        eprint!("{}", wg::qr(&added.config)?.as_str());
+                    }
+                    eprintln!(
+                        "{summary}; the configuration holds its private key: import it on that \
+                         device only"
+                    );
+                }
+            }
+        }
+        WgDeviceCommand::List { vm, json } => {
+            let answer = wg::list(&vm.api())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)?
+                    .as_millis() as u64;
+                print!("{}", wg::describe(&wg::parse_devices(&answer)?, now));
+            }
+        }
+        WgDeviceCommand::Remove { vm, name } => {
+            wg::remove(&vm.api(), &name)?;
+            println!("removed WireGuard device {name}");
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -536,6 +663,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Keys(KeysCommand::Slots(command)) => slots(command)?,
         Command::Cameras(command) => cameras(command)?,
+        Command::Wg(WgCommand::Device(command)) => wg(command)?,
         Command::Keys(KeysCommand::Identity { key }) => {
             let k = key.derive()?;
             println!("{}", k.identity_string().as_str());
@@ -695,5 +823,63 @@ fn main() -> ExitCode {
             eprintln!("guardian: error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn wg_device(args: &[&str]) -> Result<WgDeviceCommand, clap::Error> {
+        let mut all = vec!["guardian", "wg", "device"];
+        all.extend(args);
+        match Cli::try_parse_from(all)?.command {
+            Command::Wg(WgCommand::Device(c)) => Ok(c),
+            _ => panic!("not a wg device command"),
+        }
+    }
+
+    #[test]
+    fn wg_device_arguments() {
+        let vm = ["--vm", "http://vm:8080", "--token", "T"];
+        let add = |rest: &[&str]| wg_device(&[&["add"], &vm[..], rest].concat());
+        match add(&["--name", "phone"]).unwrap() {
+            WgDeviceCommand::Add {
+                vm,
+                name,
+                output,
+                no_qr,
+            } => {
+                assert_eq!((vm.vm.as_str(), vm.token.as_str()), ("http://vm:8080", "T"));
+                assert_eq!(name, "phone");
+                assert_eq!(output, None);
+                assert!(!no_qr);
+            }
+            _ => panic!("not add"),
+        }
+        match add(&["--name", "laptop", "-o", "laptop.conf", "--no-qr"]).unwrap() {
+            WgDeviceCommand::Add { output, no_qr, .. } => {
+                assert_eq!(output, Some(PathBuf::from("laptop.conf")));
+                assert!(no_qr);
+            }
+            _ => panic!("not add"),
+        }
+        assert!(add(&[]).is_err(), "--name is required");
+        match wg_device(&[&["list"], &vm[..], &["--json"]].concat()).unwrap() {
+            WgDeviceCommand::List { json, .. } => assert!(json),
+            _ => panic!("not list"),
+        }
+        match wg_device(&[&["remove"], &vm[..], &["--name", "phone"]].concat()).unwrap() {
+            WgDeviceCommand::Remove { name, .. } => assert_eq!(name, "phone"),
+            _ => panic!("not remove"),
+        }
+        assert!(wg_device(&[&["remove"], &vm[..]].concat()).is_err());
     }
 }

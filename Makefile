@@ -12,7 +12,7 @@ CARGO_FLAGS ?= --release --locked
 # `cargo bench` builds with the bench profile (release settings) and refuses `--release`.
 BENCH_FLAGS ?= --locked
 
-.PHONY: demo demo-up test setup build lint unit web-test test-lib bench-build netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-recall bench-cameras bench-stream bench-alerts bench-web radosgw-stop clean-cache
+.PHONY: demo demo-up test setup build lint unit web-test test-lib bench-build netsim netsim-matrix fuzz-check fuzz-build fuzz bench bench-seal bench-events bench-archive bench-detect bench-recall bench-cameras bench-stream bench-overlay bench-alerts bench-web radosgw-stop clean-cache
 
 ## demo: the product end to end (see README); demo-up leaves it running until Ctrl-C.
 demo: setup build
@@ -83,7 +83,7 @@ fuzz-build:
 fuzz:
 	@scripts/fuzz.sh run
 
-bench: bench-seal bench-events bench-archive bench-detect bench-recall bench-cameras bench-stream bench-alerts bench-web
+bench: bench-seal bench-events bench-archive bench-detect bench-recall bench-cameras bench-stream bench-overlay bench-alerts bench-web
 
 ## bench-seal: guardian seal + CID of a 256 MiB file against `age -r`, as a ratio.
 bench-seal: setup build
@@ -117,6 +117,12 @@ bench-cameras: setup build
 ## relayed and direct throughput as ratios against iperf3 on the same link (root).
 bench-stream: setup build
 	$(CARGO_TARGET_DIR)/release/netsim bench-stream
+
+## bench-overlay: iperf3 over the WireGuard overlay (edge behind a NAT -> vm) on a 1 Gbit/s
+## link in netsim, against the underlay and Debian's wireguard-go on the same two namespaces;
+## the stream fallback (UDP blocked) on a 100 Mbit/s, +20 ms link against iperf3 over TCP (root).
+bench-overlay: setup build
+	$(CARGO_TARGET_DIR)/release/netsim bench-overlay
 
 ## bench-alerts: from the detector's hit to the webhook and the MQTT message, p50 and p99
 ## over 100 person events (stand-in cameras, edge behind a NAT, 20 ms round trip to the vm),

@@ -26,6 +26,10 @@ pub const IDENTITY: &str =
     "AGE-SECRET-KEY-1GJM54EGHZJAHHX36DJSHYF6QAU9N4QA3YGCE3FNCM5CXLRV6QP4Q9GG43F";
 /// The log filter given to the project's binaries (unless `GUARDIAN_LOG` is set).
 pub const LOG_FILTER: &str = "info,libp2p=warn";
+/// The vm's WireGuard UDP port (`[wg] listen_port`).
+pub const WG_PORT: u16 = 51820;
+/// The port of the edge's local API and web app on its overlay addresses (`[wg] api_port`).
+pub const EDGE_API_PORT: u16 = 7080;
 
 /// The folder of the project's binaries.
 pub fn bin_dir() -> Result<PathBuf> {
@@ -76,6 +80,39 @@ pub(crate) fn command(name: &str) -> Result<Command> {
         c.env("GUARDIAN_LOG", LOG_FILTER);
     }
     Ok(c)
+}
+
+/// Runs `cmd` inside `host`'s namespace to completion (at most 60 s); its stdout, or an error
+/// with its stderr when it fails.
+pub fn run_in_host(host: &Host, mut cmd: Command) -> Result<String> {
+    crate::netns::command_in(&mut cmd, &host.ns)?;
+    run_ok(cmd)
+}
+
+/// Sets `[wg]` keys (`("interface", ...)`) in the TOML file at `path`, if the file has a
+/// `[wg]` table (the binaries write every key with its default: one without `[wg]` predates
+/// the overlay). Whether it had one.
+fn set_wg_keys(path: &Path, edits: &[(&str, toml::Value)]) -> Result<bool> {
+    let what = path.display().to_string();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {what}"), e))?;
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e| Error::Invalid(format!("{what}: {e}")))?;
+    if !table.contains_key("wg") {
+        return Ok(false);
+    }
+    let keys: Vec<String> = edits.iter().map(|(k, _)| format!("wg.{k}")).collect();
+    let edits: Vec<(&str, toml::Value)> = keys
+        .iter()
+        .zip(edits)
+        .map(|(k, (_, v))| (k.as_str(), v.clone()))
+        .collect();
+    guardian_test_support::set_toml_keys(&mut table, &edits)
+        .map_err(|e| Error::Invalid(format!("{what}: {e}")))?;
+    let text = toml::to_string_pretty(&table).map_err(|e| Error::Invalid(e.to_string()))?;
+    std::fs::write(path, text).map_err(|e| Error::io(format!("writing {what}"), e))?;
+    Ok(true)
 }
 
 /// Runs a command to completion (at most 60 s); its stdout.
@@ -146,12 +183,16 @@ pub struct Vm {
     pub peer_id: String,
     /// The running process.
     pub proc: Option<Proc>,
+    /// Its WireGuard interface (`[wg] interface`, unique in the lab), with the overlay on
+    /// (`[wg] enabled`, UDP port [`WG_PORT`]); `None` when the binary has no `[wg]` yet.
+    pub wg_interface: Option<String>,
     starts: u32,
 }
 
 impl Vm {
     /// `guardian-vm init` for `host` (listening on QUIC and TCP port 4001 of every address,
-    /// its API on port 8080 of its public address).
+    /// its API on port 8080 of its public address, the WireGuard overlay on UDP port
+    /// [`WG_PORT`] on an interface named for the lab).
     pub fn init(lab: &Lab, host: Host) -> Result<Vm> {
         let dir = lab.path(&host.name);
         let mut c = command("guardian-vm")?;
@@ -161,6 +202,15 @@ impl Vm {
             .args(["--listen", &format!("/ip4/0.0.0.0/tcp/{VM_PORT}")])
             .args(["--http-listen", &format!("{}:{VM_HTTP_PORT}", host.ip)]);
         let out = run_ok(c)?;
+        let iface = lab.wg_ifname();
+        let wg = set_wg_keys(
+            &dir.join("vm.toml"),
+            &[
+                ("enabled", toml::Value::Boolean(true)),
+                ("interface", toml::Value::String(iface.clone())),
+                ("listen_port", toml::Value::Integer(WG_PORT.into())),
+            ],
+        )?;
         let field = |label: &str| {
             out.lines()
                 .find_map(|l| l.strip_prefix(label))
@@ -174,8 +224,21 @@ impl Vm {
             host,
             dir,
             proc: None,
+            wg_interface: wg.then_some(iface),
             starts: 0,
         })
+    }
+
+    /// Sets more `[wg]` keys of its `vm.toml` (`("recheck_secs", 5.into())`), for its next
+    /// start; an error when the binary has no overlay.
+    pub fn set_wg(&self, edits: &[(&str, toml::Value)]) -> Result<()> {
+        if set_wg_keys(&self.dir.join("vm.toml"), edits)? {
+            Ok(())
+        } else {
+            Err(Error::Invalid(
+                "vm.toml has no [wg]: guardian-vm is built without the overlay".into(),
+            ))
+        }
     }
 
     /// Its public address.
@@ -249,12 +312,27 @@ impl Vm {
         auth: bool,
         body: Option<serde_json::Value>,
     ) -> Result<(u16, serde_json::Value)> {
+        self.request_full(lab, method, path, auth, body, Vec::new())
+    }
+
+    fn request_full(
+        &self,
+        lab: &Lab,
+        method: &'static str,
+        path: &str,
+        auth: bool,
+        body: Option<serde_json::Value>,
+        headers: Vec<(String, String)>,
+    ) -> Result<(u16, serde_json::Value)> {
         let url = format!("{}{path}", self.url());
         let token = auth.then(|| self.token.clone());
         lab.run_in(&self.host, move || {
             let mut req = ureq::request(method, &url).timeout(Duration::from_secs(30));
             if let Some(t) = token {
                 req = req.set("Authorization", &format!("Bearer {t}"));
+            }
+            for (k, v) in &headers {
+                req = req.set(k, v);
             }
             let answer = match body {
                 Some(b) => req.send_json(b),
@@ -292,6 +370,20 @@ impl Vm {
     /// GET `path` of the API with the owner token: (status, JSON body).
     pub fn get(&self, lab: &Lab, path: &str) -> Result<(u16, serde_json::Value)> {
         self.http(lab, path, true)
+    }
+
+    /// GET `path` of the API with the owner token and more headers: (status, JSON body).
+    pub fn get_with(
+        &self,
+        lab: &Lab,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, serde_json::Value)> {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.request_full(lab, "GET", path, true, None, headers)
     }
 
     /// A playback token for `event` (`POST /api/v1/events/{event}/play`).
@@ -355,6 +447,12 @@ pub struct Edge {
     pub proc: Option<Proc>,
     /// Extra environment for `run` (the detector's model and OpenVINO, for cameras).
     pub env: Vec<(String, PathBuf)>,
+    /// The local admin token `init` printed (once), for `Authorization: Bearer` on the edge's
+    /// local API.
+    pub local_token: Option<String>,
+    /// Its WireGuard interface (`[wg] interface`, unique in the lab; its local API on the
+    /// overlay on port [`EDGE_API_PORT`]); `None` when the binary has no `[wg]` yet.
+    pub wg_interface: Option<String>,
     starts: u32,
 }
 
@@ -374,12 +472,28 @@ impl Edge {
             .arg("--data")
             .arg(&dir)
             .args(args);
-        run_ok(c)?;
+        let out = run_ok(c)?;
+        let local_token = out
+            .lines()
+            .find_map(|l| l.strip_prefix("local admin token for the LAN web app:"))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && !t.starts_with("kept"))
+            .map(str::to_owned);
+        let iface = lab.wg_ifname();
+        let wg = set_wg_keys(
+            &dir.join("edge.toml"),
+            &[
+                ("interface", toml::Value::String(iface.clone())),
+                ("api_port", toml::Value::Integer(EDGE_API_PORT.into())),
+            ],
+        )?;
         Ok(Edge {
             host,
             dir,
             proc: None,
             env: Vec::new(),
+            local_token,
+            wg_interface: wg.then_some(iface),
             starts: 0,
         })
     }

@@ -83,6 +83,10 @@ struct State {
     next_queue: HashMap<String, u16>,
     impaired: HashMap<End, Applied>,
     cut: Vec<End>,
+    /// Router namespaces whose forwarded UDP is blocked ([`Lab::block_udp`]).
+    udp_blocked: Vec<String>,
+    /// WireGuard interface names given out ([`Lab::wg_ifname`]).
+    wg_ifnames: Vec<String>,
 }
 
 /// A lab of namespaces; see the module documentation.
@@ -478,6 +482,54 @@ impl Lab {
         Ok(())
     }
 
+    /// Blocks UDP for `host` (behind NAT) from now on: its home router drops every forwarded
+    /// UDP packet but DNS, both ways, as [`NatProfile::UdpBlocked`] does from the start (flows
+    /// already going are cut too: the rule acts on every packet, not only new ones).
+    pub fn block_udp(&self, host: &Host) -> Result<()> {
+        let router = home_router(host)?;
+        if self.state().udp_blocked.contains(&router) {
+            return Ok(());
+        }
+        cmd::nft(&router, &nat::udp_block_ruleset())?;
+        self.state().udp_blocked.push(router.clone());
+        tracing::info!(ns = %router, host = %host.name, "UDP blocked");
+        Ok(())
+    }
+
+    /// Lets UDP through again after [`Lab::block_udp`] (a no-op if it was not blocked; the
+    /// [`NatProfile::UdpBlocked`] profile's own rule stays).
+    pub fn unblock_udp(&self, host: &Host) -> Result<()> {
+        let router = home_router(host)?;
+        if !self.state().udp_blocked.contains(&router) {
+            return Ok(());
+        }
+        cmd::nft(
+            &router,
+            &format!("delete table ip {}\n", nat::UDP_BLOCK_TABLE),
+        )?;
+        self.state().udp_blocked.retain(|r| r != &router);
+        tracing::info!(ns = %router, host = %host.name, "UDP unblocked");
+        Ok(())
+    }
+
+    /// A WireGuard interface name unique to this lab and this run, at most 15 characters:
+    /// `g`, the lab's process id (6 hex digits), its sequence number (2 hex digits), a counter.
+    /// The UAPI socket folder `/var/run/wireguard` is shared by every namespace, so each
+    /// userspace device (the vm's, the edges', wireguard-go's) needs its own name. Their
+    /// sockets are removed with the lab, and [`sweep`] removes those of dead runs.
+    pub fn wg_ifname(&self) -> String {
+        let (pid, seq) = prefix_ids(&self.prefix).unwrap_or((std::process::id(), 0));
+        let mut s = self.state();
+        let name = format!(
+            "g{:06x}{:02x}{}",
+            pid & 0xff_ffff,
+            seq & 0xff,
+            s.wg_ifnames.len()
+        );
+        s.wg_ifnames.push(name.clone());
+        name
+    }
+
     /// Runs `f` on a thread inside `host`'s namespace (sockets it opens live there).
     pub fn run_in<T: Send + 'static>(
         &self,
@@ -515,6 +567,10 @@ impl Drop for Lab {
         // Namespaces in reverse order: hosts before routers before the core.
         for ns in state.namespaces.iter().rev() {
             remove_ns(ns);
+        }
+        // The userspace WireGuard devices died with their namespaces; their sockets stay.
+        for name in &state.wg_ifnames {
+            let _ = std::fs::remove_file(Path::new(WG_SOCKETS).join(format!("{name}.sock")));
         }
         if let Some(dir) = self.dir.take()
             && (self.keep_dir || std::thread::panicking())
@@ -565,7 +621,53 @@ pub fn sweep() -> Result<Vec<String>> {
     if !removed.is_empty() {
         tracing::info!(count = removed.len(), "swept leftover namespaces");
     }
+    sweep_wg_sockets();
     Ok(removed)
+}
+
+/// Where userspace WireGuard devices put their UAPI sockets (shared by all namespaces).
+pub const WG_SOCKETS: &str = "/var/run/wireguard";
+
+/// Removes the UAPI sockets of [`Lab::wg_ifname`] names whose process is gone.
+fn sweep_wg_sockets() {
+    let Ok(dir) = std::fs::read_dir(WG_SOCKETS) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(iface) = name.strip_suffix(".sock") else {
+            continue;
+        };
+        let Some(pid) = wg_ifname_pid(iface) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The process id in a name made by [`Lab::wg_ifname`].
+fn wg_ifname_pid(iface: &str) -> Option<u32> {
+    let rest = iface.strip_prefix('g')?;
+    if rest.len() < 9 || rest.len() > 14 || !rest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(&rest[..6], 16).ok()
+}
+
+/// (process id, sequence number) of a lab prefix `gns-<pid>-<seq>-`.
+fn prefix_ids(prefix: &str) -> Option<(u32, u32)> {
+    let mut parts = prefix.strip_prefix(PREFIX)?.split('-');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// The router namespace next to `host` (its home router).
+fn home_router(host: &Host) -> Result<String> {
+    host.routers
+        .first()
+        .cloned()
+        .ok_or_else(|| Error::Invalid(format!("{} is not behind NAT: no router", host.name)))
 }
 
 fn veth(ns_a: &str, a: &str, ns_b: &str, b: &str) -> Result<()> {
@@ -585,4 +687,20 @@ fn addr_up(ns: &str, iface: &str, cidr: &str) -> Result<()> {
 
 fn forwarding(ns: &str) -> Result<()> {
     cmd::run_in(ns, "sysctl", &["-qw", "net.ipv4.ip_forward=1"]).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wg_interface_names_carry_the_pid_and_fit() {
+        assert_eq!(prefix_ids("gns-4194304-17-"), Some((4_194_304, 17)));
+        assert_eq!(prefix_ids("other-1-2-"), None);
+        let name = format!("g{:06x}{:02x}{}", 4_194_304, 17, 123);
+        assert!(name.len() <= 15, "{name}");
+        assert_eq!(wg_ifname_pid(&name), Some(4_194_304));
+        assert_eq!(wg_ifname_pid("guardian0"), None);
+        assert_eq!(wg_ifname_pid("wg0"), None);
+    }
 }

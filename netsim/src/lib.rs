@@ -15,6 +15,8 @@
 //! - [`scenario`]: the scenarios (enroll behind each NAT, outages, impaired uplink).
 //! - [`matrix`]: the relay + DCUtR matrix over NAT profiles.
 //! - [`alerts`]: `make bench-alerts`, from the detector's hit to the webhook and MQTT.
+//! - [`overlay`]: the WireGuard overlay driven as a user would (the vm's API, curl at overlay
+//!   addresses, `guardian wg device`, wg-quick with wireguard-go) and `make bench-overlay`.
 //! - [`cmd`], [`netns`]: running the system tools and entering namespaces.
 //!
 //! Everything needs root. Addresses are those of namespaces the lab made: 198.18.0.0/15 for
@@ -31,6 +33,7 @@ pub mod lab;
 pub mod matrix;
 pub mod nat;
 pub mod netns;
+pub mod overlay;
 pub mod peer;
 pub mod playback;
 pub mod probe;

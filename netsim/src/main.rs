@@ -93,6 +93,30 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// The overlay benchmark: iperf3 from an edge (port-restricted NAT) to the vm over the
+    /// WireGuard overlay against the underlay and against Debian's wireguard-go on the same
+    /// two namespaces (a 1 Gbit/s link); then, UDP blocked at the edge's router, over the
+    /// stream fallback against TCP (a 100 Mbit/s, +20 ms link); as ratios.
+    BenchOverlay {
+        /// The fast link's rate, Mbit/s.
+        #[arg(long, default_value_t = 1000)]
+        mbit: u32,
+        /// Delay added each way on the fast link, ms.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// The fallback's link rate, Mbit/s.
+        #[arg(long, default_value_t = 100)]
+        fallback_mbit: u32,
+        /// Delay added each way on the fallback's link, ms.
+        #[arg(long, default_value_t = 20)]
+        fallback_delay_ms: u64,
+        /// Seconds of each iperf3 run.
+        #[arg(long, default_value_t = 10)]
+        secs: u32,
+        /// Runs of each kind (the medians are printed).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// The alerts benchmark: person events from stand-in cameras on an edge behind a NAT
     /// (20 ms round trip to the vm), from the detector's hit to the webhook and the MQTT
     /// message, p50 and p99, against the event's own delivery to the vm.
@@ -191,6 +215,33 @@ fn main() -> Result<()> {
             };
             let t = Instant::now();
             let b = guardian_netsim::playback::bench_stream(link, clip_mib, runs)?;
+            println!("{}", b.table());
+            println!("({:.0} s)", t.elapsed().as_secs_f64());
+        }
+        Cmd::BenchOverlay {
+            mbit,
+            delay_ms,
+            fallback_mbit,
+            fallback_delay_ms,
+            secs,
+            runs,
+        } => {
+            if mbit == 0 || fallback_mbit == 0 || runs == 0 || secs == 0 {
+                bail!("--mbit, --fallback-mbit, --secs and --runs must be at least 1");
+            }
+            let link = |mbit: u32, delay_ms: u64| Impairment {
+                delay: Duration::from_millis(delay_ms),
+                rate_kbit: Some(mbit * 1000),
+                ..Default::default()
+            };
+            let t = Instant::now();
+            let b =
+                guardian_netsim::overlay::bench_overlay(guardian_netsim::overlay::BenchOptions {
+                    link: link(mbit, delay_ms),
+                    fallback_link: link(fallback_mbit, fallback_delay_ms),
+                    secs,
+                    runs,
+                })?;
             println!("{}", b.table());
             println!("({:.0} s)", t.elapsed().as_secs_f64());
         }

@@ -129,8 +129,7 @@ pub(crate) fn ruleset(kind: NatBox) -> String {
         )
     };
     let forward = if kind == NatBox::UdpBlocked {
-        "  chain forward {\n    type filter hook forward priority filter; policy accept;\n    \
-         meta l4proto udp udp dport != 53 udp sport != 53 drop\n  }\n"
+        UDP_BLOCK_CHAIN
     } else {
         ""
     };
@@ -144,6 +143,21 @@ pub(crate) fn ruleset(kind: NatBox) -> String {
         "table ip gns_nat {{\n{maps}{learn}{input}  chain pre {{\n    type nat hook prerouting priority dstnat; policy accept;\n{pre}  }}\n  \
          chain post {{\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname \"wan\" {masquerade}\n  }}\n{forward}}}\n"
     )
+}
+
+/// The nftables table of [`udp_block_ruleset`].
+pub(crate) const UDP_BLOCK_TABLE: &str = "gns_udp_block";
+
+/// A forward chain that drops every UDP packet but DNS. (Not `udp dport != 53 udp sport !=
+/// 53 drop`: nft merges the two adjacent header matches into one compare of both ports, which
+/// then drops DNS too, as long as only one of them is 53.)
+const UDP_BLOCK_CHAIN: &str = "  chain forward {\n    type filter hook forward priority filter; policy accept;\n    \
+     udp dport 53 accept\n    udp sport 53 accept\n    meta l4proto udp drop\n  }\n";
+
+/// A table that drops every forwarded UDP packet but DNS, in a router namespace (added and
+/// deleted at run time by [`crate::Lab::block_udp`] and [`crate::Lab::unblock_udp`]).
+pub(crate) fn udp_block_ruleset() -> String {
+    format!("table ip {UDP_BLOCK_TABLE} {{\n{UDP_BLOCK_CHAIN}}}\n")
 }
 
 #[cfg(test)]
@@ -162,7 +176,9 @@ mod tests {
     fn symmetric_masquerades_random() {
         assert!(ruleset(NatBox::Symmetric).contains("masquerade random"));
         assert!(!ruleset(NatBox::PortRestrictedCone).contains("random"));
-        assert!(ruleset(NatBox::UdpBlocked).contains("udp dport != 53"));
+        assert!(ruleset(NatBox::UdpBlocked).contains("meta l4proto udp drop"));
         assert!(ruleset(NatBox::FullCone).contains("map @cone"));
+        assert!(udp_block_ruleset().contains("udp sport 53 accept"));
+        assert!(!ruleset(NatBox::PortRestrictedCone).contains("udp drop"));
     }
 }

@@ -369,10 +369,22 @@ fn median_u(mut v: Vec<u64>) -> u64 {
 
 /// iperf3 from `from` to a server on `to` for `secs`: received bytes/s.
 pub fn iperf3(lab: &Lab, from: &Host, to: &Host, secs: u32) -> Result<f64> {
+    iperf3_at(lab, from, to, to.ip.into(), secs)
+}
+
+/// iperf3 (TCP) from `from` to a server on `to` bound to `addr` (one of `to`'s addresses:
+/// its overlay's, a tunnel's) for `secs`: received bytes/s.
+pub fn iperf3_at(
+    lab: &Lab,
+    from: &Host,
+    to: &Host,
+    addr: std::net::IpAddr,
+    secs: u32,
+) -> Result<f64> {
     static RUNS: AtomicU32 = AtomicU32::new(0);
     let run = RUNS.fetch_add(1, Ordering::Relaxed);
     let mut server = Command::new("iperf3");
-    server.args(["-s", "-1", "-p", "5201", "-B", &to.ip.to_string()]);
+    server.args(["-s", "-1", "-p", "5201", "-B", &addr.to_string()]);
     let mut server = lab.spawn(to, &format!("{}-iperf3-server-{run}", to.name), server)?;
     // The server needs a moment to listen: the client tries again while it is refused.
     let mut last = String::new();
@@ -380,7 +392,7 @@ pub fn iperf3(lab: &Lab, from: &Host, to: &Host, secs: u32) -> Result<f64> {
         let mut client = Command::new("iperf3");
         client.args([
             "-c",
-            &to.ip.to_string(),
+            &addr.to_string(),
             "-p",
             "5201",
             "-J",

@@ -45,8 +45,13 @@ fn every_profile_maps_and_filters_as_named() {
 
 /// A UDP echo server in `host` on port 7.
 fn udp_echo(lab: &Lab, host: &Host) -> UdpSocket {
+    udp_echo_on(lab, host, 7)
+}
+
+/// A UDP echo server in `host` on `port`.
+fn udp_echo_on(lab: &Lab, host: &Host, port: u16) -> UdpSocket {
     let s = lab
-        .run_in(host, || UdpSocket::bind("0.0.0.0:7").unwrap())
+        .run_in(host, move || UdpSocket::bind(("0.0.0.0", port)).unwrap())
         .unwrap();
     let server = s.try_clone().unwrap();
     std::thread::spawn(move || {
@@ -228,6 +233,58 @@ fn a_cut_link_passes_nothing_until_restored() {
     assert_eq!(pings(&client, to, 3).0, 0);
     lab.restore(&a.link).unwrap();
     assert_eq!(pings(&client, to, 3).0, 3);
+}
+
+#[test]
+fn blocked_udp_passes_only_dns_and_tcp_until_unblocked() {
+    if !guardian_netsim::can_run_or_say_skipped() {
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let a = lab
+        .host_behind("a", NatProfile::PortRestrictedCone)
+        .unwrap();
+    let b = lab.public_host("b").unwrap();
+    let _echo = udp_echo(&lab, &b);
+    let _dns = udp_echo_on(&lab, &b, 53);
+    let to = std::net::SocketAddr::from((b.ip, 7));
+    let dns = std::net::SocketAddr::from((b.ip, 53));
+    let listener = lab
+        .run_in(&b, || TcpListener::bind("0.0.0.0:9").unwrap())
+        .unwrap();
+    std::thread::spawn(move || {
+        while let Ok((mut s, _)) = listener.accept() {
+            let _ = s.write_all(b"hi");
+        }
+    });
+    let tcp = |lab: &Lab| {
+        let bip = b.ip;
+        lab.run_in(&a, move || {
+            let mut s =
+                TcpStream::connect_timeout(&(bip, 9).into(), Duration::from_secs(2)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            let mut buf = [0u8; 2];
+            s.read_exact(&mut buf).ok().map(|_| buf == *b"hi")
+        })
+        .unwrap()
+    };
+    let client = lab
+        .run_in(&a, || UdpSocket::bind("0.0.0.0:0").unwrap())
+        .unwrap();
+    assert_eq!(pings(&client, to, 3).0, 3);
+    lab.block_udp(&a).unwrap();
+    lab.block_udp(&a).unwrap(); // twice is once
+    client
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    // The flow already going is cut, not only new ones; DNS and TCP still pass.
+    assert_eq!(pings(&client, to, 3).0, 0);
+    assert_eq!(pings(&client, dns, 3).0, 3);
+    assert_eq!(tcp(&lab), Some(true));
+    lab.unblock_udp(&a).unwrap();
+    assert_eq!(pings(&client, to, 3).0, 3);
+    lab.unblock_udp(&a).unwrap();
+    assert!(lab.block_udp(&b).is_err(), "a public host has no router");
 }
 
 #[test]

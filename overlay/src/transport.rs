@@ -214,7 +214,25 @@ impl UdpTransportFactory for MuxFactory {
     type Recv = MuxRecv;
 
     async fn bind(&mut self, params: &UdpTransportFactoryParams) -> io::Result<(MuxSend, MuxRecv)> {
-        let (send, recv) = self.udp.bind(params).await?;
+        // GotaTun binds again on the same port when it reconfigures (a new private key): the
+        // hub's copy of the old socket must not hold that port.
+        if let Ok(mut slot) = self.hub.0.udp.lock() {
+            *slot = None;
+        }
+        // GotaTun stops the old connection's buffered sender by aborting its task without
+        // waiting: the old socket can outlive `stop` by a moment. A few short retries.
+        let mut tries = 0;
+        let (send, recv) = loop {
+            match self.udp.bind(params).await {
+                Err(e)
+                    if e.kind() == io::ErrorKind::AddrInUse && params.port != 0 && tries < 50 =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                r => break r?,
+            }
+        };
         if let Ok(mut slot) = self.hub.0.udp.lock() {
             *slot = Some(send.clone());
         }

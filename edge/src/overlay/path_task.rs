@@ -80,6 +80,7 @@ impl PathTask {
                     self.handle.clone(),
                     self.vm,
                     self.device.clone(),
+                    self.vm_overlay,
                 )));
             }
             if let Some(p) = moved {
@@ -103,7 +104,12 @@ impl PathTask {
 
 /// Opens `/guardian/wg-relay/1` to the vm and carries the tunnel's packets over it until it
 /// ends.
-async fn open_relay(handle: NodeHandle, vm: PeerId, device: Arc<OverlayDevice>) {
+async fn open_relay(
+    handle: NodeHandle,
+    vm: PeerId,
+    device: Arc<OverlayDevice>,
+    vm_overlay: Ipv6Addr,
+) {
     let mut control = handle.streams();
     let protocol = guardian_node::StreamProtocol::new(protocols::messages::WG_RELAY);
     let stream = match tokio::time::timeout(OPEN_WITHIN, control.open_stream(vm, protocol)).await {
@@ -118,9 +124,23 @@ async fn open_relay(handle: NodeHandle, vm: PeerId, device: Arc<OverlayDevice>) 
         }
     };
     tracing::info!("the tunnel's relay stream to the vm is open");
-    if let Err(e) =
-        guardian_overlay::relay::pump(stream, relay_endpoint(), device.hub().clone()).await
-    {
+    let pumping = guardian_overlay::relay::pump(stream, relay_endpoint(), device.hub().clone());
+    tokio::pin!(pumping);
+    // The datagram sent when the path moved may have gone before the stream was open (the
+    // libp2p connection itself moves to TCP when UDP is blocked): once it is attached, one
+    // more, so the vm answers over the stream at once.
+    let ended = tokio::select! {
+        r = &mut pumping => Some(r),
+        _ = tokio::time::sleep(Duration::from_millis(50)) => None,
+    };
+    let ended = match ended {
+        Some(r) => r,
+        None => {
+            poke(vm_overlay);
+            pumping.await
+        }
+    };
+    if let Err(e) = ended {
         tracing::info!(error = %e, "the relay stream to the vm ended");
     }
 }

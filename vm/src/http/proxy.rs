@@ -20,7 +20,7 @@ use crate::db;
 use crate::state::VmState;
 
 /// How long the edge has to answer.
-const WITHIN: Duration = Duration::from_secs(20);
+const WITHIN: Duration = Duration::from_secs(30);
 /// The largest answer passed on.
 const MAX_ANSWER: u64 = 8 << 20;
 
